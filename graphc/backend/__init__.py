@@ -1,0 +1,1 @@
+"""Backends: each turns a (optimized, scheduled) graph into a callable."""

@@ -1,0 +1,108 @@
+"""Checking the arrays a compiled function is called with, and binding the symbolic dims.
+
+Every backend calls `bind` first, so bad input gets the same clear error everywhere: it names
+the input (and, for a dim clash, both inputs) and never reaches a kernel.
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from ..errors import InputError
+from ..ir.graph import topo_order
+from ..ir.node import Node
+from ..ir.shapes import fmt_shape
+
+
+class InputSpec:
+    """The inputs of a compiled graph: their order for positional calls, names, shapes."""
+
+    def __init__(self, inputs: list[Node], outputs, upcast: bool = False):
+        names = [i.name for i in inputs]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"compile: two different inputs are both named {sorted(dup)[0]!r}")
+        self.inputs = list(inputs)
+        self.upcast = upcast  # float inputs kept in float64 (gc.check_grad's finite differences)
+        self.by_name = {i.name: i for i in inputs}
+        # labels fed straight into one_hot (cross_entropy) get their range checked
+        self.label_depths = {}
+        for n in topo_order(outputs):
+            if n.op == "one_hot" and n.inputs[0].op == "input":
+                self.label_depths.setdefault(n.inputs[0].name, []).append(n.shape[-1])
+
+    def bind(self, args, kwargs) -> tuple[dict, dict]:
+        """-> ({input name: checked array}, {dim symbol: size})."""
+        if len(args) > len(self.inputs):
+            raise TypeError(f"expected at most {len(self.inputs)} positional inputs "
+                            f"({', '.join(self.by_name)}), got {len(args)}")
+        given = dict(zip((i.name for i in self.inputs), args))
+        for name, value in kwargs.items():
+            if name not in self.by_name:
+                raise TypeError(f"unknown input {name!r}; the inputs are: "
+                                f"{', '.join(self.by_name)}")
+            if name in given:
+                raise TypeError(f"input {name!r} is given both positionally and by name")
+            given[name] = value
+        missing = [n for n in self.by_name if n not in given]
+        if missing:
+            raise TypeError(f"missing input(s) {', '.join(map(repr, missing))}; "
+                            f"the inputs are: {', '.join(self.by_name)}")
+        arrays, dims, bound_by = {}, {}, {}
+        for node in self.inputs:
+            a = _as_array(node, given[node.name], self.upcast)
+            _bind_dims(node, a, dims, bound_by)
+            arrays[node.name] = a
+        for name, depths in self.label_depths.items():
+            for depth in depths:
+                _check_labels(name, arrays[name], int(depth.subs(dims)))
+        return arrays, dims
+
+
+def _as_array(node: Node, value, upcast: bool = False) -> np.ndarray:
+    name, want = node.name, np.dtype(node.dtype)
+    if upcast and want.kind == "f":
+        want = np.dtype(np.float64)
+    try:
+        a = np.asarray(value)
+    except Exception as e:  # ragged lists and the like
+        raise TypeError(f"input {name!r}: cannot be read as an array ({e})") from None
+    kind = a.dtype.kind
+    if kind not in "fiub":
+        raise TypeError(f"input {name!r}: expected a numeric array of dtype {want}, got dtype "
+                        f"{a.dtype}")
+    if want.kind in "iu" and kind == "f":
+        raise TypeError(f"input {name!r}: expected integers ({want}), got floats ({a.dtype})")
+    if want.kind in "iu" and kind in "iu" and a.size:
+        info = np.iinfo(want)
+        if a.min() < info.min or a.max() > info.max:
+            raise InputError(f"input {name!r}: values do not fit in {want}")
+    if a.ndim != node.ndim:
+        raise InputError(f"input {name!r}: expected rank {node.ndim} with shape "
+                         f"{fmt_shape(node.shape)}, got rank {a.ndim} with shape {a.shape}")
+    # a copy in the declared dtype: the caller's array is never touched, and kernels get
+    # contiguous memory whatever strides came in
+    return np.ascontiguousarray(a, dtype=want) if a.dtype != want or not a.flags.c_contiguous \
+        else a
+
+
+def _bind_dims(node, a, dims, bound_by):
+    for axis, (d, size) in enumerate(zip(node.shape, a.shape)):
+        if isinstance(d, sympy.Symbol):
+            if d in dims and dims[d] != size:
+                other = bound_by[d]
+                raise InputError(f"input {node.name!r}: axis {axis} has size {size}, but input "
+                                 f"{other!r} set dim {d} = {dims[d]} (expected shape "
+                                 f"{fmt_shape(node.shape)}, got {a.shape})")
+            dims.setdefault(d, size)
+            bound_by.setdefault(d, node.name)
+        elif int(d) != size:
+            raise InputError(f"input {node.name!r}: expected shape {fmt_shape(node.shape)}, "
+                             f"got {a.shape} (axis {axis} should be {d})")
+
+
+def _check_labels(name, a, depth):
+    if a.size and (a.min() < 0 or a.max() >= depth):
+        bad = a.min() if a.min() < 0 else a.max()
+        raise InputError(f"input {name!r}: class label {int(bad)} is out of range "
+                         f"[0, {depth}) for cross_entropy / one_hot")

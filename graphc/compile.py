@@ -1,0 +1,120 @@
+"""gc.compile: graph -> optimized graph -> a backend's callable, behind one calling convention."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .backend.binding import InputSpec
+from .ir.graph import Graph, graph_inputs
+from .ir.node import Node
+
+# name -> factory(graph, spec, **options) returning an object with .run(arrays, dims) -> list.
+# A backend module adds itself here; the reference interpreter is always present.
+BACKENDS: dict[str, Callable] = {}
+
+
+def register_backend(name: str, factory: Callable) -> None:
+    BACKENDS[name] = factory
+
+
+def _reference_factory(graph, spec, upcast=False):
+    from .backend.reference import ReferenceFunction
+    return ReferenceFunction(graph, spec, upcast=upcast)
+
+
+register_backend("reference", _reference_factory)
+
+
+class CompiledFunction:
+    """A compiled graph. Call it with arrays by input name (or positionally, in `inputs`
+    order); get a tuple of arrays (or one array when one tensor was compiled)."""
+
+    def __init__(self, outputs, single: bool, graph: Graph, raw: Graph, impl, spec, report):
+        self.outputs, self.single = outputs, single
+        self.graph, self.raw_graph = graph, raw
+        self.impl, self.spec, self.report = impl, spec, report
+
+    @property
+    def backend(self) -> str:
+        return self.impl.backend
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.spec.inputs]
+
+    def __call__(self, *args, **kwargs):
+        arrays, dims = self.spec.bind(args, kwargs)
+        results = self.impl.run(arrays, dims)
+        fresh, seen = [], set()
+        for node, value in zip(self.graph.outputs, results):
+            v = np.asarray(value)
+            if v.dtype != np.dtype(node.dtype) and not self.spec.upcast:
+                v = v.astype(node.dtype)
+            # never hand out memory a later call (or the caller's input) could change
+            if not v.flags.owndata or not v.flags.writeable or id(v) in seen:
+                v = v.copy()
+            seen.add(id(v))
+            fresh.append(v)
+        return fresh[0] if self.single else tuple(fresh)
+
+    def cost(self):
+        """Symbolic FLOPs and bytes per kernel of the compiled graph (see graphc.cost)."""
+        from .cost import cost
+        return cost(self.graph)
+
+    def __repr__(self):
+        return (f"<graphc.CompiledFunction backend={self.backend} inputs={self.input_names} "
+                f"outputs={len(self.graph.outputs)} nodes={len(self.graph)}>")
+
+
+def compile(outputs, inputs=None, backend: str = "reference", passes=None,
+            opt_level: int | None = None, **options) -> CompiledFunction:  # noqa: A001
+    """Compile outputs into a callable.
+
+    `passes` is a list of passes (or their names) to run instead of the default pipeline;
+    `opt_level=0` runs none. The symbolic dims are bound at each call, so one compiled
+    function serves every batch size.
+
+    >>> import graphc as gc, numpy as np
+    >>> x = gc.tensor("x", ("B", 3)); f = gc.compile((x * 2).sum())
+    >>> float(f(x=np.ones((4, 3), np.float32)))
+    24.0
+    """
+    if backend not in BACKENDS:
+        _load_optional_backends()
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; available backends: "
+                         f"{', '.join(sorted(BACKENDS))}")
+    single = isinstance(outputs, Node)
+    outs = (outputs,) if single else tuple(outputs)
+    for o in outs:
+        if not isinstance(o, Node):
+            raise TypeError(f"compile: outputs must be graphc tensors, got {type(o).__name__}")
+    if inputs is None:
+        inputs = graph_inputs(outs)
+    else:
+        inputs = list(inputs)
+        for i in inputs:
+            if not isinstance(i, Node) or i.op != "input":
+                raise TypeError(f"compile: inputs must be tensors made by gc.tensor, got {i!r}")
+        missing = [i.name for i in graph_inputs(outs) if all(i is not j for j in inputs)]
+        if missing:
+            raise ValueError(f"compile: the outputs need input(s) {missing} that are not in "
+                             f"`inputs`")
+    raw = Graph.of(outs, inputs)
+    from .passes.pipeline import optimize
+    graph, report = optimize(raw, passes=passes, opt_level=opt_level)
+    spec = InputSpec(list(inputs), graph.outputs, upcast=options.get("upcast", False))
+    impl = BACKENDS[backend](graph, spec, **options)
+    return CompiledFunction(outs, single, graph, raw, impl, spec, report)
+
+
+def _load_optional_backends():
+    """Backends that need optional pieces register themselves when importable."""
+    import importlib
+    for module in ("graphc.backend.numba_cpu", "graphc.backend.numba_cuda"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass

@@ -1,0 +1,344 @@
+"""The user-facing builder: tensors, NumPy-style functions, einsum, losses.
+
+Every function builds graph nodes (nothing is computed) and checks shapes as it builds, so
+a mismatch fails on the line that made it, naming the op and both shapes.
+"""
+from __future__ import annotations
+
+import inspect
+import numbers
+
+import numpy as np
+import sympy
+
+from .errors import ShapeError
+from .ir.node import Const, Node, make
+from .ir.scalar import ScalarFn, param_symbols
+from .ir.shapes import as_shape, dims_equal, fmt_shape, normalize_axes, numel
+from .ops import elementwise as ew
+from .ops.common import is_float
+from .ops.contract import parse_einsum
+
+Tensor = Node  # what users hold: a node of the graph
+
+
+# ---- sources -------------------------------------------------------------------------------
+def tensor(name: str, shape=(), dtype: str = "float32") -> Tensor:
+    """A symbolic input. Shape entries are ints or names of symbolic dims.
+
+    >>> x = tensor("x", ("B", 784)); x.shape
+    (B, 784)
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"tensor: the name must be a Python identifier, got {name!r}")
+    dtype = _dtype("tensor", dtype)
+    return make("input", (), name=name, shape=as_shape(shape), dtype=dtype)
+
+
+def constant(value, dtype: str | None = None) -> Tensor:
+    """A constant array (Python floats become float32 unless `dtype` says otherwise)."""
+    a = np.asarray(value)
+    if dtype is None:
+        dtype = "float32" if a.dtype.kind == "f" else "int64" if a.dtype.kind in "iub" else None
+    if dtype is None:
+        raise TypeError(f"constant: cannot hold values of dtype {a.dtype}")
+    return make("constant", (), value=Const(a.astype(_dtype("constant", dtype))))
+
+
+def _dtype(op, dtype) -> str:
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{op}: unknown dtype {dtype!r}") from None
+    if d.kind not in "fiub":
+        raise TypeError(f"{op}: dtype must be a float or integer type, got {d.name}")
+    return d.name
+
+
+def _operand(op: str, v) -> Tensor:
+    if isinstance(v, Node):
+        return v
+    if isinstance(v, (np.ndarray, list, tuple)):
+        a = np.asarray(v)
+        if a.dtype.kind not in "fiub":
+            raise TypeError(f"{op}: cannot use an array of dtype {a.dtype} as an operand")
+        return constant(a, dtype=a.dtype.name if a.dtype.kind == "f" else None)
+    if isinstance(v, numbers.Number) and not isinstance(v, complex):
+        return constant(v)
+    raise TypeError(f"{op}: expected a graphc tensor, an array or a number, got "
+                    f"{type(v).__name__}")
+
+
+def _is_scalar(v) -> bool:
+    if isinstance(v, sympy.Expr):  # a size such as the B of a mean over the batch
+        return True
+    return (isinstance(v, numbers.Real) and not isinstance(v, Node)) or (
+        isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "fiub")
+
+
+def _literal(v):
+    if isinstance(v, sympy.Expr):
+        return v
+    v = v.item() if isinstance(v, np.generic | np.ndarray) else v
+    return sympy.Integer(int(v)) if float(v).is_integer() and not isinstance(v, float) \
+        else sympy.Float(float(v))
+
+
+# ---- elementwise ---------------------------------------------------------------------------
+def apply(fn: ScalarFn, *operands) -> Tensor:
+    """Apply an elementwise op. Python numbers are folded into its expression as literals,
+    so `2.0 * x` is one node whose body reads `2.0*x` (and keeps x's dtype)."""
+    if all(_is_scalar(o) for o in operands):
+        operands = (_operand(fn.name, operands[0]),) + operands[1:]
+    subs, params, nodes = {}, [], []
+    for p, o in zip(fn.params, operands):
+        if _is_scalar(o):
+            subs[p] = _literal(o)
+        else:
+            params.append(p)
+            nodes.append(_operand(fn.name, o))
+    if subs:
+        expr = fn.expr.subs(subs)
+        fresh = param_symbols(len(params))
+        expr = expr.xreplace(dict(zip(params, fresh)))
+        fn = ScalarFn(fn.name, fresh, expr)
+    return make("elementwise", nodes, fn=fn)
+
+
+def add(a, b) -> Tensor:
+    return apply(ew.ADD, a, b)
+
+
+def sub(a, b) -> Tensor:
+    return apply(ew.SUB, a, b)
+
+
+def mul(a, b) -> Tensor:
+    return apply(ew.MUL, a, b)
+
+
+def div(a, b) -> Tensor:
+    return apply(ew.DIV, a, b)
+
+
+def pow(a, b) -> Tensor:  # noqa: A001 (NumPy's name)
+    return apply(ew.POW, a, b)
+
+
+def neg(a) -> Tensor:
+    return apply(ew.NEG, a)
+
+
+def exp(a) -> Tensor:
+    return apply(ew.EXP, a)
+
+
+def log(a) -> Tensor:
+    return apply(ew.LOG, a)
+
+
+def sqrt(a) -> Tensor:
+    return apply(ew.SQRT, a)
+
+
+def tanh(a) -> Tensor:
+    return apply(ew.TANH, a)
+
+
+def sigmoid(a) -> Tensor:
+    return apply(ew.SIGMOID, a)
+
+
+def relu(a) -> Tensor:
+    return apply(ew.RELU, a)
+
+
+def gelu(a) -> Tensor:
+    """The exact (erf) GELU, as torch.nn.functional.gelu."""
+    return apply(ew.GELU, a)
+
+
+def astype(a, dtype: str) -> Tensor:
+    """The tensor converted to `dtype` (gradients flow through float casts)."""
+    a = _operand("astype", a)
+    dtype = _dtype("astype", dtype)
+    if a.dtype == dtype:
+        return a
+    return make("elementwise", (a,), fn=ew.CAST, dtype=dtype)
+
+
+def elementwise(fn, name: str | None = None):
+    """A new elementwise op from a function of sympy symbols; its derivative comes from sympy.
+
+    >>> import sympy
+    >>> gelu = elementwise(lambda x: x / 2 * (1 + sympy.erf(x / sympy.sqrt(2))), "gelu")
+    >>> y = gelu(tensor("x", (3,)))
+    """
+    n = len(inspect.signature(fn).parameters)
+    params = param_symbols(n)
+    expr = sympy.sympify(fn(*params))
+    if not isinstance(expr, sympy.Expr):
+        raise TypeError(f"elementwise: the function must return a sympy expression, got {expr!r}")
+    name = name or getattr(fn, "__name__", "custom")
+    body = ScalarFn("custom" if name == "<lambda>" else name, params, expr)
+
+    def op(*operands):
+        if len(operands) != n:
+            raise TypeError(f"{body.name}: takes {n} operand(s), got {len(operands)}")
+        return apply(body, *operands)
+    op.fn = body
+    op.__name__ = body.name
+    op.__doc__ = f"Elementwise {body}"
+    return op
+
+
+# ---- layout --------------------------------------------------------------------------------
+def reshape(a, shape) -> Tensor:
+    """Row-major reshape; one entry may be -1."""
+    a = _operand("reshape", a)
+    shape = (shape,) if isinstance(shape, (int, str)) else tuple(shape)
+    if sum(1 for d in shape if isinstance(d, int) and d == -1) > 1:
+        raise ShapeError(f"reshape: only one -1 is allowed, got {shape}")
+    known = as_shape([d for d in shape if not (isinstance(d, int) and d == -1)])
+    if len(known) < len(shape):
+        rest = sympy.simplify(numel(a.shape) / numel(known))
+        if rest.is_number and not rest.is_integer:
+            raise ShapeError(f"reshape: cannot reshape {fmt_shape(a.shape)} to {shape}: "
+                             f"{numel(a.shape)} elements do not split into {numel(known)}")
+        it = iter(known)
+        new = tuple(rest if isinstance(d, int) and d == -1 else next(it) for d in shape)
+    else:
+        new = known
+    if len(new) == a.ndim and all(dims_equal(p, q) for p, q in zip(new, a.shape)):
+        return a
+    return make("reshape", (a,), shape=new)
+
+
+def transpose(a, axes=None) -> Tensor:
+    """Permute axes (reversed when `axes` is None), as np.transpose."""
+    a = _operand("transpose", a)
+    perm = tuple(reversed(range(a.ndim))) if axes is None else tuple(int(p) for p in axes)
+    perm = tuple(p % a.ndim if -a.ndim <= p < a.ndim else p for p in perm)
+    if perm == tuple(range(a.ndim)):
+        return a
+    return make("transpose", (a,), perm=perm)
+
+
+def broadcast_to(a, shape) -> Tensor:
+    a = _operand("broadcast_to", a)
+    shape = as_shape(shape)
+    if len(shape) == a.ndim and all(dims_equal(p, q) for p, q in zip(shape, a.shape)):
+        return a
+    return make("broadcast_to", (a,), shape=shape)
+
+
+# ---- reductions ----------------------------------------------------------------------------
+def _reduce(op, a, axis, keepdims):
+    a = _operand(op, a)
+    axes = normalize_axes(op, axis, a.ndim)
+    return make(op, (a,), axes=axes, keepdims=bool(keepdims))
+
+
+def sum(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001 (NumPy's name)
+    return _reduce("sum", a, axis, keepdims)
+
+
+def max(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001 (NumPy's name)
+    return _reduce("max", a, axis, keepdims)
+
+
+def logsumexp(a, axis=None, keepdims=False) -> Tensor:
+    """log(sum(exp(a))) over axes, computed stably (no overflow for logits of 1000)."""
+    return _reduce("logsumexp", a, axis, keepdims)
+
+
+def mean(a, axis=None, keepdims=False) -> Tensor:
+    a = _operand("mean", a)
+    axes = normalize_axes("mean", axis, a.ndim)
+    count = numel([a.shape[k] for k in axes])
+    return div(sum(a, axes, keepdims), count) if count != 1 else sum(a, axes, keepdims)
+
+
+def softmax(a, axis=-1) -> Tensor:
+    return exp(log_softmax(a, axis))
+
+
+def log_softmax(a, axis=-1) -> Tensor:
+    a = _operand("log_softmax", a)
+    return sub(a, logsumexp(a, axis, keepdims=True))
+
+
+# ---- contractions --------------------------------------------------------------------------
+def matmul(a, b) -> Tensor:
+    """np.matmul: batched, batch dims broadcast, 1-D operands lifted and dropped again."""
+    a, b = _operand("matmul", a), _operand("matmul", b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: operands must have rank >= 1, got {fmt_shape(a.shape)} and "
+                         f"{fmt_shape(b.shape)}")
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if not dims_equal(a.shape[-1], k_b):
+        raise ShapeError(f"matmul: shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} do not "
+                         f"fit: contracted dims {a.shape[-1]} and {k_b} differ")
+    a2 = reshape(a, (1,) + a.shape) if a.ndim == 1 else a
+    b2 = reshape(b, b.shape + (1,)) if b.ndim == 1 else b
+    out = make("matmul", (a2, b2))
+    if a.ndim == 1 or b.ndim == 1:
+        drop = {out.ndim - 2} if a.ndim == 1 else set()
+        drop |= {out.ndim - 1} if b.ndim == 1 else set()
+        out = reshape(out, tuple(d for k, d in enumerate(out.shape) if k not in drop))
+    return out
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """Einstein summation, as np.einsum: `einsum("bik,bkj->bij", A, B)`."""
+    ops = [_operand("einsum", o) for o in operands]
+    terms, out = parse_einsum(equation, [o.ndim for o in ops])
+    return make("einsum", ops, terms=tuple(terms), out=out)
+
+
+# ---- losses --------------------------------------------------------------------------------
+def _reduced(loss, reduction, op):
+    if reduction == "mean":
+        return mean(loss)
+    if reduction == "sum":
+        return sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def mse_loss(pred, target, reduction: str = "mean") -> Tensor:
+    """mean((pred - target)**2), as torch.nn.functional.mse_loss. The shapes must be equal:
+    broadcasting (B,) against (B, 1) is a classic silent bug, so it is an error here."""
+    pred, target = _operand("mse_loss", pred), _operand("mse_loss", target)
+    if pred.ndim != target.ndim or not all(dims_equal(p, t) for p, t in zip(pred.shape,
+                                                                            target.shape)):
+        raise ShapeError(f"mse_loss: pred {fmt_shape(pred.shape)} and target "
+                         f"{fmt_shape(target.shape)} must have the same shape")
+    d = sub(pred, target)
+    return _reduced(mul(d, d), reduction, "mse_loss")
+
+
+def one_hot(labels, depth, dtype: str = "float32") -> Tensor:
+    labels = _operand("one_hot", labels)
+    return make("one_hot", (labels,), depth=as_shape((depth,))[0], dtype=_dtype("one_hot", dtype))
+
+
+def cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy with integer labels, as torch.nn.functional.cross_entropy.
+
+    logits (N, C) with labels (N,); more generally logits (..., C) with labels (...): the
+    class axis is the last one. Computed as logsumexp(logits) - logits[label], which is stable
+    for logits of any size.
+    """
+    logits, labels = _operand("cross_entropy", logits), _operand("cross_entropy", labels)
+    if is_float(labels.dtype):
+        raise ShapeError(f"cross_entropy: labels must be integer class indices, got "
+                         f"{labels.dtype} labels of shape {fmt_shape(labels.shape)}")
+    if logits.ndim < 1 or labels.ndim != logits.ndim - 1 or not all(
+            dims_equal(p, q) for p, q in zip(logits.shape[:-1], labels.shape)):
+        raise ShapeError(f"cross_entropy: logits {fmt_shape(logits.shape)} and labels "
+                         f"{fmt_shape(labels.shape)} do not fit: labels must have the logits' "
+                         f"shape without the class axis (the last)")
+    picked = sum(mul(logits, one_hot(labels, logits.shape[-1], logits.dtype)), axis=-1)
+    return _reduced(sub(logsumexp(logits, axis=-1), picked), reduction, "cross_entropy")

@@ -1,0 +1,115 @@
+"""Reverse-mode autodiff, graph to graph.
+
+Walks the nodes between `wrt` and `y` in reverse topological order, asks each op's vjp for
+its inputs' cotangents, sums cotangents over fan-out and reduces broadcast ones back to the
+input's shape. Rules return one cotangent per input; this driver owns the rest. The result
+is ordinary nodes (marked "grad" for drawing), so it can be optimized, compiled and
+differentiated again.
+"""
+from __future__ import annotations
+
+from ..errors import ShapeError
+from ..ir.graph import topo_order
+from ..ir.node import Node, building, make
+from ..ir.op import get_op
+from ..ir.shapes import fmt_shape
+from ..ops.common import is_float
+
+
+def grad(y: Node, wrt) -> list:
+    """Gradients of the scalar `y` with respect to each node in `wrt` (a list; a single
+    node gives a single gradient). Nothing is computed: the result is graph nodes.
+
+    >>> import graphc as gc
+    >>> x = gc.tensor("x", (3,)); (gx,) = gc.grad((x * x).sum(), [x])
+    """
+    single = isinstance(wrt, Node)
+    targets = [wrt] if single else list(wrt)
+    _check_args(y, targets)
+    with building("grad"):
+        cotangents = _backward(y, targets)
+        grads = [_finish(cotangents.get(id(t)), t) for t in targets]
+    return grads[0] if single else grads
+
+
+def _check_args(y, targets):
+    if not isinstance(y, Node):
+        raise TypeError(f"grad: y must be a graphc tensor, got {type(y).__name__}")
+    if y.ndim != 0:
+        raise ShapeError(f"grad: y must be a scalar (shape ()), got shape {fmt_shape(y.shape)}; "
+                         f"reduce it first, e.g. with .sum() or .mean()")
+    if not is_float(y.dtype):
+        raise TypeError(f"grad: y must be a float tensor, got {y.dtype}")
+    for t in targets:
+        if not isinstance(t, Node):
+            raise TypeError(f"grad: wrt must hold graphc tensors, got {type(t).__name__}")
+        if not is_float(t.dtype):
+            label = t.name or t.op
+            raise TypeError(f"grad: cannot differentiate with respect to {label!r} of integer "
+                            f"dtype {t.dtype}")
+
+
+def _backward(y, targets) -> dict:
+    order = topo_order([y])
+    wanted = {id(t) for t in targets}
+    # only nodes on a path from some target to y get a cotangent
+    on_path = set()
+    for n in order:
+        if id(n) in wanted or any(id(i) in on_path for i in n.inputs):
+            on_path.add(id(n))
+    pending: dict[int, list] = {id(y): [make("constant", (), value=_one(y.dtype))]}
+    done: dict[int, Node] = {}
+    for n in reversed(order):
+        parts = pending.pop(id(n), None)
+        if parts is None or id(n) not in on_path:
+            continue
+        g = _sum(parts)
+        done[id(n)] = g
+        if not any(id(i) in on_path for i in n.inputs):
+            continue
+        rule = get_op(n.op).vjp
+        if rule is None:
+            raise TypeError(f"grad: op {n.op!r} has no gradient, but a target depends on "
+                            f"{n!r} through it")
+        for inp, c in zip(n.inputs, rule(n, g)):
+            if c is not None and id(inp) in on_path:
+                pending.setdefault(id(inp), []).append(unbroadcast(c, inp))
+    return done
+
+
+def _one(dtype):
+    import numpy as np
+    from ..ir.node import Const
+    return Const(np.ones((), dtype=dtype))
+
+
+def _sum(parts):
+    from .. import dsl
+    total = parts[0]
+    for p in parts[1:]:
+        total = dsl.add(total, p)
+    return total
+
+
+def unbroadcast(g: Node, like: Node) -> Node:
+    """Sum a cotangent over the axes broadcasting added, back to `like`'s shape and dtype."""
+    from .. import dsl
+    lead = g.ndim - like.ndim
+    if lead > 0:
+        g = dsl.sum(g, axis=tuple(range(lead)))
+    axes = tuple(k for k, (dg, dl) in enumerate(zip(g.shape, like.shape)) if dl == 1 and dg != 1)
+    if axes:
+        g = dsl.sum(g, axis=axes, keepdims=True)
+    if g.shape != like.shape:  # equal sizes written differently (e.g. B*2 and 2*B)
+        g = make("reshape", (g,), shape=like.shape)
+    if g.dtype != like.dtype:
+        g = dsl.astype(g, like.dtype)
+    return g
+
+
+def _finish(g, target):
+    """A target y does not depend on gets zeros of its shape."""
+    if g is not None:
+        return g
+    from .. import dsl
+    return dsl.broadcast_to(dsl.constant(0, dtype=target.dtype), target.shape)

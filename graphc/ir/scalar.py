@@ -1,0 +1,96 @@
+"""Scalar functions: the sympy body of an elementwise op (and of every fused kernel).
+
+An elementwise op is a `ScalarFn`: named parameters and one sympy expression in them. Its
+derivatives come from `sympy.diff`, so a user-defined op (`gc.elementwise`) is differentiable
+with no more code. An expression may also mention symbolic dims (a mean divides by `B`);
+evaluators bind those to sizes at call time.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import sympy
+
+# The symbol standing for an op's own output in a derivative written through the output
+# (d tanh(x)/dx = 1 - out**2): the backward pass then reads the forward result and not x.
+OUT = sympy.Symbol("out")
+
+
+@dataclass(frozen=True)
+class ScalarFn:
+    name: str
+    params: tuple
+    expr: sympy.Expr
+    # Optional, unary only: d expr / d param written in OUT, for derivatives sympy's
+    # substitution cannot find (relu' = [out > 0]); tests check it against sympy.diff.
+    grad_via_output: sympy.Expr | None = field(default=None)
+
+    @property
+    def arity(self) -> int:
+        return len(self.params)
+
+    def dim_symbols(self) -> tuple:
+        """Free symbols that are not parameters: symbolic dims, bound at call time."""
+        return tuple(sorted(self.expr.free_symbols - set(self.params), key=str))
+
+    def __str__(self):
+        return f"{self.name}({', '.join(map(str, self.params))}) = {self.expr}"
+
+
+def param_symbols(n: int, prefix: str = "x") -> tuple:
+    if n == 1:
+        return (sympy.Symbol(prefix),)
+    if n == 2 and prefix == "x":
+        return (sympy.Symbol("x"), sympy.Symbol("y"))
+    return tuple(sympy.Symbol(f"{prefix}{i}") for i in range(n))
+
+
+@lru_cache(maxsize=None)
+def derivative(fn: ScalarFn, i: int) -> sympy.Expr:
+    """d fn / d param i, by sympy (cached per op and parameter)."""
+    return sympy.diff(fn.expr, fn.params[i])
+
+
+@lru_cache(maxsize=None)
+def derivative_via_output(fn: ScalarFn):
+    """d fn / d x written only in OUT (unary fns), or None where it cannot be."""
+    if fn.arity != 1:
+        return None
+    if fn.grad_via_output is not None:
+        return fn.grad_via_output
+    d = derivative(fn, 0).subs(fn.expr, OUT)
+    return None if fn.params[0] in d.free_symbols else d
+
+
+def _erf(x):
+    try:
+        from scipy.special import erf
+        return erf(x)
+    except ImportError:  # scipy is optional: the reference may be slow, never wrong
+        return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+_NUMPY_MODULES = [{"erf": _erf}, "numpy"]
+
+
+@lru_cache(maxsize=None)
+def numpy_callable(expr: sympy.Expr, args: tuple):
+    """A NumPy function of `args` (params, then dims) evaluating `expr` elementwise."""
+    return sympy.lambdify(args, expr, modules=_NUMPY_MODULES)
+
+
+def evaluate(fn: ScalarFn, values, dims: dict, expr: sympy.Expr | None = None,
+             params: tuple | None = None):
+    """Evaluate `expr` (default: fn.expr) on NumPy arrays with NumPy broadcasting."""
+    expr = fn.expr if expr is None else expr
+    params = fn.params if params is None else params
+    dsyms = tuple(sorted(expr.free_symbols - set(params), key=str))
+    missing = [s for s in dsyms if s not in dims]
+    if missing:
+        raise ValueError(f"{fn.name}: expression {expr} mentions unbound symbols {missing}")
+    f = numpy_callable(expr, tuple(params) + dsyms)
+    with np.errstate(all="ignore"):
+        return f(*values, *[dims[s] for s in dsyms])

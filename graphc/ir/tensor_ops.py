@@ -1,0 +1,92 @@
+"""Python operators on graph nodes (`x @ W + b`, `2.0 * x`, `x.T`, `x.sum(0)`).
+
+Each delegates to the builder functions in graphc.dsl, so a node built with an operator is
+the same as one built with the function.
+"""
+from __future__ import annotations
+
+
+def _dsl():
+    from .. import dsl
+    return dsl
+
+
+class TensorOps:
+    # NumPy must hand `ndarray * node` to our __rmul__ instead of looping over the array.
+    __array_ufunc__ = None
+
+    def __add__(self, other):
+        return _dsl().add(self, other)
+
+    def __radd__(self, other):
+        return _dsl().add(other, self)
+
+    def __sub__(self, other):
+        return _dsl().sub(self, other)
+
+    def __rsub__(self, other):
+        return _dsl().sub(other, self)
+
+    def __mul__(self, other):
+        return _dsl().mul(self, other)
+
+    def __rmul__(self, other):
+        return _dsl().mul(other, self)
+
+    def __truediv__(self, other):
+        return _dsl().div(self, other)
+
+    def __rtruediv__(self, other):
+        return _dsl().div(other, self)
+
+    def __pow__(self, other):
+        return _dsl().pow(self, other)
+
+    def __rpow__(self, other):
+        return _dsl().pow(other, self)
+
+    def __matmul__(self, other):
+        return _dsl().matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _dsl().matmul(other, self)
+
+    def __neg__(self):
+        return _dsl().neg(self)
+
+    def __pos__(self):
+        return self
+
+    @property
+    def T(self):
+        """The reversed axes, as numpy's `.T`."""
+        return _dsl().transpose(self)
+
+    def sum(self, axis=None, keepdims=False):
+        return _dsl().sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _dsl().mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _dsl().max(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return _dsl().reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = axes[0]
+        return _dsl().transpose(self, axes or None)
+
+    def __bool__(self):
+        raise TypeError("a graphc tensor is symbolic and has no truth value; "
+                        "compile the graph and inspect the result instead")
+
+    def __len__(self):
+        raise TypeError("a graphc tensor has a symbolic shape; use .shape[0]")
+
+    def __iter__(self):
+        raise TypeError("a graphc tensor is not iterable")

@@ -1,0 +1,2 @@
+"""Op declarations, one module per family; importing this package registers them all."""
+from . import source, elementwise, layout, reduce, contract  # noqa: F401

@@ -1,0 +1,28 @@
+"""Small helpers the op declarations share."""
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+FLOAT_DTYPES = ("float16", "float32", "float64")
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")
+
+
+def is_float(dtype: str) -> bool:
+    return np.dtype(dtype).kind == "f"
+
+
+def result_dtype(*dtypes: str) -> str:
+    """NumPy promotion among tensor operands (Python scalars are weak and do not count)."""
+    return np.result_type(*[np.dtype(d) for d in dtypes]).name if dtypes else "float32"
+
+
+def concrete(shape, dims: dict) -> tuple:
+    """A symbolic shape as ints, given the sizes of the named dims."""
+    out = []
+    for d in shape:
+        v = d.subs(dims) if getattr(d, "free_symbols", None) else sympy.Integer(d)
+        if not v.is_integer:
+            raise ValueError(f"shape entry {d} is not a whole number ({v}) for dims {dims}")
+        out.append(int(v))
+    return tuple(out)

@@ -1,0 +1,146 @@
+"""Contractions: matmul (np.matmul semantics) and einsum. The gradient of a contraction is
+a contraction: d(A@B) = g@Bᵀ, Aᵀ@g; for einsum, the other operands contracted with g."""
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from ..errors import ShapeError
+from ..ir.node import make
+from ..ir.op import OpDef, register
+from ..ir.shapes import broadcast_shapes, dims_equal, fmt_shape
+from .common import is_float, result_dtype
+
+
+def _matmul_infer(inputs, attrs):
+    a, b = inputs
+    if a.ndim < 2 or b.ndim < 2:
+        raise ShapeError(f"matmul: operands need rank >= 2 here (the DSL lifts 1-D ones), "
+                         f"got {fmt_shape(a.shape)} and {fmt_shape(b.shape)}")
+    if not dims_equal(a.shape[-1], b.shape[-2]):
+        raise ShapeError(f"matmul: shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} do not "
+                         f"fit: contracted dims {a.shape[-1]} and {b.shape[-2]} differ")
+    batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+    _check_float("matmul", a, b)
+    return batch + (a.shape[-2], b.shape[-1]), result_dtype(a.dtype, b.dtype)
+
+
+def _check_float(op, *operands):
+    for o in operands:
+        if not is_float(o.dtype):
+            raise ShapeError(f"{op}: operands must be float tensors, got {o.dtype} "
+                             f"for shape {fmt_shape(o.shape)}")
+
+
+def swap_last(t):
+    perm = tuple(range(t.ndim - 2)) + (t.ndim - 1, t.ndim - 2)
+    return make("transpose", (t,), perm=perm)
+
+
+def _matmul_vjp(node, g):
+    a, b = node.inputs
+    return make("matmul", (g, swap_last(b))), make("matmul", (swap_last(a), g))
+
+
+register(OpDef("matmul", "contract", _matmul_infer,
+               lambda values, node, dims: np.matmul(values[0], values[1]),
+               _matmul_vjp, doc="Batched matmul with broadcast batch dims (rank >= 2)."))
+
+
+def parse_einsum(equation: str, ndims: list[int]) -> tuple[list[str], str]:
+    """'bik,bkj->bij' -> (['bik', 'bkj'], 'bij'); the implicit form and '...' as numpy."""
+    eq = equation.replace(" ", "")
+    if "->" in eq:
+        lhs, out = eq.split("->")
+    else:
+        lhs, out = eq, None
+    terms = lhs.split(",")
+    if len(terms) != len(ndims):
+        raise ShapeError(f"einsum: equation {equation!r} has {len(terms)} operand(s), "
+                         f"got {len(ndims)} tensor(s)")
+    used = set("".join(terms).replace(".", ""))
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
+    width = max([n - len(t.replace("...", "")) for t, n in zip(terms, ndims) if "..." in t] or [0])
+    ell = "".join(spare[:width])
+    expanded = []
+    for t, n in zip(terms, ndims):
+        if "..." in t:
+            k = n - len(t.replace("...", ""))
+            if k < 0:
+                raise ShapeError(f"einsum: operand subscripts {t!r} need rank >= "
+                                 f"{len(t) - 3}, got rank {n}")
+            if k != width:
+                raise ShapeError(f"einsum: '...' must stand for the same number of axes in "
+                                 f"every operand ({equation!r})")
+            t = t.replace("...", ell)
+        expanded.append(t)
+    if out is None:
+        counts = {c: "".join(expanded).count(c) for c in set("".join(expanded))}
+        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    else:
+        out = out.replace("...", ell)
+    for t in expanded + [out]:
+        if not all(c.isalpha() for c in t):
+            raise ShapeError(f"einsum: subscripts must be letters, got {t!r} in {equation!r}")
+    return expanded, out
+
+
+def _einsum_infer(inputs, attrs):
+    terms, out = attrs["terms"], attrs["out"]
+    eq = ",".join(terms) + "->" + out
+    sizes: dict = {}
+    for t, o in zip(terms, inputs):
+        if len(t) != o.ndim:
+            raise ShapeError(f"einsum {eq!r}: subscripts {t!r} do not fit operand of shape "
+                             f"{fmt_shape(o.shape)} (rank {o.ndim})")
+        if len(set(t)) != len(t):
+            raise ShapeError(f"einsum {eq!r}: a repeated subscript in {t!r} (a diagonal) is "
+                             f"not supported")
+        for c, d in zip(t, o.shape):
+            if c in sizes and not dims_equal(sizes[c], d):
+                shown = " and ".join(fmt_shape(i.shape) for i in inputs)
+                raise ShapeError(f"einsum {eq!r}: index {c!r} is {sizes[c]} in one operand and "
+                                 f"{d} in another (shapes {shown})")
+            sizes.setdefault(c, d)
+    if len(set(out)) != len(out) or any(c not in sizes for c in out):
+        raise ShapeError(f"einsum {eq!r}: output subscripts {out!r} must be distinct and "
+                         f"appear in an operand")
+    _check_float("einsum", *inputs)
+    return tuple(sizes[c] for c in out), result_dtype(*[i.dtype for i in inputs])
+
+
+def einsum_sizes(node) -> dict:
+    """index letter -> symbolic size, for an einsum node."""
+    sizes = {}
+    for t, o in zip(node.attrs["terms"], node.inputs):
+        sizes.update(zip(t, o.shape))
+    return sizes
+
+
+def _einsum_reference(values, node, dims):
+    eq = ",".join(node.attrs["terms"]) + "->" + node.attrs["out"]
+    return np.einsum(eq, *values, optimize=len(values) > 2)
+
+
+def _einsum_vjp(node, g):
+    """d/d operand i: einsum of g with the other operands into operand i's subscripts;
+    an index only operand i has (summed within it) comes back by broadcasting."""
+    terms, out = node.attrs["terms"], node.attrs["out"]
+    grads = []
+    for i, (t, operand) in enumerate(zip(terms, node.inputs)):
+        others = [(s, o) for k, (s, o) in enumerate(zip(terms, node.inputs)) if k != i]
+        seen = set(out).union(*[set(s) for s, _ in others])
+        kept = "".join(c for c in t if c in seen)
+        grad = make("einsum", (g,) + tuple(o for _, o in others),
+                    terms=(out,) + tuple(s for s, _ in others), out=kept)
+        if kept != t:
+            # kept is in t's order, so a reshape inserting 1s lines the axes up
+            lifted = tuple(d if c in seen else sympy.Integer(1) for c, d in zip(t, operand.shape))
+            grad = make("reshape", (grad,), shape=lifted)
+            grad = make("broadcast_to", (grad,), shape=operand.shape)
+        grads.append(grad)
+    return tuple(grads)
+
+
+register(OpDef("einsum", "contract", _einsum_infer, _einsum_reference, _einsum_vjp,
+               doc="Einstein summation. attrs: terms (per-operand subscripts), out."))

@@ -1,0 +1,52 @@
+"""Where values enter a graph: named inputs, constants, and one-hot encodings of labels."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..ir.op import OpDef, register
+from .common import concrete, is_float
+
+
+def _input_infer(inputs, attrs):
+    return attrs["shape"], attrs["dtype"]
+
+
+def _input_reference(values, node, dims):
+    raise RuntimeError(f"input {node.name!r} is fed by the caller, never evaluated")
+
+
+register(OpDef("input", "source", _input_infer, _input_reference,
+               doc="A named input, fed at call time. attrs: name, shape, dtype."))
+
+
+def _constant_infer(inputs, attrs):
+    a = attrs["value"].array
+    from ..ir.shapes import as_shape
+    return as_shape(a.shape), attrs["value"].array.dtype.name
+
+
+register(OpDef("constant", "source", _constant_infer,
+               lambda values, node, dims: node.attrs["value"].array,
+               doc="A constant array. attrs: value (a Const)."))
+
+
+def _one_hot_infer(inputs, attrs):
+    (labels,) = inputs
+    if is_float(labels.dtype):
+        raise ShapeError(f"one_hot: labels must be integers, got {labels.dtype} "
+                         f"for a tensor of shape {labels.shape}")
+    from ..ir.shapes import as_dim
+    return labels.shape + (as_dim(attrs["depth"]),), attrs["dtype"]
+
+
+def _one_hot_reference(values, node, dims):
+    (labels,) = values
+    depth = concrete(node.shape[-1:], dims)[0]
+    return (labels[..., None] == np.arange(depth)).astype(node.dtype)
+
+
+# Integer labels carry no gradient, so one_hot has no vjp; cross_entropy picks the label's
+# logit as sum(logits * one_hot(labels)), which keeps every differentiable step elementwise.
+register(OpDef("one_hot", "index", _one_hot_infer, _one_hot_reference, vjp=None,
+               doc="labels (...,) -> (..., depth) of 0/1. attrs: depth, dtype."))

@@ -1,0 +1,1 @@
+from .dot import to_dot, render  # noqa: F401
