@@ -197,7 +197,7 @@ def reshape(a, shape) -> Tensor:
     """Row-major reshape; one entry may be -1."""
     a = _operand("reshape", a)
     shape = (shape,) if isinstance(shape, (int, str)) else tuple(shape)
-    if sum(1 for d in shape if isinstance(d, int) and d == -1) > 1:
+    if [d for d in shape if isinstance(d, int)].count(-1) > 1:
         raise ShapeError(f"reshape: only one -1 is allowed, got {shape}")
     known = as_shape([d for d in shape if not (isinstance(d, int) and d == -1)])
     if len(known) < len(shape):

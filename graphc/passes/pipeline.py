@@ -1,7 +1,23 @@
-"""The pass order, in one list."""
+"""The pass order, in one list. Each pass is a pure `Graph -> Graph` function."""
 from __future__ import annotations
 
-PIPELINE: list = []
+from .cse import eliminate_common_subexpressions
+from .dce import eliminate_dead_code
+from .fold import fold_constants
+from .fuse_elementwise import fuse_elementwise
+from .fuse_epilogue import fuse_matmul_epilogue
+from .simplify import simplify
+from .tile import tile
+
+PIPELINE = [
+    fold_constants,
+    simplify,
+    eliminate_common_subexpressions,
+    eliminate_dead_code,
+    fuse_elementwise,
+    fuse_matmul_epilogue,
+    tile,
+]
 
 
 def optimize(graph, passes=None, opt_level=None):
