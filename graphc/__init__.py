@@ -22,6 +22,12 @@ from .dsl import (
 from .grad import grad, check_grad
 from .viz import to_dot, render
 from .compile import compile, BACKENDS
+from .cost import compare as cost
+from .passes.explain import explain
+from .passes.pipeline import PIPELINE
+from . import nn, optim
+from .train import train_step
+from .checkpoint import save, load
 
 __version__ = "0.1.0"
 
@@ -31,4 +37,6 @@ __all__ = [
     "gelu", "astype", "reshape", "transpose", "broadcast_to", "sum", "mean", "max",
     "logsumexp", "softmax", "log_softmax", "matmul", "einsum", "mse_loss", "cross_entropy",
     "one_hot", "grad", "check_grad", "to_dot", "render", "compile", "BACKENDS",
+    "cost", "explain", "PIPELINE",
+    "nn", "optim", "train_step", "save", "load",
 ]

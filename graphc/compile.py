@@ -46,7 +46,8 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         arrays, dims = self.spec.bind(args, kwargs)
         results = self.impl.run(arrays, dims)
-        fresh, seen = [], set()
+        # an output that is an input node would otherwise hand back the caller's own array
+        fresh, seen = [], {id(a) for a in arrays.values()}
         for node, value in zip(self.graph.outputs, results):
             v = np.asarray(value)
             if v.dtype != np.dtype(node.dtype) and not self.spec.upcast:
@@ -73,7 +74,8 @@ def compile(outputs, inputs=None, backend: str = "reference", passes=None,
     """Compile outputs into a callable.
 
     `passes` is a list of passes (or their names) to run instead of the default pipeline;
-    `opt_level=0` runs none. The symbolic dims are bound at each call, so one compiled
+    `opt_level=0` runs none; `dump_dir=` (or env GRAPHC_DUMP_DIR) writes the graph after
+    each pass as numbered .dot files. The symbolic dims are bound at each call, so one compiled
     function serves every batch size.
 
     >>> import graphc as gc, numpy as np
@@ -104,7 +106,8 @@ def compile(outputs, inputs=None, backend: str = "reference", passes=None,
                              f"`inputs`")
     raw = Graph.of(outs, inputs)
     from .passes.pipeline import optimize
-    graph, report = optimize(raw, passes=passes, opt_level=opt_level)
+    graph, report = optimize(raw, passes=passes, opt_level=opt_level,
+                             dump_dir=options.pop("dump_dir", None))
     spec = InputSpec(list(inputs), graph.outputs, upcast=options.get("upcast", False))
     impl = BACKENDS[backend](graph, spec, **options)
     return CompiledFunction(outs, single, graph, raw, impl, spec, report)

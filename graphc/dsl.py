@@ -292,7 +292,11 @@ def matmul(a, b) -> Tensor:
 def einsum(equation: str, *operands) -> Tensor:
     """Einstein summation, as np.einsum: `einsum("bik,bkj->bij", A, B)`."""
     ops = [_operand("einsum", o) for o in operands]
-    terms, out = parse_einsum(equation, [o.ndim for o in ops])
+    try:
+        terms, out = parse_einsum(equation, [o.ndim for o in ops])
+    except ShapeError as e:  # the parser sees ranks only; the user wants the shapes too
+        shapes = " and ".join(fmt_shape(o.shape) for o in ops)
+        raise ShapeError(f"{e}; shapes {shapes}") from None
     return make("einsum", ops, terms=tuple(terms), out=out)
 
 

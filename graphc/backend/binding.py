@@ -27,9 +27,11 @@ class InputSpec:
         self.by_name = {i.name: i for i in inputs}
         # labels fed straight into one_hot (cross_entropy) get their range checked
         self.label_depths = {}
-        for n in topo_order(outputs):
+        nodes = topo_order(outputs)
+        for n in nodes:
             if n.op == "one_hot" and n.inputs[0].op == "input":
                 self.label_depths.setdefault(n.inputs[0].name, []).append(n.shape[-1])
+        _check_dims_are_bound(self.inputs, nodes)
 
     def bind(self, args, kwargs) -> tuple[dict, dict]:
         """-> ({input name: checked array}, {dim symbol: size})."""
@@ -53,10 +55,26 @@ class InputSpec:
             a = _as_array(node, given[node.name], self.upcast)
             _bind_dims(node, a, dims, bound_by)
             arrays[node.name] = a
+        for node in self.inputs:
+            _check_derived_dims(node, arrays[node.name], dims)
         for name, depths in self.label_depths.items():
             for depth in depths:
                 _check_labels(name, arrays[name], int(depth.subs(dims)))
         return arrays, dims
+
+
+def _check_dims_are_bound(inputs, nodes):
+    """Every symbolic dim of the graph must be the whole size of some input axis, or no call
+    could size it (e.g. the zero gradient of a (B, 3) tensor compiled without that tensor)."""
+    bound = {d for i in inputs for d in i.shape if isinstance(d, sympy.Symbol)}
+    for n in nodes:
+        free = set().union(*[getattr(d, "free_symbols", set()) for d in n.shape]) - bound
+        if free:
+            names = ", ".join(i.name for i in inputs) or "none"
+            raise ValueError(f"compile: dim {', '.join(sorted(map(str, free)))} (in the shape "
+                             f"{fmt_shape(n.shape)} of a {n.op} node) is not the size of an axis "
+                             f"of any input (the inputs are: {names}); pass `inputs=` with a "
+                             f"tensor that has it")
 
 
 def _as_array(node: Node, value, upcast: bool = False) -> np.ndarray:
@@ -81,8 +99,9 @@ def _as_array(node: Node, value, upcast: bool = False) -> np.ndarray:
         raise InputError(f"input {name!r}: expected rank {node.ndim} with shape "
                          f"{fmt_shape(node.shape)}, got rank {a.ndim} with shape {a.shape}")
     # a copy in the declared dtype: the caller's array is never touched, and kernels get
-    # contiguous memory whatever strides came in
-    return np.ascontiguousarray(a, dtype=want) if a.dtype != want or not a.flags.c_contiguous \
+    # contiguous memory whatever strides came in (np.array, not np.ascontiguousarray, which
+    # would turn a 0-d input into shape (1,))
+    return np.array(a, dtype=want, order="C") if a.dtype != want or not a.flags.c_contiguous \
         else a
 
 
@@ -96,9 +115,20 @@ def _bind_dims(node, a, dims, bound_by):
                                  f"{fmt_shape(node.shape)}, got {a.shape})")
             dims.setdefault(d, size)
             bound_by.setdefault(d, node.name)
-        elif int(d) != size:
+        elif d.is_number and int(d) != size:
             raise InputError(f"input {node.name!r}: expected shape {fmt_shape(node.shape)}, "
                              f"got {a.shape} (axis {axis} should be {d})")
+
+
+def _check_derived_dims(node, a, dims):
+    """Axes sized by an expression (2*B) are checked once every input has bound its dims."""
+    for axis, (d, size) in enumerate(zip(node.shape, a.shape)):
+        if isinstance(d, sympy.Symbol) or d.is_number:
+            continue
+        v = d.subs(dims)  # every symbol is bound: _check_dims_are_bound saw to it
+        if int(v) != size:
+            raise InputError(f"input {node.name!r}: expected shape {fmt_shape(node.shape)}, "
+                             f"got {a.shape} (axis {axis} should be {d} = {int(v)})")
 
 
 def _check_labels(name, a, depth):

@@ -62,7 +62,9 @@ def derivative_via_output(fn: ScalarFn):
     if fn.grad_via_output is not None:
         return fn.grad_via_output
     d = derivative(fn, 0).subs(fn.expr, OUT)
-    return None if fn.params[0] in d.free_symbols else d
+    # a derivative that reads neither x nor out (d(2x)/dx = 2) is no reason to keep the
+    # forward result alive for the backward pass
+    return d if OUT in d.free_symbols and fn.params[0] not in d.free_symbols else None
 
 
 def _erf(x):
@@ -79,7 +81,12 @@ _NUMPY_MODULES = [{"erf": _erf}, "numpy"]
 @lru_cache(maxsize=None)
 def numpy_callable(expr: sympy.Expr, args: tuple):
     """A NumPy function of `args` (params, then dims) evaluating `expr` elementwise."""
-    return sympy.lambdify(args, expr, modules=_NUMPY_MODULES)
+    # A dim may share its name with a parameter (a dim called "x"): two symbols, one Python
+    # argument name. Only then are the arguments renamed: renaming substitutes, and that
+    # re-evaluates a body a fused kernel keeps unevaluated on purpose (exp(log(x)) is not x).
+    names = [str(a) for a in args]
+    clash = len(set(names)) < len(names)
+    return sympy.lambdify(args, expr, modules=_NUMPY_MODULES, dummify=clash)
 
 
 def evaluate(fn: ScalarFn, values, dims: dict, expr: sympy.Expr | None = None,

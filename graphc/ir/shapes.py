@@ -5,6 +5,7 @@ function is called, so one graph serves every batch size.
 """
 from __future__ import annotations
 
+import numbers
 from functools import lru_cache
 from typing import Iterable
 
@@ -87,11 +88,16 @@ def normalize_axes(op: str, axis, ndim: int) -> tuple[int, ...]:
     """axis=None -> all axes; an int or a tuple of ints, negative allowed, -> sorted tuple."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, int):
+    if not isinstance(axis, (tuple, list)):
         axis = (axis,)
     out = []
     for a in axis:
-        if not isinstance(a, (int,)) or not -ndim <= a < ndim:
+        # NumPy integers are axes too (axis=np.int64(1)); floats and bools are not
+        if isinstance(a, numbers.Integral) and not isinstance(a, bool):
+            a = int(a)
+        if not isinstance(a, int) or isinstance(a, bool):
+            raise ShapeError(f"{op}: an axis must be an int (or a tuple of ints), got {a!r}")
+        if not -ndim <= a < ndim:
             raise ShapeError(f"{op}: axis {a!r} is out of range for a tensor of rank {ndim}")
         a = a % ndim if ndim else a
         if a in out:

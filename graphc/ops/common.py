@@ -1,6 +1,8 @@
 """Small helpers the op declarations share."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import sympy
 
@@ -19,10 +21,15 @@ def result_dtype(*dtypes: str) -> str:
 
 def concrete(shape, dims: dict) -> tuple:
     """A symbolic shape as ints, given the sizes of the named dims."""
+    return _concrete(tuple(shape), tuple(sorted(dims.items(), key=lambda kv: str(kv[0]))))
+
+
+@lru_cache(maxsize=4096)  # the interpreter asks for the same few shapes on every call
+def _concrete(shape: tuple, dims: tuple) -> tuple:
     out = []
     for d in shape:
-        v = d.subs(dims) if getattr(d, "free_symbols", None) else sympy.Integer(d)
+        v = d.subs(dict(dims)) if getattr(d, "free_symbols", None) else sympy.Integer(d)
         if not v.is_integer:
-            raise ValueError(f"shape entry {d} is not a whole number ({v}) for dims {dims}")
+            raise ValueError(f"shape entry {d} is not a whole number ({v}) for dims {dict(dims)}")
         out.append(int(v))
     return tuple(out)

@@ -20,7 +20,12 @@ def _matmul_infer(inputs, attrs):
     if not dims_equal(a.shape[-1], b.shape[-2]):
         raise ShapeError(f"matmul: shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} do not "
                          f"fit: contracted dims {a.shape[-1]} and {b.shape[-2]} differ")
-    batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+    try:
+        batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+    except ShapeError:  # say it with the operands' whole shapes, not their batch parts
+        raise ShapeError(f"matmul: shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} do not "
+                         f"fit: batch dims {fmt_shape(a.shape[:-2])} and "
+                         f"{fmt_shape(b.shape[:-2])} do not broadcast") from None
     _check_float("matmul", a, b)
     return batch + (a.shape[-2], b.shape[-1]), result_dtype(a.dtype, b.dtype)
 
@@ -85,26 +90,30 @@ def parse_einsum(equation: str, ndims: list[int]) -> tuple[list[str], str]:
     return expanded, out
 
 
+def _shapes(inputs) -> str:
+    return " and ".join(fmt_shape(i.shape) for i in inputs)
+
+
 def _einsum_infer(inputs, attrs):
     terms, out = attrs["terms"], attrs["out"]
     eq = ",".join(terms) + "->" + out
+    shown = _shapes(inputs)
     sizes: dict = {}
     for t, o in zip(terms, inputs):
         if len(t) != o.ndim:
             raise ShapeError(f"einsum {eq!r}: subscripts {t!r} do not fit operand of shape "
-                             f"{fmt_shape(o.shape)} (rank {o.ndim})")
+                             f"{fmt_shape(o.shape)} (rank {o.ndim}); shapes {shown}")
         if len(set(t)) != len(t):
             raise ShapeError(f"einsum {eq!r}: a repeated subscript in {t!r} (a diagonal) is "
-                             f"not supported")
+                             f"not supported; shapes {shown}")
         for c, d in zip(t, o.shape):
             if c in sizes and not dims_equal(sizes[c], d):
-                shown = " and ".join(fmt_shape(i.shape) for i in inputs)
                 raise ShapeError(f"einsum {eq!r}: index {c!r} is {sizes[c]} in one operand and "
                                  f"{d} in another (shapes {shown})")
             sizes.setdefault(c, d)
     if len(set(out)) != len(out) or any(c not in sizes for c in out):
         raise ShapeError(f"einsum {eq!r}: output subscripts {out!r} must be distinct and "
-                         f"appear in an operand")
+                         f"appear in an operand; shapes {shown}")
     _check_float("einsum", *inputs)
     return tuple(sizes[c] for c in out), result_dtype(*[i.dtype for i in inputs])
 

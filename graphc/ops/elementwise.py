@@ -15,7 +15,6 @@ from ..ir.shapes import broadcast_shapes
 from .common import concrete, is_float, result_dtype
 
 x, y = sympy.symbols("x y")
-G = sympy.Symbol("g")  # the incoming cotangent in a derivative's body
 
 
 def _infer(inputs, attrs):
@@ -59,9 +58,20 @@ def _grad_of_param(node, fn, i, g):
         return None
     if d == 1:
         return g
-    g_sym = G if G not in params else sympy.Symbol(f"g{len(params)}")  # second order: fresh
+    g_sym = _fresh_cotangent(params + tuple(d.free_symbols))
     body = ScalarFn(f"d{fn.name}/d{fn.params[i]}", params + (g_sym,), g_sym * d)
     return make("elementwise", args + (g,), fn=body)
+
+
+def _fresh_cotangent(taken_symbols):
+    """A symbol for the cotangent named unlike every parameter and dim of the body. A
+    derivative's body already has one (g) and its derivative another (g2, ...): third order
+    must not reuse either."""
+    taken = {str(p) for p in taken_symbols}
+    k = 1
+    while (name := "g" if k == 1 else f"g{k}") in taken:
+        k += 1
+    return sympy.Symbol(name)
 
 
 register(OpDef("elementwise", "elementwise", _infer, _reference, _vjp,

@@ -1,6 +1,108 @@
-"""PLACEHOLDER: the issue-3 work replaces this module with the real pass."""
+"""tile: choose a Schedule for every contraction, from its shapes and the cache size.
+
+The model, kept simple on purpose (a backend may refine it, the numbers are data):
+- Blocking. The inner loop multiplies an (tile_m x tile_k) tile of A by a (tile_k x tile_n)
+  tile of B into a (tile_m x tile_n) accumulator; the three tiles should fit in L1 together
+  so every element loaded is reused tile-size times. With square tiles that gives
+  tile = sqrt(L1 / (3 * itemsize)), rounded down to a multiple of the vector width (8 lanes)
+  : 48 for float32 and 32 for float64 in a 32 KiB L1.
+- Small dims. A tile never exceeds a known dim (N = 10 gives tile_n = 10); the L1 space
+  that frees goes to tile_k, the longest reuse run. A symbolic dim (the batch B) is assumed
+  large: it gets the full tile.
+- Parallel axis: the largest axis of the result whose iterations are independent. A batch
+  axis when there is one (every batch item is a separate matmul), else M or N, whichever
+  is larger; a symbolic dim counts as larger than any known one (it is the batch size).
+Schedules change no result: the reference backend ignores them and tests prove it.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import sympy
+
 from ..ir.graph import Graph
+from ..ir.node import Node, rebuild
+from ..ir.schedule import Schedule
+from ..ir.shapes import broadcast_shapes, numel
+from ..ops.common import result_dtype
+from ..ops.fused import contraction_attrs
+from .rewrite import keep, note, rewrite
+
+L1_BYTES = 32 * 1024
+VECTOR = 8  # float32 lanes in a 256-bit register: tiles are multiples of it when they can be
+CONTRACTIONS = ("matmul", "einsum", "fused_contraction")
 
 
-def tile(graph: Graph) -> Graph:
-    return graph
+def contraction_axes(node: Node) -> tuple[list, list, list, list]:
+    """(batch, m, n, k) for a contraction: lists of (axis of the result or None, size).
+    Summed axes (k) have no result axis. Works for matmul, einsum and fused_contraction."""
+    op, attrs = (contraction_attrs(node) if node.op == "fused_contraction"
+                 else (node.op, node.attrs.as_dict()))
+    operands = node.inputs[:2] if node.op == "fused_contraction" else node.inputs
+    if op == "matmul":
+        a, b = operands
+        batch = list(enumerate(broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])))
+        r = len(batch)
+        return batch, [(r, a.shape[-2])], [(r + 1, b.shape[-1])], [(None, a.shape[-1])]
+    terms, out = attrs["terms"], attrs["out"]
+    sizes = {}
+    for t, o in zip(terms, operands):
+        sizes.update(zip(t, o.shape))
+    first, rest = set(terms[0]), set("".join(terms[1:]))
+    batch = [(k, sizes[c]) for k, c in enumerate(out) if c in first and c in rest]
+    m = [(k, sizes[c]) for k, c in enumerate(out) if c in first and c not in rest]
+    n = [(k, sizes[c]) for k, c in enumerate(out) if c not in first]
+    summed = dict.fromkeys(c for c in "".join(terms) if c not in out)
+    return batch, m, n, [(None, sizes[c]) for c in summed]
+
+
+def _extent(axes) -> sympy.Expr:
+    return numel([d for _, d in axes])
+
+
+def _cap(size: sympy.Expr, limit: int) -> int:
+    """min(size, limit) for a known size; a symbolic size is taken as large."""
+    return max(1, min(int(size), limit)) if size.is_number else limit
+
+
+def _round(t: float) -> int:
+    t = int(t)
+    return t - t % VECTOR if t >= VECTOR else max(1, t)
+
+
+def choose_schedule(node: Node, l1_bytes: int = L1_BYTES) -> Schedule:
+    """The schedule the model above picks for one contraction node."""
+    batch, m, n, k = contraction_axes(node)
+    acc_dtype = result_dtype(*[i.dtype for i in node.inputs[:2]]) \
+        if node.op == "fused_contraction" else node.dtype
+    words = l1_bytes // np.dtype(acc_dtype).itemsize
+    square = _round(math.sqrt(words / 3))
+    tm, tn = _cap(_extent(m), square), _cap(_extent(n), square)
+    tk = _cap(_extent(k), _round((words - tm * tn) / (tm + tn)))
+    return Schedule(tm, tn, tk, _parallel_axis(batch or m + n))
+
+
+def _parallel_axis(axes) -> int:
+    """The axis of the largest size; symbolic sizes win over known ones, ties go first."""
+    def rank(item):
+        _, d = item
+        return (not d.is_number, int(d) if d.is_number else 0)
+    return max(axes, key=rank)[0] if axes else 0  # a scalar result: nothing to split
+
+
+def tile(graph: Graph, l1_bytes: int = L1_BYTES) -> Graph:
+    """Record a Schedule (attr `schedule`) on every matmul, einsum and fused_contraction.
+
+    >>> import graphc as gc
+    >>> x, W = gc.tensor("x", ("B", 784)), gc.tensor("W", (784, 256))
+    >>> print(tile(gc.Graph.of([x @ W])).outputs[0].attrs["schedule"])
+    tile 48x48x56 parallel axis 0
+    """
+    def visit(old, new_inputs):
+        new = keep(old, new_inputs)
+        if old.op not in CONTRACTIONS:
+            return new
+        note("contractions scheduled")
+        return rebuild(new, schedule=choose_schedule(new, l1_bytes))
+    return rewrite(graph, visit)

@@ -1,7 +1,9 @@
 """Graphviz export: forward nodes in blue, nodes built by gc.grad in orange, inputs as boxes.
 
 Each node shows its op, its symbolic shape and its dtype; an elementwise node also shows its
-sympy body, so what a kernel computes is readable from the drawing.
+sympy body, so what a kernel computes is readable from the drawing. After the optimizer, a
+fused node (one with attr `fused`) is drawn as a cluster holding the ops it replaced, in
+order, and each contraction carries its tile sizes and parallel axis (attr `schedule`).
 """
 from __future__ import annotations
 
@@ -30,9 +32,14 @@ def node_title(n: Node) -> str:
         return f"constant {a['value']!r}"
     if n.op == "elementwise":
         fn = a["fn"]
-        body = str(fn.expr)
-        body = body if len(body) <= 60 else body[:57] + "..."
-        return f"{fn.name}\n{body}"
+        return f"{fn.name}\n{_short(fn.expr)}"
+    if n.op == "fused_reduce":
+        keep = " keepdims" if a["keepdims"] else ""
+        return f"fused_reduce {a['reduce']} axes={list(a['axes'])}{keep}\n{_short(a['fn'].expr)}"
+    if n.op == "fused_contraction":
+        c = a["contraction"]
+        what = "matmul" if c[0] == "matmul" else f"einsum {','.join(c[1])}->{c[2]}"
+        return f"fused_contraction {what}\nepilogue {_short(a['epilogue'].expr)}"
     if n.op in ("sum", "max", "logsumexp"):
         return f"{n.op} axes={list(a['axes'])}" + (" keepdims" if a["keepdims"] else "")
     if n.op == "einsum":
@@ -44,6 +51,11 @@ def node_title(n: Node) -> str:
     return n.op
 
 
+def _short(expr) -> str:
+    body = str(expr)
+    return body if len(body) <= 60 else body[:57] + "..."
+
+
 # Hooks for richer labels and clusters (fused kernels, tile sizes) from later stages: each
 # takes a node and returns extra label lines or None.
 LABEL_HOOKS: list = []
@@ -51,6 +63,8 @@ LABEL_HOOKS: list = []
 
 def _label(n: Node) -> str:
     lines = [node_title(n)]
+    if "schedule" in n.attrs:  # a contraction after the tile pass
+        lines.append(str(n.attrs["schedule"]))
     for hook in LABEL_HOOKS:
         extra = hook(n)
         if extra:
@@ -79,7 +93,9 @@ def to_dot(outputs, title: str | None = None) -> str:
     if title:
         lines.append(f'  label="{_escape(title)}"; labelloc=t; fontsize=14;')
     for n in nodes:
-        lines.append(f'  {ids[id(n)]} [label="{_escape(_label(n))}", {_node_style(n)}];')
+        statement = f'{ids[id(n)]} [label="{_escape(_label(n))}", {_node_style(n)}];'
+        lines.extend(_cluster(n, ids[id(n)], statement) if "fused" in n.attrs
+                     else [f"  {statement}"])
     for n in nodes:
         for k, i in enumerate(n.inputs):
             lab = f' [label="{k}", fontsize=8]' if len(n.inputs) > 1 and n.op != "elementwise" \
@@ -90,6 +106,25 @@ def to_dot(outputs, title: str | None = None) -> str:
         lines.append(f"  {ids[id(o)]} -> out{k} [style=dashed];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _cluster(n: Node, nid: str, statement: str) -> list[str]:
+    """A fused node inside a box with the ops it replaced, chained in the order they ran;
+    the box's title is the kernel body as straight-line code (shared parts named once)."""
+    from ..ops.fused import body_lines
+    fn = n.attrs.get("fn") or n.attrs.get("epilogue")
+    title = "fused kernel" + ("\n" + "\n".join(body_lines(fn)) if fn is not None else "")
+    ops = [f"{nid}_op{k}" for k in range(len(n.attrs["fused"]))]
+    out = [f"  subgraph cluster_{nid} {{",
+           f'    label="{_escape(title)}"; labeljust=l; fontsize=9; style="rounded,dashed"; '
+           f'color="{BORDER.get(n.origin, "#444444")}";',
+           f"    {statement}"]
+    for op_id, name in zip(ops, n.attrs["fused"]):
+        out.append(f'    {op_id} [label="{_escape(name)}", shape=ellipse, style="", '
+                   f'fontsize=8, height=0.25];')
+    out.append("    " + " -> ".join(ops + [nid]) + " [style=dotted, arrowhead=none];")
+    out.append("  }")
+    return out
 
 
 def _node_style(n: Node) -> str:

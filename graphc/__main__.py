@@ -1,0 +1,4 @@
+"""`python -m graphc ...` is the `graphc` command."""
+from .cli import main
+
+raise SystemExit(main())

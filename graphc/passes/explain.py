@@ -1,0 +1,109 @@
+"""gc.explain: what the optimizer did to a graph, pass by pass, in words.
+
+For each pass: the node count before and after, and what changed (the rewrites each rule
+applied, nodes merged, dead nodes removed, groups fused, read from the passes' records and
+from the `fused` attribute of new nodes). Then the kernels the optimized graph launches, and
+for each elementwise op left unfused, why (as fuse_elementwise reports it).
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from ..ir.graph import Graph
+from ..ir.node import Node
+from ..ir.shapes import fmt_shape
+from .pipeline import optimize
+
+
+def explain(outputs, passes=None, opt_level=None) -> str:
+    """A printable report of the pass pipeline over `outputs` (tensors or a Graph).
+
+    >>> import graphc as gc
+    >>> x = gc.tensor("x", ("B", 3)); print(gc.explain((-(-x)).sum()))  # doctest: +ELLIPSIS
+    graphc.explain: 1 output, 4 nodes -> 2 nodes...
+    """
+    graph = outputs if isinstance(outputs, Graph) else Graph.of(
+        [outputs] if isinstance(outputs, Node) else list(outputs))
+    steps: list[Graph] = []
+    final, report = optimize(graph, passes=passes, opt_level=opt_level,
+                             observe=lambda k, name, g: steps.append(g))
+    lines = [_headline(graph, final)]
+    lines += _pass_lines(report, steps)
+    lines += _kernel_lines(final)
+    lines += _unfused_lines(final)
+    return "\n".join(lines)
+
+
+def _headline(raw: Graph, final: Graph) -> str:
+    n = len(raw.outputs)
+    return (f"graphc.explain: {n} output{'s' if n != 1 else ''}, {len(raw)} nodes -> "
+            f"{len(final)} nodes, {len(_kernels(raw))} kernels -> {len(_kernels(final))} "
+            f"kernels")
+
+
+def _pass_lines(report, steps) -> list[str]:
+    lines = ["", f"{'#':>2}  {'pass':<33} {'nodes':<13} what changed"]
+    for k, r in enumerate(report, start=1):
+        changes = _changes(r.changes) + _fused_groups(steps[k - 1], steps[k])
+        head = f"{k:>2}  {r.name:<33} {f'{r.nodes_before} -> {r.nodes_after}':<13} "
+        lines.append(head + (changes[0] if changes else "nothing"))
+        lines += [" " * len(head) + c for c in changes[1:]]
+    return lines
+
+
+def _changes(changes: dict) -> list[str]:
+    from .simplify import RULES_BY_NAME
+    out = []
+    for what, count in sorted(changes.items(), key=lambda kv: (-kv[1], kv[0])):
+        rule = RULES_BY_NAME.get(what)
+        out.append(f"{what} x{count}" + (f"  [{rule.identity}]" if rule else ""))
+    return out
+
+
+def _fused_groups(before: Graph, after: Graph) -> list[str]:
+    """The fused kernels the pass made (a pass that only annotates fused nodes, as tile
+    does, made none), by the ops they fused."""
+    groups = _groups(after) - _groups(before)
+    if not groups:
+        return []
+    total = sum(groups.values())
+    shown = ", ".join(f"{g}" + (f" (x{c})" if c > 1 else "") for g, c in groups.most_common())
+    return [f"fused {total} group{'s' if total != 1 else ''}: {shown}"]
+
+
+def _groups(graph: Graph) -> Counter:
+    return Counter("+".join(n.attrs["fused"]) for n in graph.nodes() if n.attrs.get("fused"))
+
+
+def _kernels(graph: Graph) -> list[Node]:
+    from ..cost import kernels_of
+    return kernels_of(graph)
+
+
+def _kernel_lines(graph: Graph) -> list[str]:
+    from ..cost import clip, describe, node_cost
+    ks = _kernels(graph)
+    lines = ["", f"kernels after ({len(ks)}):"]
+    for k, n in enumerate(ks):
+        c = node_cost(n)
+        extra = f"  {n.attrs['schedule']}" if "schedule" in n.attrs else ""
+        lines.append(f"  {k:>2}  {clip(describe(n), 40):<40} {fmt_shape(n.shape):<14} {n.dtype:<8} "
+                     f"FLOPs {c.flops}{extra}")
+    return lines
+
+
+def _unfused_lines(graph: Graph) -> list[str]:
+    try:
+        from .fuse_elementwise import unfused_reasons
+    except ImportError:  # fusion that cannot say why is not there yet
+        return []
+    reasons = unfused_reasons(graph)
+    if not reasons:
+        return []
+    by_id = {id(n): n for n in graph.nodes()}
+    lines = ["", f"elementwise ops left unfused ({len(reasons)}):"]
+    for node_id, why in reasons.items():
+        n = by_id.get(node_id)
+        label = f"{n.attrs['fn'].name} {fmt_shape(n.shape)}" if n is not None else str(node_id)
+        lines.append(f"  {label}: {why}")
+    return lines

@@ -1,0 +1,269 @@
+"""Elementwise ops: forward against NumPy (with broadcasting, Python scalars, 0-d tensors)
+and gradients against finite differences. Mirrors graphc/ops/elementwise.py."""
+import math
+
+import numpy as np
+import pytest
+import sympy
+
+import graphc as gc
+from graphc.ops import elementwise as ew
+
+RNG = np.random.default_rng(0)
+
+
+def run(outputs, **feeds):
+    return gc.compile(outputs)(**feeds)
+
+
+def _sigmoid(a):
+    with np.errstate(over="ignore"):  # exp(1000) = inf gives the right limit, 0
+        return 1.0 / (1.0 + np.exp(-a))
+
+
+def _gelu(a):
+    return a / 2 * (1 + np.vectorize(math.erf)(a / math.sqrt(2)))
+
+
+# name, graphc function, NumPy function, input sampler (keeps log/sqrt in their domain)
+UNARY = [
+    ("neg", gc.neg, np.negative, lambda s: RNG.standard_normal(s)),
+    ("exp", gc.exp, np.exp, lambda s: RNG.standard_normal(s)),
+    ("log", gc.log, np.log, lambda s: RNG.uniform(0.5, 3.0, s)),
+    ("sqrt", gc.sqrt, np.sqrt, lambda s: RNG.uniform(0.5, 3.0, s)),
+    ("tanh", gc.tanh, np.tanh, lambda s: RNG.standard_normal(s)),
+    ("sigmoid", gc.sigmoid, _sigmoid, lambda s: RNG.standard_normal(s) * 3),
+    # keep relu's samples away from its kink at 0, where finite differences are meaningless
+    ("relu", gc.relu, lambda a: np.maximum(a, 0),
+     lambda s: RNG.choice([-1, 1], s) * RNG.uniform(0.2, 2.0, s)),
+    ("gelu", gc.gelu, _gelu, lambda s: RNG.standard_normal(s)),
+]
+
+
+@pytest.mark.parametrize("name,f,ref,sample", UNARY, ids=[u[0] for u in UNARY])
+def test_unary_forward_matches_numpy(name, f, ref, sample):
+    x = gc.tensor("x", (3, 4))
+    a = sample((3, 4)).astype(np.float32)
+    out = run(f(x), x=a)
+    assert out.dtype == np.float32 and out.shape == (3, 4)
+    np.testing.assert_allclose(out, ref(a.astype(np.float64)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name,f,ref,sample", UNARY, ids=[u[0] for u in UNARY])
+def test_unary_gradient_matches_finite_differences(name, f, ref, sample):
+    x = gc.tensor("x", (3, 4), dtype="float64")
+    errs = gc.check_grad(gc.sum(f(x)), [x], {"x": sample((3, 4))})
+    assert set(errs) == {"x"} and errs["x"] < 1e-6
+
+
+BINARY = [
+    ("add", gc.add, np.add),
+    ("sub", gc.sub, np.subtract),
+    ("mul", gc.mul, np.multiply),
+    ("div", gc.div, np.divide),
+    ("pow", gc.pow, np.power),
+]
+# NumPy broadcasting cases, including 0-d tensors
+SHAPE_PAIRS = [((3, 4), (4,)), ((3, 1), (1, 4)), ((4,), (3, 4)), ((2, 3, 4), (3, 1)),
+               ((), (3, 4)), ((3, 4), ()), ((), ()), ((5,), (5,))]
+
+
+def _positive(shape):
+    return RNG.uniform(0.5, 2.0, shape)
+
+
+def _away_from_zero(shape):
+    """Either sign, but never near 0 (a divisor; a finite difference across a pole fails)."""
+    return RNG.choice([-1.0, 1.0], shape) * RNG.uniform(0.5, 2.0, shape)
+
+
+@pytest.mark.parametrize("name,f,ref", BINARY, ids=[b[0] for b in BINARY])
+@pytest.mark.parametrize("sa,sb", SHAPE_PAIRS, ids=str)
+def test_binary_forward_broadcasts_like_numpy(name, f, ref, sa, sb):
+    a, b = gc.tensor("a", sa, "float64"), gc.tensor("b", sb, "float64")
+    va, vb = _positive(sa), _away_from_zero(sb)
+    node = f(a, b)
+    out = run(node, a=va, b=vb)
+    expected = ref(va, vb)
+    assert node.shape == np.shape(expected) == out.shape  # inferred while building
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name,f,ref", BINARY, ids=[b[0] for b in BINARY])
+@pytest.mark.parametrize("sa,sb", SHAPE_PAIRS[:5], ids=str)
+def test_binary_gradients_reduce_broadcast_axes(name, f, ref, sa, sb):
+    a, b = gc.tensor("a", sa, "float64"), gc.tensor("b", sb, "float64")
+    # a weighted sum, so each output element's gradient differs
+    w = gc.constant(RNG.standard_normal(np.broadcast_shapes(sa, sb)), dtype="float64")
+    loss = gc.sum(f(a, b) * w)
+    errs = gc.check_grad(loss, [a, b], {"a": _positive(sa), "b": _away_from_zero(sb)})
+    assert errs["a"] < 1e-5 and errs["b"] < 1e-5
+    ga, gb = gc.grad(loss, [a, b])
+    assert ga.shape == a.shape and gb.shape == b.shape
+
+
+@pytest.mark.parametrize("expr,ref", [
+    (lambda x: 2.0 * x, lambda a: 2.0 * a),
+    (lambda x: x * 2, lambda a: a * 2),
+    (lambda x: 1 - x, lambda a: 1 - a),
+    (lambda x: x - 1.5, lambda a: a - 1.5),
+    (lambda x: 3 / x, lambda a: 3 / a),
+    (lambda x: x / 4, lambda a: a / 4),
+    (lambda x: x ** 2, lambda a: a ** 2),
+    (lambda x: 2 ** x, lambda a: 2 ** a),
+    (lambda x: x ** 0.5, lambda a: a ** 0.5),
+    (lambda x: -x + 1, lambda a: -a + 1),
+    (lambda x: np.float64(3.0) * x, lambda a: 3.0 * a),
+    (lambda x: np.array(2.0) + x, lambda a: 2.0 + a),
+], ids=["2.0*x", "x*2", "1-x", "x-1.5", "3/x", "x/4", "x**2", "2**x", "x**0.5", "-x+1",
+        "np.float64*x", "0d-array+x"])
+def test_python_scalars_combine_with_tensors(expr, ref):
+    x = gc.tensor("x", (2, 3))
+    a = _positive((2, 3)).astype(np.float32)
+    node = expr(x)
+    assert node.dtype == "float32"  # a Python / NumPy scalar is weak, as in NumPy
+    out = run(node, x=a)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ref(a.astype(np.float64)), rtol=1e-6)
+    x64 = gc.tensor("x", (2, 3), "float64")
+    errs = gc.check_grad(gc.sum(expr(x64)), [x64], {"x": a.astype(np.float64)})
+    assert errs["x"] < 1e-6
+
+
+def test_python_number_folds_into_one_node():
+    x = gc.tensor("x", (3,))
+    y = 2.0 * x
+    assert y.op == "elementwise" and y.inputs == (x,)
+    assert y.attrs["fn"].expr == 2.0 * y.attrs["fn"].params[0]
+
+
+def test_array_operand_becomes_a_constant_and_promotes_like_numpy():
+    x = gc.tensor("x", (3,))
+    c = np.array([1.0, 2.0, 3.0])  # float64, as NumPy: float32 + float64 array -> float64
+    y = x + c
+    assert y.dtype == "float64"
+    np.testing.assert_allclose(run(y, x=np.ones(3, np.float32)), [2.0, 3.0, 4.0])
+
+
+def test_dtype_promotion_between_tensors():
+    a, b = gc.tensor("a", (2,), "float32"), gc.tensor("b", (2,), "float64")
+    assert (a + b).dtype == "float64" and (a * a).dtype == "float32"
+    out = run(a + b, a=np.ones(2, np.float32), b=np.full(2, 0.5))
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, [1.5, 1.5])
+
+
+def test_zero_dim_tensors():
+    s = gc.tensor("s", ())
+    x = gc.tensor("x", (3,))
+    f = gc.compile([s * 3 + 1, s * x])
+    r0, r1 = f(s=np.float32(2.0), x=np.arange(3, dtype=np.float32))
+    assert r0.shape == () and float(r0) == 7.0 and r0.dtype == np.float32
+    np.testing.assert_array_equal(r1, [0.0, 2.0, 4.0])
+    # a Python float for a 0-d input is read as a 0-d array
+    assert gc.compile(s * 3 + 1)(s=2.0).shape == ()
+
+
+def test_sigmoid_is_finite_for_large_inputs():
+    x = gc.tensor("x", (4,), "float64")
+    a = np.array([-1000.0, -30.0, 30.0, 1000.0])
+    f = gc.compile([gc.sigmoid(x), gc.grad(gc.sum(gc.sigmoid(x)), x)])
+    s, g = f(x=a)
+    np.testing.assert_allclose(s, _sigmoid(a), atol=1e-15)
+    np.testing.assert_allclose(g, _sigmoid(a) * (1 - _sigmoid(a)), atol=1e-15)
+    assert np.all(np.isfinite(g))
+
+
+def test_astype_converts_and_passes_gradients():
+    x = gc.tensor("x", (3,), "float32")
+    y = gc.astype(x, "float64")
+    assert y.dtype == "float64" and gc.astype(x, "float32") is x
+    gx = gc.grad(gc.sum(y * y), x)
+    assert gx.dtype == "float32"
+    a = np.array([1.0, -2.0, 0.5], np.float32)
+    out, g = gc.compile([y, gx])(x=a)
+    assert out.dtype == np.float64 and g.dtype == np.float32
+    np.testing.assert_allclose(g, 2 * a)
+    i = gc.tensor("i", (3,), "int64")
+    np.testing.assert_array_equal(run(gc.astype(i, "float32"), i=np.array([1, 2, 3])),
+                                  np.array([1.0, 2.0, 3.0], np.float32))
+
+
+# ---- gc.elementwise: user ops from a sympy body ------------------------------------------
+GELU_BODY = lambda x: x / 2 * (1 + sympy.erf(x / sympy.sqrt(2)))  # noqa: E731 (the issue's)
+
+
+def test_user_elementwise_gelu_forward_and_gradient():
+    gelu = gc.elementwise(GELU_BODY)
+    x = gc.tensor("x", (4, 5), "float64")
+    a = RNG.standard_normal((4, 5)) * 2
+    out = run(gelu(x), x=a)
+    np.testing.assert_allclose(out, _gelu(a), rtol=1e-12, atol=1e-15)
+    # the derivative comes from sympy: Φ(x) + x φ(x)
+    phi = np.exp(-a ** 2 / 2) / math.sqrt(2 * math.pi)
+    cdf = (1 + np.vectorize(math.erf)(a / math.sqrt(2))) / 2
+    g = run(gc.grad(gc.sum(gelu(x)), x), x=a)
+    np.testing.assert_allclose(g, cdf + a * phi, rtol=1e-10, atol=1e-15)
+    assert gc.check_grad(gc.sum(gelu(x)), [x], {"x": a})["x"] < 1e-6
+    # the built-in gelu is the same expression
+    np.testing.assert_allclose(run(gc.gelu(x), x=a), out, rtol=1e-12)
+
+
+def test_user_elementwise_binary_with_name_and_scalar():
+    smooth_max = gc.elementwise(lambda x, y: sympy.log(sympy.exp(x) + sympy.exp(y)),
+                                "smooth_max")
+    a, b = gc.tensor("a", (3, 1), "float64"), gc.tensor("b", (4,), "float64")
+    va, vb = RNG.standard_normal((3, 1)), RNG.standard_normal(4)
+    y = smooth_max(a, b)
+    assert y.shape == (3, 4) and y.attrs["fn"].name == "smooth_max"
+    np.testing.assert_allclose(run(y, a=va, b=vb), np.logaddexp(va, vb), rtol=1e-12)
+    errs = gc.check_grad(gc.sum(y * y), [a, b], {"a": va, "b": vb})
+    assert max(errs.values()) < 1e-6
+    # a Python number as one operand folds into the body
+    np.testing.assert_allclose(run(smooth_max(a, 0.0), a=va), np.logaddexp(va, 0.0))
+    with pytest.raises(TypeError, match="smooth_max"):
+        smooth_max(a)
+
+
+def test_user_elementwise_must_return_an_expression():
+    with pytest.raises(TypeError, match="sympy expression"):
+        gc.elementwise(lambda x: (x, x))
+
+
+def test_every_builtin_is_one_sympy_expression():
+    for name, fn in ew.BUILTINS.items():
+        assert isinstance(fn.expr, sympy.Expr), name
+        assert fn.expr.free_symbols <= set(fn.params), name
+
+
+def test_relu_grad_via_output_agrees_with_sympy_diff_of_its_body():
+    relu = ew.RELU
+    (x,) = relu.params
+    by_sympy = sympy.lambdify(x, sympy.diff(relu.expr, x), "numpy")
+    via_out = sympy.lambdify(ew.OUT, relu.grad_via_output, "numpy")
+    body = sympy.lambdify(x, relu.expr, "numpy")
+    points = np.array([-3.0, -0.5, -1e-3, 1e-3, 0.25, 4.0])  # not 0: the kink
+    for p in points:
+        assert float(via_out(float(body(p)))) == float(by_sympy(p)), p
+
+
+def test_grad_through_output_matches_sympy_for_tanh_and_exp():
+    from graphc.ir.scalar import derivative, derivative_via_output
+    for fn in (ew.TANH, ew.EXP):
+        (x,) = fn.params
+        via_out = derivative_via_output(fn)
+        assert via_out is not None and x not in via_out.free_symbols
+        for p in (-1.3, 0.2, 2.0):
+            assert float(via_out.subs(ew.OUT, fn.expr.subs(x, p))) == pytest.approx(
+                float(derivative(fn, 0).subs(x, p)), rel=1e-12)
+
+
+def test_equal_is_a_zero_one_mask_with_zero_gradient():
+    a, b = gc.tensor("a", (2, 3), "float64"), gc.tensor("b", (3,), "float64")
+    va = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+    vb = np.array([1.0, 5.0, 1.0])
+    mask = gc.apply(ew.EQUAL, a, b)
+    np.testing.assert_array_equal(gc.compile(mask)(a=va, b=vb), (va == vb).astype(np.float32))
+    ga, gb = gc.grad(gc.sum(mask * 3.0), [a, b])
+    ra, rb = gc.compile([ga, gb], inputs=[a, b])(a=va, b=vb)
+    assert not ra.any() and not rb.any() and rb.shape == (3,)

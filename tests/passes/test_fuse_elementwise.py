@@ -1,0 +1,237 @@
+"""fuse_elementwise: chains become one body, reductions take their producers as a prologue,
+the fan-out rule stores what several kernels read, views are seen through, semantics are
+kept exactly (no sympy rewriting), and unfused_reasons says why. Mirrors
+graphc/passes/fuse_elementwise.py."""
+import numpy as np
+import pytest
+from hypothesis import given
+
+import graphc as gc
+from fusion_models import B, assert_same, feeds_for
+from graphc.backend.reference import evaluate
+from graphc.passes.fuse_elementwise import fuse_elementwise, plan, unfused_reasons
+from graphc.passes.kernels import kernels
+from strategies import random_graph
+
+
+def _fuse(*outputs):
+    raw = gc.Graph.of(outputs)
+    return raw, fuse_elementwise(raw)
+
+
+def _kinds(graph):
+    return [(n.op, n.attrs.get("fused")) for n in kernels(graph)]
+
+
+def test_a_chain_becomes_one_kernel_with_one_body():
+    x, b = gc.tensor("x", ("B", 8)), gc.tensor("b", (8,))
+    raw, fused = _fuse(gc.tanh(gc.relu(x + b) * 2.0))
+    assert _kinds(fused) == [("elementwise", ("add", "relu", "mul", "tanh"))]
+    (k,) = kernels(fused)
+    assert k.attrs["fn"].name == "fused" and list(k.inputs) == [x, b]
+    assert str(k.attrs["fn"].expr).startswith("tanh(")
+    assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_mean_squared_error_is_one_fused_reduce():
+    a, t = gc.tensor("a", ("B", 4)), gc.tensor("t", ("B", 4))
+    raw, fused = _fuse(gc.mse_loss(a, t))
+    # the division by the count after the sum moves into it: sum(x) / n = sum(x / n)
+    assert _kinds(fused) == [("fused_reduce", ("sub", "mul", "sum", "div"))]
+    red = kernels(fused)[0]
+    assert red.attrs["reduce"] == "sum" and red.attrs["axes"] == (0, 1)
+    assert str(red.attrs["fn"].expr) == "(x0 - x1)**2/(4*B)"
+    assert unfused_reasons(raw) == {}
+    assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_only_a_scale_of_a_sum_read_once_moves_into_it():
+    x = gc.tensor("x", ("B", 4))
+    s = gc.sum(gc.tanh(x), axis=1)
+    for outs in ([s * 2.0, s + 1.0], [gc.max(gc.tanh(x), axis=1) * 2.0], [s + 1.0]):
+        raw, fused = _fuse(*outs)
+        assert [n.op for n in kernels(fused)][-1] == "elementwise"
+        assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_cross_entropy_forward():
+    logits, y = gc.tensor("logits", ("B", 10)), gc.tensor("y", ("B",), dtype="int64")
+    raw, fused = _fuse(gc.cross_entropy(logits * 1.5, y))
+    # logits*1.5 is read by the logsumexp and the label pick: two kernels, so it is stored
+    assert _kinds(fused) == [("elementwise", None), ("logsumexp", None), ("one_hot", None),
+                             ("fused_reduce", ("mul", "sum")),
+                             ("fused_reduce", ("sub", "sum", "div"))]
+    assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_log_sum_exp_by_hand_fuses_exp_into_the_sum():
+    x = gc.tensor("x", ("B", 6))
+    m = gc.max(x, axis=1, keepdims=True)
+    raw, fused = _fuse(gc.log(gc.sum(gc.exp(x - m), axis=1, keepdims=True)) + m)
+    assert _kinds(fused) == [("max", None), ("fused_reduce", ("sub", "exp", "sum")),
+                             ("elementwise", ("log", "add"))]
+    assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_softmax_stores_what_two_kernels_read():
+    x = gc.tensor("x", ("B", 6))
+    e = gc.exp(x - gc.max(x, axis=1, keepdims=True))
+    raw, fused = _fuse(e / gc.sum(e, axis=1, keepdims=True))
+    # e feeds the sum and the division: computing exp twice is what the rule forbids
+    assert _kinds(fused) == [("max", None), ("elementwise", ("sub", "exp")), ("sum", None),
+                             ("elementwise", None)]
+    assert unfused_reasons(raw)[id(raw.outputs[0])].startswith("feeds a graph output; "
+                                                               "nothing elementwise feeds it")
+    assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_softmax_gradient_fuses_through_reshape_and_broadcast_views():
+    x, w = gc.tensor("x", ("B", 5), "float64"), gc.tensor("w", ("B", 5), "float64")
+    (gx,) = gc.grad(gc.sum(gc.softmax(x) * w), [x])
+    raw, fused = _fuse(gx)
+    assert len(kernels(fused)) < len(kernels(raw))
+    # the backward of the sum reshapes (B,) to (B, 1) and broadcasts: no kernel boundary
+    assert not any(n.op == "elementwise" and n.attrs.get("fused") is None
+                   for n in kernels(fused))
+    assert_same(raw, fused, *feeds_for(raw), rtol=1e-12)
+
+
+def test_unit_reshape_is_replayed_on_the_leaves():
+    x = gc.tensor("x", ("B", 4))
+    s = gc.sum(x, axis=1)  # (B,)
+    raw, fused = _fuse(gc.exp(x - gc.reshape(s * 2.0, (B, 1))))
+    assert _kinds(fused) == [("sum", None), ("elementwise", ("mul", "sub", "exp"))]
+    leaf = [i for i in kernels(fused)[1].inputs if i is not x][0]
+    assert leaf.op == "reshape" and leaf.shape == (B, 1) and leaf.inputs[0].op == "sum"
+    assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_a_reshape_that_regroups_axes_is_a_boundary():
+    x = gc.tensor("x", (3, 4))
+    t = gc.tanh(x)
+    raw, fused = _fuse(gc.exp(gc.reshape(t, (4, 3))))
+    assert _kinds(fused) == [("elementwise", None), ("elementwise", None)]
+    assert unfused_reasons(raw)[id(t)].startswith("feeds a reshape")
+    assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_broadcast_that_sets_the_shape_is_kept():
+    # the broadcast makes the (3, 4) shape; without it the body would be (4,)
+    v = gc.tensor("v", (4,))
+    raw, fused = _fuse(gc.exp(gc.broadcast_to(gc.tanh(v), (3, 4))))
+    (k,) = kernels(fused)
+    assert k.shape == (3, 4) and k.attrs["fused"] == ("tanh", "exp")
+    assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_fan_out_and_outputs_are_stored_with_reasons():
+    x, W = gc.tensor("x", ("B", 4)), gc.tensor("W", (4, 4))
+    t = gc.tanh(x)        # read by a matmul and an elementwise kernel
+    u = gc.exp(x)         # a graph output and read by another kernel
+    v = gc.sigmoid(x)     # read by two different reductions
+    outs = [t @ W, t * 2.0, u, u + 1.0, gc.sum(v, axis=0), gc.max(v, axis=1)]
+    raw, fused = _fuse(*outs)
+    reasons = unfused_reasons(raw)
+    assert reasons[id(t)].startswith("fan-out to 2 users including a matmul")
+    assert reasons[id(u)].startswith("feeds a graph output")
+    assert reasons[id(v)].startswith("fan-out: read by 2 kernels")
+    assert "nothing elementwise feeds it (it reads input x)" in reasons[id(v)]
+    # t*2.0 and u+1.0 are alone as well: each reads only stored values
+    assert len(reasons) == 5
+    # stored values are computed exactly once in the fused graph
+    bodies = [str(n.attrs["fn"].expr) for n in fused.nodes() if n.op == "elementwise"]
+    assert sum("tanh(x)" in b for b in bodies) == 1 and sum("exp(" in b for b in bodies) == 1
+    assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_reasons_name_a_matmul_epilogue_and_skip_fused_nodes():
+    x, W, b = gc.tensor("x", ("B", 4)), gc.tensor("W", (4, 3)), gc.tensor("b", (3,))
+    z = x @ W + b
+    raw, fused = _fuse(gc.relu(z), z)
+    assert "fuse_matmul_epilogue makes it its contraction's epilogue" in unfused_reasons(raw)[
+        id(z)]
+    assert unfused_reasons(fuse_elementwise(gc.Graph.of([gc.relu(x @ W + b)]))) == {}
+
+
+def test_a_dtype_conversion_is_stored():
+    x, y = gc.tensor("x", (4,), "float32"), gc.tensor("y", (4,), "float64")
+    c = gc.astype(gc.tanh(x), "float64")
+    raw, fused = _fuse(gc.exp(c * y))
+    assert plan(raw).why[id(c)].startswith("converts to float64")
+    assert _kinds(fused) == [("elementwise", ("tanh", "cast")), ("elementwise", ("mul", "exp"))]
+    assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_a_dtype_conversion_into_a_reduction_is_its_prologue():
+    x = gc.tensor("x", ("B",), "float64")
+    raw, fused = _fuse(gc.sum(gc.astype(gc.tanh(x), "float32")))
+    assert _kinds(fused) == [("fused_reduce", ("tanh", "cast", "sum"))]
+    (k,) = kernels(fused)
+    assert k.dtype == "float32" and k.attrs["dtype"] == "float32"
+    assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_bodies_are_composed_by_substitution_not_simplified():
+    # sympy's construction squares (a-b)*(a-b), but no sympy.simplify runs: tanh(x)**2 +
+    # (1 - tanh(x)**2) is not collapsed to 1
+    x = gc.tensor("x", (4,), "float64")
+    t = gc.tanh(x)
+    raw, fused = _fuse((t * t) + (1.0 - t * t) * 1.5)
+    (k,) = kernels(fused)
+    assert "tanh" in str(k.attrs["fn"].expr)
+    assert_same(raw, fused, *feeds_for(raw), rtol=1e-12)
+
+
+def test_exact_constants_become_literals_in_the_kernels_dtype_only():
+    x = gc.tensor("x", (4,))
+    half, third = gc.constant(0.5), gc.constant(1 / 3)
+    wide = gc.constant(np.full(4, 2.0), dtype="float64")
+    raw, fused = _fuse(gc.tanh(x) * half + third, gc.tanh(x) * 3.0 + wide)
+    first, second = fused.outputs
+    assert list(first.inputs) == [x, third]  # 1/3 is not exact in a short literal
+    assert str(first.attrs["fn"].expr) == "x1 + tanh(x0)/2"
+    assert list(second.inputs) == [x, wide] and second.dtype == "float64"
+    assert_same(raw, fused, *feeds_for(raw), rtol=1e-6)
+
+
+def test_every_fused_node_names_what_it_replaced_and_refusing_is_stable():
+    x, w = gc.tensor("x", ("B", 5), "float64"), gc.tensor("w", ("B", 5), "float64")
+    loss = gc.sum(gc.softmax(x) * w)
+    raw = gc.Graph.of([loss] + gc.grad(loss, [x, w]))
+    once = fuse_elementwise(raw)
+    twice = fuse_elementwise(once)
+    assert all(len(n.attrs["fused"]) >= 2 for n in once.nodes() if "fused" in n.attrs)
+    assert _kinds(twice) == _kinds(once)
+    assert_same(raw, twice, *feeds_for(raw), rtol=1e-12)
+
+
+def test_fused_backward_kernels_stay_marked_as_backward():
+    x = gc.tensor("x", ("B", 3))
+    (gx,) = gc.grad(gc.sum(gc.tanh(x) * gc.tanh(x)), [x])
+    _, fused = _fuse(gx)
+    assert {n.origin for n in kernels(fused)} == {"grad"}
+
+
+@given(random_graph(max_steps=8))
+def test_fusion_preserves_results(built):
+    raw = gc.Graph.of(built.outputs, built.inputs)
+    fused = fuse_elementwise(raw)
+    assert len(kernels(fused)) <= len(kernels(raw))
+    assert_same(raw, fused, built.feeds, rtol=1e-10, atol=1e-12)
+
+
+@given(random_graph(max_steps=6, kinks=False))
+def test_fused_graphs_can_still_be_differentiated(built):
+    fused = fuse_elementwise(gc.Graph.of(built.outputs, built.inputs))
+    loss = fused.outputs[-1]
+    wrt = [i for i in built.inputs]
+    if not wrt:
+        return
+    gc.check_grad(loss, wrt, built.feeds, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dims", [3, 17])
+def test_symbolic_dims_bind_at_call_time(dims):
+    x = gc.tensor("x", ("B", "C"))
+    raw, fused = _fuse(gc.mean(gc.tanh(x) * 2.0, axis=1))
+    assert_same(raw, fused, *feeds_for(raw, batch=dims))
