@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 import graphc as gc
+from graphc.cli import available_backends
 from _common import Progress, out_dir, save_graph, save_loss_curve
 
 TARGET_ACCURACY = 0.97  # what the full run must reach on the held-out test set
@@ -58,17 +59,26 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.backend not in available_backends():
+        p.error(f"backend {args.backend!r} is not available here; available backends: "
+                f"{', '.join(available_backends())}")
+    if args.epochs < 1:
+        p.error("--epochs must be at least 1")
+    return args
 
 
 def show_samples(raw, labels, predicted, count=6):
-    """A row of test digits drawn in characters, each with its prediction."""
-    rows = []
-    for r in range(8):
-        rows.append("   ".join("".join(SHADES[int(v) * (len(SHADES) - 1) // 16] * 2
-                                       for v in img.reshape(8, 8)[r]) for img in raw[:count]))
-    marks = "   ".join(f"{'ok' if p == t else 'XX'} {p} (is {t})".ljust(16)
-                       for p, t in zip(predicted[:count], labels[:count]))
+    """A row of test digits drawn in characters with the model's answers: the first few,
+    then (if there are any) a couple it got wrong."""
+    wrong = [int(i) for i in np.flatnonzero(predicted != labels)[:2]]
+    chosen = [i for i in range(count) if i not in wrong][:count - len(wrong)] + wrong
+    rows = ["   ".join("".join(SHADES[int(v) * (len(SHADES) - 1) // 16] * 2
+                               for v in raw[i].reshape(8, 8)[r]) for i in chosen)
+            for r in range(8)]
+    marks = "   ".join(f"{'ok' if predicted[i] == labels[i] else 'XX'} {predicted[i]} "
+                       f"(is {labels[i]})".ljust(16) for i in chosen)
+    print("some test images and the model's answers:")
     print("\n".join("  " + r for r in rows) + "\n  " + marks)
 
 

@@ -12,7 +12,8 @@ characters lets the model go well below it. At the end it samples new text (fixe
     python examples/tiny_transformer.py                      # 600 steps, reference backend
     python examples/tiny_transformer.py --steps 20 --backend reference
 
-Writes to out/tiny_transformer/: loss_curve.png, train_graph.dot/.svg and sample.txt.
+Writes to out/tiny_transformer/: loss_curve.png, train_graph.dot (the whole step),
+block_graph.dot/.svg (one block, forward and backward) and sample.txt.
 The text, examples/data/fables.txt, is Aesop's fables retold in plain English for this
 project (see examples/data/README.md).
 """
@@ -28,6 +29,7 @@ from collections import Counter
 import numpy as np
 
 import graphc as gc
+from graphc.cli import available_backends
 from _common import Progress, out_dir, save_graph, save_loss_curve
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "fables.txt")
@@ -88,7 +90,13 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--sample", type=int, default=300, help="characters to generate")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.backend not in available_backends():
+        p.error(f"backend {args.backend!r} is not available here; available backends: "
+                f"{', '.join(available_backends())}")
+    if args.steps < 1:
+        p.error("--steps must be at least 1")
+    return args
 
 
 def main(argv=None) -> int:
@@ -155,8 +163,16 @@ def main(argv=None) -> int:
     out = out_dir("tiny_transformer")
     written = [save_loss_curve(losses, os.path.join(out, "loss_curve.png"),
                                title="tiny_transformer: cross-entropy (nats/char) per step")]
-    written += save_graph([loss, *step.grads], os.path.join(out, "train_graph"),
-                          title="character transformer: forward (blue) and backward (orange)")
+    # Graphviz needs minutes to lay out the whole step (about a thousand nodes), so it is
+    # written as .dot only; one block, forward and backward, is drawn as well.
+    written += gc.render([loss, *step.grads], os.path.join(out, "train_graph.dot"),
+                         title="character transformer: forward and backward")
+    block = model.blocks[0]
+    h = gc.tensor("h", ("B", T, args.dim))
+    block_out = block(h).sum()
+    written += save_graph([block_out, *gc.grad(block_out, [p.node for p in block.parameters()])],
+                          os.path.join(out, "block_graph"),
+                          title="one TransformerBlock: forward (blue) and backward (orange)")
     with open(os.path.join(out, "sample.txt"), "w", encoding="utf-8") as f:
         f.write(text_out + "\n")
     written.append(os.path.join(out, "sample.txt"))

@@ -106,6 +106,10 @@ class Parameter:
         _LIVE[name] = self
         self._node = make("input", (), name=name, shape=as_shape(self.shape), dtype=self.dtype)
 
+    def __deepcopy__(self, memo):
+        """A copy gets its own value and, on first use, its own graph input."""
+        return Parameter(self._value, name=self._hint, dtype=self.dtype)
+
     def __repr__(self):
         return f"Parameter({self.name or '?'}, shape={self.shape}, {self.dtype})"
 

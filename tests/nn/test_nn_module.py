@@ -1,6 +1,8 @@
 """Module and Parameter (graphc/nn/module.py): registration by attribute assignment,
 dotted names, state_dict round trips and their errors, seeded initialization, and
 gc.nn.function feeding the current parameter values."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -161,3 +163,29 @@ def test_repr_shows_the_tree():
     assert text.splitlines()[1].strip() == \
         "(0): Linear(in_features=64, out_features=128, bias=True)"
     assert "(1): ReLU()" in text
+
+
+def test_sequential_applies_its_modules_in_order():
+    gc.nn.manual_seed(0)
+    net = gc.nn.Sequential(gc.nn.Linear(3, 4), gc.nn.Tanh(), gc.nn.Linear(4, 2))
+    assert [n for n, _ in net.named_parameters()] == ["0.weight", "0.bias", "2.weight",
+                                                      "2.bias"]
+    assert isinstance(net[:2], gc.nn.Sequential) and len(net[:2]) == 2
+    X = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    got = gc.nn.function(net(gc.tensor("x", ("B", 3))))(x=X)
+    h = np.tanh(X @ net[0].weight.value + net[0].bias.value)
+    np.testing.assert_allclose(got, h @ net[2].weight.value + net[2].bias.value, rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_a_deep_copy_is_an_independent_model_with_its_own_inputs():
+    model = MLP()
+    x = gc.tensor("x", ("B", 4))
+    model(x)
+    twin = copy.deepcopy(model)
+    twin.scale.value = np.full(3, 5.0)
+    assert model.scale.value.tolist() == [1, 1, 1]
+    X = np.ones((2, 4), np.float32)
+    a, b = gc.nn.function(model(x))(x=X), gc.nn.function(twin(x))(x=X)
+    np.testing.assert_allclose(b, 5 * a, rtol=1e-5)
+    assert twin.scale.name != model.scale.name
