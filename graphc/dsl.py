@@ -58,6 +58,8 @@ def _dtype(op, dtype) -> str:
 def _operand(op: str, v) -> Tensor:
     if isinstance(v, Node):
         return v
+    if hasattr(v, "__graphc_node__"):  # a gc.nn.Parameter stands for its graph input
+        return v.__graphc_node__()
     if isinstance(v, (np.ndarray, list, tuple)):
         a = np.asarray(v)
         if a.dtype.kind not in "fiub":

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 import sympy
+from sympy.printing.numpy import NumPyPrinter
 
 # The symbol standing for an op's own output in a derivative written through the output
 # (d tanh(x)/dx = 1 - out**2): the backward pass then reads the forward result and not x.
@@ -78,6 +79,17 @@ def _erf(x):
 _NUMPY_MODULES = [{"erf": _erf}, "numpy"]
 
 
+class _WeakNumberPrinter(NumPyPrinter):
+    """Prints a constant such as sqrt(2) as a Python float, not `numpy.sqrt(2)`: NumPy treats a
+    Python float as weakly typed, so a float32 kernel (gelu's x/sqrt(2)) stays float32."""
+
+    def _print(self, expr, **kwargs):
+        if isinstance(expr, sympy.Expr) and expr.is_number and not expr.is_Rational \
+                and expr.is_extended_real and expr.is_finite:
+            return repr(float(expr))
+        return super()._print(expr, **kwargs)
+
+
 @lru_cache(maxsize=None)
 def numpy_callable(expr: sympy.Expr, args: tuple):
     """A NumPy function of `args` (params, then dims) evaluating `expr` elementwise."""
@@ -86,7 +98,11 @@ def numpy_callable(expr: sympy.Expr, args: tuple):
     # re-evaluates a body a fused kernel keeps unevaluated on purpose (exp(log(x)) is not x).
     names = [str(a) for a in args]
     clash = len(set(names)) < len(names)
-    return sympy.lambdify(args, expr, modules=_NUMPY_MODULES, dummify=clash)
+    return sympy.lambdify(args, expr, modules=_NUMPY_MODULES, dummify=clash,
+                          printer=_WeakNumberPrinter({"fully_qualified_modules": False,
+                                                      "inline": True,
+                                                      "allow_unknown_functions": True,
+                                                      "user_functions": {}}))
 
 
 def evaluate(fn: ScalarFn, values, dims: dict, expr: sympy.Expr | None = None,

@@ -14,7 +14,7 @@ class Function:
         from ..compile import compile
         self.compiled = compile(outputs, backend=backend, **compile_options)
         nodes = self.compiled.spec.inputs
-        self.parameters = {n.name: parameter_of(n) for n in nodes if parameter_of(n)}
+        self.parameters = {n.name: parameter_of(n) for n in nodes if parameter_of(n) is not None}
         self.input_names = [n.name for n in nodes if n.name not in self.parameters]
 
     def __call__(self, *args, **inputs):

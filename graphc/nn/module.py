@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..ir.node import Node, make
+from ..ir.tensor_ops import TensorOps
 from ..ir.shapes import as_shape, fmt_shape
 
 _generator = np.random.default_rng()
@@ -45,13 +46,13 @@ def _node_name(qualified: str) -> str:
     return base if base.isidentifier() else "param_" + base
 
 
-class Parameter:
+class Parameter(TensorOps):
     """A trainable array: `value` (float32 NumPy, updated in place by training) and `node`,
     the graph input that stands for it in every graph built from the module.
 
     The node is made on first use, named after the parameter's place in the module that was
-    called (`fc1.weight` -> input `fc1_weight`). Use `p.node` where a graph needs the tensor:
-    `x @ self.weight.node`.
+    called (`fc1.weight` -> input `fc1_weight`). A Parameter works wherever a tensor does
+    (`x @ self.weight + self.bias`, `self.weight.T`); `p.node` is the graph input itself.
     """
 
     def __init__(self, value, name: str | None = None, dtype: str = "float32"):
@@ -61,7 +62,8 @@ class Parameter:
                             f" (requested {dtype})")
         self._value = np.array(a, dtype=dtype, order="C", copy=True)
         self._hint = name
-        self._node: Node | None = None
+        self._node: "weakref.ref[Node] | None" = None
+        self._graph_name: str | None = None
 
     @property
     def value(self) -> np.ndarray:
@@ -87,24 +89,37 @@ class Parameter:
     @property
     def name(self) -> str | None:
         """The graph input's name once the node exists, else the local attribute name."""
-        return self._node.name if self._node is not None else self._hint
+        return self._graph_name or self._hint
 
     @property
     def node(self) -> Node:
-        if self._node is None:
-            self._make_node(self._hint or "param")
-        return self._node
+        node = self._node() if self._node is not None else None
+        if node is None:
+            node = self._make_node(self._hint or "param")
+        return node
 
-    def _make_node(self, qualified: str) -> None:
-        if self._node is not None:
-            return
-        base = name = _node_name(qualified)
-        k = 0
-        while _LIVE.get(name) is not None:
-            k += 1
-            name = f"{base}_{k}"
-        _LIVE[name] = self
-        self._node = make("input", (), name=name, shape=as_shape(self.shape), dtype=self.dtype)
+    def _make_node(self, qualified: str) -> Node:
+        node = self._node() if self._node is not None else None
+        if node is not None:
+            return node
+        if self._graph_name is None:
+            base = name = _node_name(qualified)
+            k = 0
+            while _LIVE.get(name) is not None:
+                k += 1
+                name = f"{base}_{k}"
+            _LIVE[name] = self
+            self._graph_name = name
+        # The node holds its Parameter (a graph keeps the values it trains alive even when
+        # the module that built it is gone); the Parameter holds its node weakly, so there is
+        # no cycle and a parameter's name is free again as soon as nothing uses it.
+        node = make("input", (), name=self._graph_name, shape=as_shape(self.shape),
+                    dtype=self.dtype, parameter=self)
+        self._node = weakref.ref(node)
+        return node
+
+    def __graphc_node__(self) -> Node:
+        return self.node
 
     def __deepcopy__(self, memo):
         """A copy gets its own value and, on first use, its own graph input."""
@@ -118,8 +133,7 @@ def parameter_of(node: Node) -> Parameter | None:
     """The Parameter whose graph input `node` is, or None (a data input)."""
     if not isinstance(node, Node) or node.op != "input":
         return None
-    p = _LIVE.get(node.name)
-    return p if p is not None and p._node is node else None
+    return node.attrs.get("parameter")
 
 
 _depth = contextvars.ContextVar("graphc_module_depth", default=0)
