@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_train_step.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

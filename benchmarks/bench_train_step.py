@@ -79,19 +79,18 @@ def main():
         params, X, y = make_data(sizes, batch)
         ref = reference_update(params, X, y, args.lr)
         print(f"== {name}: {'-'.join(map(str, sizes))}, batch {batch}")
-        results = {}
+        results, notes = {}, {}
         systems = [("numpy (hand-written)", lambda: numpy_step(params, X, y, args.lr), None)]
         for label, opt in (("graphc opt_level=0", 0), ("graphc optimized", None)):
             systems.append((label, None, opt))
         for label, make in PEERS.items():
             systems.append((label, lambda make=make: make(params, X, y, args.lr), None))
         for label, make, opt in systems:
-            extra = ""
             try:
                 if make is None:
                     step, get, build, nodes = graphc_step(sizes, params, X, y, args.lr,
                                                           args.backend, opt)
-                    extra = f"build {build * 1e3:7.1f} ms, {nodes} nodes"
+                    notes[label] = f"build {build * 1e3:.1f} ms, {nodes} nodes"
                 else:
                     step, get = make()
             except ImportError as e:
@@ -100,10 +99,17 @@ def main():
             step()
             err = max(float(np.max(np.abs(g - r))) for g, r in zip(get(), ref))
             results[label] = median_step(step)
-            base = results.get("numpy (hand-written)")
-            print(f"  {label:26s} {results[label] * 1e3:8.3f} ms/step  "
-                  f"x{base / results[label]:.2f} vs numpy  first-step err {err:.1e}  {extra}")
-        print("  (x>1 is faster than hand-written NumPy, measured in this run)")
+            notes[label] = f"first-step err {err:.1e}  " + notes.get(label, "")
+        report(results, notes)
+
+
+def report(results: dict, notes: dict) -> None:
+    """One line per system: ms/step and ratios (>1 = faster than the peer), same run."""
+    peers = [p for p in ("numpy (hand-written)", "torch eager", "jax.jit") if p in results]
+    for label, t in results.items():
+        ratios = "  ".join(f"x{results[p] / t:5.2f} vs {p.split()[0]}" for p in peers)
+        print(f"  {label:26s} {t * 1e3:8.3f} ms/step  {ratios}  {notes[label]}")
+    print("  (xN > 1: faster than that peer; every ratio measured in this run)")
 
 
 if __name__ == "__main__":
