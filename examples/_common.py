@@ -5,11 +5,34 @@ are conveniences of the examples, not of the compiler.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
 
 import graphc as gc
+from graphc.compile import available_backends
+
+
+def example_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every example takes (--backend, --seed); each example adds its own."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--backend", default=os.environ.get("GRAPHC_BACKEND", "reference"),
+                   help="where the compiled graph runs (default: $GRAPHC_BACKEND or reference)")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def parse_example_args(parser: argparse.ArgumentParser, argv=None, positive=()):
+    """Parse, refusing a backend this machine lacks and any option in `positive` below 1."""
+    args = parser.parse_args(argv)
+    if args.backend not in available_backends():
+        parser.error(f"backend {args.backend!r} is not available here; available backends: "
+                     f"{', '.join(available_backends())}")
+    for name in positive:
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    return args
 
 
 def out_dir(example: str) -> str:
@@ -22,10 +45,11 @@ def out_dir(example: str) -> str:
 class Progress:
     """A one-line progress bar: `[#####.....] 50/100 loss 0.4211 12.3 ms/step`."""
 
-    def __init__(self, total: int, width: int = 30, stream=sys.stdout):
-        self.total, self.width, self.stream = total, width, stream
+    def __init__(self, total: int, width: int = 30, stream=None):
+        # sys.stdout is looked up now, not at import: a test harness may have replaced it
+        self.total, self.width, self.stream = total, width, stream or sys.stdout
         self.start = time.perf_counter()
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self.last_print = 0.0
 
     def update(self, step: int, loss: float, **extra) -> None:

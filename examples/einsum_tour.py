@@ -11,7 +11,6 @@ arrays and checked against numpy.einsum.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -19,9 +18,8 @@ import numpy as np
 import sympy
 
 import graphc as gc
-from graphc.cli import available_backends
 from graphc.cost import node_cost
-from _common import out_dir, save_graph
+from _common import example_parser, out_dir, parse_example_args, save_graph
 
 # The lecture's 4-D input: x = torch.randn(128, 4096, 30, 20) through nn.Linear(20, 30).
 LECTURE_SIZES = {"n": 128, "s": 4096, "h": 30}
@@ -106,13 +104,8 @@ def section(title: str) -> None:
 
 # ---- the tour --------------------------------------------------------------------------------
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backend", default=os.environ.get("GRAPHC_BACKEND", "reference"))
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    if args.backend not in available_backends():
-        p.error(f"backend {args.backend!r} is not available here; available backends: "
-                f"{', '.join(available_backends())}")
+    p = example_parser(__doc__)
+    args = parse_example_args(p, argv)
     rng = np.random.default_rng(args.seed)
 
     def rand(*shape):

@@ -11,15 +11,13 @@ we can check that training recovered W_true.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
 import graphc as gc
-from graphc.cli import available_backends
-from _common import Progress, out_dir, save_graph, save_loss_curve
+from _common import Progress, example_parser, out_dir, parse_example_args, save_graph, save_loss_curve
 
 IN_FEATURES, OUT_FEATURES = 8, 3   # d and e of the lecture: X is (b, d), W is (d, e)
 TOLERANCE = 0.05                   # max |W - W_true| that counts as "recovered"
@@ -46,18 +44,13 @@ def synthetic_data(n: int, noise: float, rng):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backend", default=os.environ.get("GRAPHC_BACKEND", "reference"))
+    p = example_parser(__doc__)
     p.add_argument("--steps", type=int, default=300, help="SGD steps (default 300)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--samples", type=int, default=2048)
     p.add_argument("--noise", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    if args.backend not in available_backends():
-        p.error(f"backend {args.backend!r} is not available here; available backends: "
-                f"{', '.join(available_backends())}")
+    args = parse_example_args(p, argv)
     return args
 
 

@@ -14,7 +14,6 @@ checkpoint.npz.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -22,8 +21,7 @@ import time
 import numpy as np
 
 import graphc as gc
-from graphc.cli import available_backends
-from _common import Progress, out_dir, save_graph, save_loss_curve
+from _common import Progress, example_parser, out_dir, parse_example_args, save_graph, save_loss_curve
 
 TARGET_ACCURACY = 0.97  # what the full run must reach on the held-out test set
 SHADES = " .:-=+*#%@"   # 0..16 ink -> characters, for the sample predictions
@@ -53,18 +51,11 @@ class MLP(gc.nn.Module):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backend", default=os.environ.get("GRAPHC_BACKEND", "reference"))
+    p = example_parser(__doc__)
     p.add_argument("--epochs", type=int, default=30, help="passes over the training set")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    if args.backend not in available_backends():
-        p.error(f"backend {args.backend!r} is not available here; available backends: "
-                f"{', '.join(available_backends())}")
-    if args.epochs < 1:
-        p.error("--epochs must be at least 1")
+    args = parse_example_args(p, argv, positive=("epochs",))
     return args
 
 

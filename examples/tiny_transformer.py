@@ -19,7 +19,6 @@ project (see examples/data/README.md).
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -29,8 +28,7 @@ from collections import Counter
 import numpy as np
 
 import graphc as gc
-from graphc.cli import available_backends
-from _common import Progress, out_dir, save_graph, save_loss_curve
+from _common import Progress, example_parser, out_dir, parse_example_args, save_graph, save_loss_curve
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "fables.txt")
 
@@ -79,8 +77,7 @@ def sample(logits_fn, prompt_ids, count, T, pad, rng, temperature=0.8):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backend", default=os.environ.get("GRAPHC_BACKEND", "reference"))
+    p = example_parser(__doc__)
     p.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--context", type=int, default=32, help="T, characters the model sees")
@@ -89,13 +86,7 @@ def parse_args(argv=None):
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--sample", type=int, default=300, help="characters to generate")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    if args.backend not in available_backends():
-        p.error(f"backend {args.backend!r} is not available here; available backends: "
-                f"{', '.join(available_backends())}")
-    if args.steps < 1:
-        p.error("--steps must be at least 1")
+    args = parse_example_args(p, argv, positive=("steps",))
     return args
 
 

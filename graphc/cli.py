@@ -26,6 +26,7 @@ import sys
 import traceback
 
 from . import dsl
+from .compile import available_backends
 from .ir.graph import Graph, graph_inputs
 from .ir.node import Node
 from .ir.shapes import fmt_shape
@@ -303,12 +304,6 @@ def cmd_explain(args) -> int:
     import graphc
     print(graphc.explain(build(args)))
     return 0
-
-
-def available_backends() -> list[str]:
-    from .compile import BACKENDS, _load_optional_backends
-    _load_optional_backends()
-    return sorted(BACKENDS)
 
 
 def cmd_run(args) -> int:

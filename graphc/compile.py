@@ -83,11 +83,9 @@ def compile(outputs, inputs=None, backend: str = "reference", passes=None,
     >>> float(f(x=np.ones((4, 3), np.float32)))
     24.0
     """
-    if backend not in BACKENDS:
-        _load_optional_backends()
-    if backend not in BACKENDS:
+    if backend not in available_backends():
         raise ValueError(f"unknown backend {backend!r}; available backends: "
-                         f"{', '.join(sorted(BACKENDS))}")
+                         f"{', '.join(available_backends())}")
     single = isinstance(outputs, Node)
     outs = (outputs,) if single else tuple(outputs)
     for o in outs:
@@ -111,6 +109,12 @@ def compile(outputs, inputs=None, backend: str = "reference", passes=None,
     spec = InputSpec(list(inputs), graph.outputs, upcast=options.get("upcast", False))
     impl = BACKENDS[backend](graph, spec, **options)
     return CompiledFunction(outs, single, graph, raw, impl, spec, report)
+
+
+def available_backends() -> list[str]:
+    """The names `compile(..., backend=NAME)` accepts on this machine."""
+    _load_optional_backends()
+    return sorted(BACKENDS)
 
 
 def _load_optional_backends():
