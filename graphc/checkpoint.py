@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -39,6 +40,12 @@ def save(path, model: Module, optimizer: Optimizer | None = None) -> str:
         arrays.update({OPTIMIZER + k: v for k, v in optimizer.state_dict().items()})
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    # Checked here so the error names what the user gave, not the temporary file's name.
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"save: {path!r} is a directory; give a file name, e.g. "
+                                f"{os.path.join(path, 'checkpoint.npz')!r}")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: the directory {directory!r} of {path!r} does not exist")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
                                suffix=".tmp")
     try:
@@ -70,9 +77,13 @@ def load(path, model: Module, optimizer: Optimizer | None = None) -> None:
         raise TypeError(f"load: model must be a gc.nn.Module, got {type(model).__name__}")
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # a .npy array, not an archive
+            raise ValueError("it holds a single array, not named entries")
+        with archive:
             arrays = {k: archive[k] for k in archive.files}
-    except (ValueError, OSError) as e:
+    # A truncated or empty file (a copy cut short) raises BadZipFile or EOFError from np.load.
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         if isinstance(e, FileNotFoundError):
             raise
         raise ValueError(f"load: {path!r} is not a readable .npz checkpoint ({e})") from None

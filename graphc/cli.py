@@ -171,7 +171,7 @@ def resolve(obj, label: str, inputs: list[Node]) -> list[Node]:
         if _is_module(obj):
             if not pending:
                 raise CLIError(f"{label} is a gc.nn.Module: say what it is called on, e.g. "
-                               f"--input x=B,{_in_features(obj)}")
+                               f"--input {_example_input(obj)}")
             obj, pending = _call(obj, label, pending), []
         elif callable(obj):
             wants = _required_params(obj)
@@ -190,9 +190,17 @@ def resolve(obj, label: str, inputs: list[Node]) -> list[Node]:
                    f"{WHAT_A_TARGET_IS}")
 
 
-def _in_features(model) -> str:
-    n = getattr(model, "in_features", None)
-    return str(n) if isinstance(n, int) else "64"
+def _example_input(model) -> str:
+    """An --input for the model, named as its forward's first argument and shaped for its
+    first Linear or Embedding (a Sequential has no in_features of its own)."""
+    from .nn import Embedding, Linear
+    name = (_required_params(model.forward) or ["x"])[0]
+    for _, m in model.named_modules():
+        if isinstance(m, Embedding):
+            return f"{name}=B,T:int64"
+        if isinstance(m, Linear):
+            return f"{name}=B,{m.in_features}"
+    return f"{name}=B,64"
 
 
 def _required_params(fn) -> list[str]:

@@ -18,7 +18,10 @@ def register_backend(name: str, factory: Callable) -> None:
     BACKENDS[name] = factory
 
 
-def _reference_factory(graph, spec, upcast=False):
+def _reference_factory(graph, spec, upcast=False, **unknown):
+    if unknown:  # say which option, not "_reference_factory() got an unexpected keyword"
+        raise TypeError(f"compile: unknown option(s) {', '.join(map(repr, unknown))} for "
+                        f"backend 'reference' (it takes: upcast, dump_dir)")
     from .backend.reference import ReferenceFunction
     return ReferenceFunction(graph, spec, upcast=upcast)
 
@@ -94,7 +97,7 @@ def compile(outputs, inputs=None, backend: str = "reference", passes=None,
     if inputs is None:
         inputs = graph_inputs(outs)
     else:
-        inputs = list(inputs)
+        inputs = [inputs] if isinstance(inputs, Node) else list(inputs)
         for i in inputs:
             if not isinstance(i, Node) or i.op != "input":
                 raise TypeError(f"compile: inputs must be tensors made by gc.tensor, got {i!r}")

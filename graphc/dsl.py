@@ -14,9 +14,9 @@ import sympy
 from .errors import ShapeError
 from .ir.node import Const, Node, make
 from .ir.scalar import ScalarFn, param_symbols
-from .ir.shapes import as_shape, dims_equal, fmt_shape, normalize_axes, numel
+from .ir.shapes import as_shape, dim, dims_equal, fmt_shape, normalize_axes, numel, shape_entries
 from .ops import elementwise as ew
-from .ops.common import is_float
+from .ops.common import FLOAT_DTYPES, INT_DTYPES, is_float
 from .ops.contract import parse_einsum
 
 Tensor = Node  # what users hold: a node of the graph
@@ -37,7 +37,7 @@ def tensor(name: str, shape=(), dtype: str = "float32") -> Tensor:
 
 def constant(value, dtype: str | None = None) -> Tensor:
     """A constant array (Python floats become float32 unless `dtype` says otherwise)."""
-    a = np.asarray(value)
+    a = _as_array("constant", value)
     if dtype is None:
         dtype = "float32" if a.dtype.kind == "f" else "int64" if a.dtype.kind in "iub" else None
     if dtype is None:
@@ -45,13 +45,25 @@ def constant(value, dtype: str | None = None) -> Tensor:
     return make("constant", (), value=Const(a.astype(_dtype("constant", dtype))))
 
 
+def _as_array(op, value) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except ValueError as e:  # ragged nested lists
+        raise TypeError(f"{op}: cannot read {type(value).__name__} as an array ({e})") from None
+
+
 def _dtype(op, dtype) -> str:
+    # np.dtype(None) is float64, a surprise in a float32-by-default library
+    if dtype is None:
+        raise TypeError(f"{op}: dtype must be given, got None")
     try:
         d = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"{op}: unknown dtype {dtype!r}") from None
-    if d.kind not in "fiub":
-        raise TypeError(f"{op}: dtype must be a float or integer type, got {d.name}")
+    # the dtypes every backend handles (float128 is a float, but not one Numba knows)
+    if d.name not in FLOAT_DTYPES + INT_DTYPES:
+        raise TypeError(f"{op}: dtype must be a float or integer type "
+                        f"({', '.join(FLOAT_DTYPES + INT_DTYPES)}), got {d.name}")
     return d.name
 
 
@@ -61,7 +73,7 @@ def _operand(op: str, v) -> Tensor:
     if hasattr(v, "__graphc_node__"):  # a gc.nn.Parameter stands for its graph input
         return v.__graphc_node__()
     if isinstance(v, (np.ndarray, list, tuple)):
-        a = np.asarray(v)
+        a = _as_array(op, v)
         if a.dtype.kind not in "fiub":
             raise TypeError(f"{op}: cannot use an array of dtype {a.dtype} as an operand")
         return constant(a, dtype=a.dtype.name if a.dtype.kind == "f" else None)
@@ -86,6 +98,24 @@ def _literal(v):
         else sympy.Float(float(v))
 
 
+def _python_number(v):
+    """A sympy number (a mean's element count) as a Python number; anything else as given."""
+    if isinstance(v, sympy.Expr) and v.is_number:
+        return int(v) if v.is_Integer else float(v)
+    return v
+
+
+def _check_symbols(op, expr, params=()):
+    """A body may mention its parameters and symbolic dims (a mean's x / B), nothing else: no
+    call could ever bind another symbol."""
+    def is_dim(s):
+        return s.name.isidentifier() and s == dim(s.name)
+    stray = sorted(str(s) for s in expr.free_symbols - set(params) if not is_dim(s))
+    if stray:
+        raise ValueError(f"{op}: the expression {expr} mentions {', '.join(stray)}, which is "
+                         f"neither a parameter nor a symbolic dim (a tensor's shape entry)")
+
+
 # ---- elementwise ---------------------------------------------------------------------------
 def apply(fn: ScalarFn, *operands) -> Tensor:
     """Apply an elementwise op. Python numbers are folded into its expression as literals,
@@ -96,11 +126,17 @@ def apply(fn: ScalarFn, *operands) -> Tensor:
     for p, o in zip(fn.params, operands):
         if _is_scalar(o):
             subs[p] = _literal(o)
+            _check_symbols(fn.name, subs[p])
         else:
             params.append(p)
             nodes.append(_operand(fn.name, o))
     if subs:
         expr = fn.expr.subs(subs)
+        if expr.has(sympy.zoo):
+            # x / 0: sympy folds the literal into zoo*x, which no evaluator can print; as a
+            # constant operand the 0 gives NumPy's inf / nan at run time instead
+            return make("elementwise", [_operand(fn.name, _python_number(o)) for o in operands],
+                        fn=fn)
         fresh = param_symbols(len(params))
         expr = expr.xreplace(dict(zip(params, fresh)))
         fn = ScalarFn(fn.name, fresh, expr)
@@ -177,12 +213,20 @@ def elementwise(fn, name: str | None = None):
     >>> y = gelu(tensor("x", (3,)))
     """
     n = len(inspect.signature(fn).parameters)
+    if n == 0:
+        raise ValueError("elementwise: the function must take at least one parameter")
     params = param_symbols(n)
-    expr = sympy.sympify(fn(*params))
+    try:
+        expr = sympy.sympify(fn(*params))
+    except TypeError as e:  # np.exp(symbol) and the like fail with a message about ufunc loops
+        raise TypeError(f"elementwise: the function must build a sympy expression from its "
+                        f"sympy symbol arguments (sympy.exp, not np.exp); calling it failed: "
+                        f"{e}") from e
     if not isinstance(expr, sympy.Expr):
         raise TypeError(f"elementwise: the function must return a sympy expression, got {expr!r}")
     name = name or getattr(fn, "__name__", "custom")
     body = ScalarFn("custom" if name == "<lambda>" else name, params, expr)
+    _check_symbols(body.name, expr, params)
 
     def op(*operands):
         if len(operands) != n:
@@ -198,7 +242,10 @@ def elementwise(fn, name: str | None = None):
 def reshape(a, shape) -> Tensor:
     """Row-major reshape; one entry may be -1."""
     a = _operand("reshape", a)
-    shape = (shape,) if isinstance(shape, (int, str)) else tuple(shape)
+    shape = shape_entries(shape)
+    # NumPy integers are sizes too (reshape(np.int64(-1), 3)), so the -1 test sees them
+    shape = tuple(int(d) if isinstance(d, numbers.Integral) and not isinstance(d, bool) else d
+                  for d in shape)
     if [d for d in shape if isinstance(d, int)].count(-1) > 1:
         raise ShapeError(f"reshape: only one -1 is allowed, got {shape}")
     known = as_shape([d for d in shape if not (isinstance(d, int) and d == -1)])
@@ -219,8 +266,14 @@ def reshape(a, shape) -> Tensor:
 def transpose(a, axes=None) -> Tensor:
     """Permute axes (reversed when `axes` is None), as np.transpose."""
     a = _operand("transpose", a)
-    perm = tuple(reversed(range(a.ndim))) if axes is None else tuple(int(p) for p in axes)
-    perm = tuple(p % a.ndim if -a.ndim <= p < a.ndim else p for p in perm)
+    if axes is None:
+        perm = tuple(reversed(range(a.ndim)))
+    else:
+        axes = tuple(axes)
+        # int() would turn axis 1.5 into 1 and 'a' into a bare "invalid literal" message
+        if not all(isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in axes):
+            raise ShapeError(f"transpose: axes must be ints, got {axes!r}")
+        perm = tuple(int(p) % a.ndim if -a.ndim <= p < a.ndim else int(p) for p in axes)
     if perm == tuple(range(a.ndim)):
         return a
     return make("transpose", (a,), perm=perm)

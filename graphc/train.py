@@ -97,7 +97,7 @@ class TrainStep:
         missing = [n for n in self.batch_inputs if n not in batch]
         if missing:
             raise TypeError(f"train step: missing batch input(s) {missing}")
-        lr = np.asarray(self.optimizer.lr, np.float32)
+        lr = np.asarray(self.optimizer.lr, self.update.lr.dtype)
         results = self.compiled(**batch, **self._feeds, **{self._lr_name: lr})
         loss, rest = results[0], results[1:]
         for p, new in zip(self.params, rest):

@@ -118,3 +118,51 @@ def test_pickled_or_unreadable_files_are_refused(tmp_path):
         gc.load(tmp_path / "missing.npz", model)
     with pytest.raises(TypeError, match="gc.nn.Module"):
         gc.save(tmp_path / "x.npz", {"w": np.ones(2)})
+
+
+def test_truncated_empty_or_single_array_files_are_clear_errors(tmp_path):
+    """A copy cut short is the corrupt file users actually meet: before, np.load's BadZipFile
+    or EOFError escaped, naming neither the file nor what was wrong."""
+    model, opt, _ = setup()
+    good = (tmp_path / "good.npz")
+    gc.save(good, model, opt)
+    data = good.read_bytes()
+    (tmp_path / "half.npz").write_bytes(data[:len(data) // 2])
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with open(tmp_path / "array.npz", "wb") as f:
+        np.save(f, np.ones(3))  # a .npy under a .npz name
+    before = model.state_dict()
+    for name in ("half.npz", "empty.npz", "array.npz"):
+        with pytest.raises(ValueError, match=rf"load: '.*{name}' is not a readable .npz"):
+            gc.load(tmp_path / name, model, opt)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_saving_to_a_missing_folder_or_a_folder_names_what_was_given(tmp_path):
+    model, _, _ = setup()
+    with pytest.raises(FileNotFoundError, match=r"save: the directory '.*nowhere' of"):
+        gc.save(tmp_path / "nowhere" / "c.npz", model)
+    with pytest.raises(IsADirectoryError, match=r"is a directory; give a file name"):
+        gc.save(tmp_path, model)
+    assert os.listdir(tmp_path) == []  # no temporary file left behind
+
+
+def test_a_bad_optimizer_entry_changes_nothing(tmp_path):
+    """Every entry's dtype is checked before any is copied: a string array in the second
+    buffer used to fail inside np.copyto after the first buffer was already overwritten."""
+    model, opt, step = setup()
+    step(x=BATCHES[0][0], y=BATCHES[0][1])
+    gc.save(tmp_path / "c.npz", model, opt)
+    with np.load(tmp_path / "c.npz") as z:
+        entries = dict(z)
+    before = opt.state_dict()
+    for key, bad in (("optimizer/exp_avg_sq.3", np.array(["a"])),
+                     ("optimizer/lr", np.array([0.1, 0.2]))):
+        np.savez(tmp_path / "bad.npz", **dict(entries, **{
+            "optimizer/exp_avg.0": np.full_like(entries["optimizer/exp_avg.0"], 7.0),
+            key: bad}))
+        with pytest.raises(ValueError, match=key.split("/")[1]):
+            gc.load(tmp_path / "bad.npz", model, opt)
+        for k, v in opt.state_dict().items():
+            np.testing.assert_array_equal(v, before[k])

@@ -147,11 +147,30 @@ def test_dot_draws_a_model_called_on_an_input(tmp_path, monkeypatch, capsys):
     (tmp_path / "net.py").write_text(
         "import graphc as gc\nnet = gc.nn.Sequential(gc.nn.Linear(6, 5), gc.nn.ReLU(), "
         "gc.nn.Linear(5, 2))\ndef make():\n    return net\n")
-    assert_error(capsys, ["dot", "net.py:net"], "gc.nn.Module", "--input x=B,6")
+    # the line ends at "x=B,6": the old hint was always "x=B,64", which contains "x=B,6" too
+    code, _, err = cli(capsys, "dot", "net.py:net")
+    assert code == 2 and "gc.nn.Module" in err and err.endswith("--input x=B,6\n"), err
     for obj in ("net", "make"):
         code, out, err = cli(capsys, "dot", f"net.py:{obj}", "--input", "x=B,6", "--grad")
         assert code == 0, err
         assert "(B, 6) float32" in out and "(B, 2) float32" in out and "#fde2c4" in out
+
+
+def test_a_model_without_input_gets_a_hint_named_after_its_forward(tmp_path, monkeypatch,
+                                                                  capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lm.py").write_text(
+        "import graphc as gc\n"
+        "class LM(gc.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.emb, self.head = gc.nn.Embedding(20, 8), gc.nn.Linear(8, 20)\n"
+        "    def forward(self, ids):\n"
+        "        return self.head(self.emb(ids))\n"
+        "lm = LM()\n")
+    assert_error(capsys, ["dot", "lm.py:lm"], "--input ids=B,T:int64")
+    code, out, err = cli(capsys, "dot", "lm.py:lm", "--input", "ids=B,T:int64")
+    assert code == 0 and "(B, T, 20) float32" in out, err
 
 
 # ---- cost and explain --------------------------------------------------------------------------

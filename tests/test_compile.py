@@ -179,3 +179,12 @@ def test_compile_argument_errors():
         gc.compile([x * 2, np.ones(2)])
     with pytest.raises(TypeError, match="inputs must be tensors made by gc.tensor"):
         gc.compile(x * 2, inputs=[x * 2])
+
+
+def test_inputs_may_be_one_tensor_and_unknown_options_are_named():
+    x = gc.tensor("x", (2,))
+    f = gc.compile(x * 2, inputs=x)  # as `outputs` may be one tensor
+    assert f.input_names == ["x"]
+    with pytest.raises(TypeError, match=r"compile: unknown option\(s\) 'fast' for backend "
+                                        r"'reference'"):
+        gc.compile(x * 2, fast=True)

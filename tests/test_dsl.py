@@ -185,3 +185,57 @@ def test_integer_tensors():
     i = gc.tensor("i", (3,), "int64")
     f = gc.compile(gc.astype(i, "float64") * 0.5)
     np.testing.assert_array_equal(f(i=np.array([1, 2, 3], np.int32)), [0.5, 1.0, 1.5])
+
+
+def test_numpy_integer_sizes_and_bad_transpose_axes():
+    x = gc.tensor("x", ("B", 6))
+    assert gc.reshape(x, (np.int64(-1), 3)).shape == (2 * dim("B"), 3)  # as ndarray.reshape
+    assert gc.reshape(gc.tensor("v", (2, 3)), np.int64(6)).shape == (6,)
+    # int() would make axis 1.5 into 1 and 'a' into an "invalid literal" message
+    for axes in [(1.5, 0), ("a", "b")]:
+        with pytest.raises(gc.ShapeError, match="transpose: axes must be ints"):
+            gc.transpose(x, axes)
+
+
+def test_dtypes_a_backend_cannot_hold_and_none_are_type_errors():
+    with pytest.raises(TypeError, match="tensor: dtype must be given, got None"):
+        gc.tensor("x", (3,), None)  # np.dtype(None) would silently be float64
+    with pytest.raises(TypeError, match="astype: dtype must be a float or integer type.*"
+                                        "longdouble|float128"):
+        gc.astype(gc.tensor("x", (3,)), np.longdouble)
+
+
+def test_ragged_nested_lists_are_type_errors_naming_the_op():
+    with pytest.raises(TypeError, match="constant: cannot read list as an array"):
+        gc.constant([[1.0], [2.0, 3.0]])
+    with pytest.raises(TypeError, match="add: cannot read list as an array"):
+        gc.tensor("x", (2,)) + [[1.0], [2.0, 3.0]]
+
+
+def test_elementwise_bodies_must_be_sympy_in_their_parameters():
+    x = gc.tensor("x", (3,))
+    with pytest.raises(ValueError, match="at least one parameter"):
+        gc.elementwise(lambda: sympy.Integer(1))
+    with pytest.raises(TypeError, match=r"sympy.exp, not np.exp"):
+        gc.elementwise(lambda a: np.exp(a))
+    # a symbol no call can ever bind fails while building, not at the first call
+    with pytest.raises(ValueError, match="scaled: the expression k\\*x mentions k"):
+        gc.elementwise(lambda a: a * sympy.Symbol("k"), "scaled")
+    with pytest.raises(ValueError, match="mul: the expression q mentions q"):
+        x * sympy.Symbol("q")
+    # a symbolic dim is fine (a mean's x / B)
+    b = gc.tensor("b", ("B",))
+    assert gc.compile(b * (1 / b.shape[0]))(b=np.ones(4)).sum() == pytest.approx(1.0)
+
+
+def test_a_user_l1_loss_differentiates_through_abs():
+    l1 = gc.elementwise(lambda d: sympy.Abs(d), "abs")
+    x = gc.tensor("x", (4,), "float64")
+    errs = gc.check_grad(gc.sum(l1(x - 0.5) * x), [x], {"x": np.array([-1.0, 0.2, 0.9, 2.0])})
+    assert errs["x"] < 1e-7
+
+
+def test_mean_over_an_empty_axis_is_nan_as_numpy():
+    z = gc.tensor("z", (0, 3))  # np.ones((0, 3)).mean(axis=0) is [nan, nan, nan]
+    np.testing.assert_array_equal(gc.compile(gc.mean(z, axis=0))(z=np.ones((0, 3))),
+                                  np.full(3, np.nan, np.float32))

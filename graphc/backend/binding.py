@@ -12,6 +12,7 @@ from ..errors import InputError
 from ..ir.graph import topo_order
 from ..ir.node import Node
 from ..ir.shapes import fmt_shape
+from ..ops.common import concrete
 
 
 class InputSpec:
@@ -21,17 +22,31 @@ class InputSpec:
         names = [i.name for i in inputs]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
-            raise ValueError(f"compile: two different inputs are both named {sorted(dup)[0]!r}")
+            name = sorted(dup)[0]
+            same = len({id(i) for i in inputs if i.name == name}) == 1
+            raise ValueError(f"compile: input {name!r} is listed twice in `inputs`" if same else
+                             f"compile: two different inputs are both named {name!r}")
         self.inputs = list(inputs)
         self.upcast = upcast  # float inputs kept in float64 (gc.check_grad's finite differences)
         self.by_name = {i.name: i for i in inputs}
-        # labels fed straight into one_hot (cross_entropy) get their range checked
+        # labels fed into one_hot (cross_entropy) get their range checked, also through
+        # reshapes and transposes (labels (B, 1) flattened), which move but keep the values
         self.label_depths = {}
         nodes = topo_order(outputs)
         for n in nodes:
-            if n.op == "one_hot" and n.inputs[0].op == "input":
-                self.label_depths.setdefault(n.inputs[0].name, []).append(n.shape[-1])
+            if n.op == "one_hot":
+                source = n.inputs[0]
+                while source.op in ("reshape", "transpose", "broadcast_to"):
+                    source = source.inputs[0]
+                if source.op == "input":
+                    self.label_depths.setdefault(source.name, []).append(n.shape[-1])
         _check_dims_are_bound(self.inputs, nodes)
+        # shapes with an entry computed from dims (reshape(-1, 4) of (B, 6) is (3*B/2, 4)):
+        # each must come out whole for the dims of a call
+        self.derived_shapes = {}
+        for n in nodes:
+            if any(not (isinstance(d, sympy.Symbol) or d.is_number) for d in n.shape):
+                self.derived_shapes.setdefault(tuple(n.shape), n.op)
 
     def bind(self, args, kwargs) -> tuple[dict, dict]:
         """-> ({input name: checked array}, {dim symbol: size})."""
@@ -57,6 +72,8 @@ class InputSpec:
             arrays[node.name] = a
         for node in self.inputs:
             _check_derived_dims(node, arrays[node.name], dims)
+        for shape, op in self.derived_shapes.items():
+            _check_whole_sizes(op, shape, dims, bound_by)
         for name, depths in self.label_depths.items():
             for depth in depths:
                 _check_labels(name, arrays[name], int(depth.subs(dims)))
@@ -129,6 +146,16 @@ def _check_derived_dims(node, a, dims):
         if int(v) != size:
             raise InputError(f"input {node.name!r}: expected shape {fmt_shape(node.shape)}, "
                              f"got {a.shape} (axis {axis} should be {d} = {int(v)})")
+
+
+def _check_whole_sizes(op, shape, dims, bound_by):
+    try:
+        concrete(shape, dims)
+    except ValueError:
+        free = sorted(set().union(*[getattr(d, "free_symbols", set()) for d in shape]), key=str)
+        given = ", ".join(f"{d} = {dims[d]} (from input {bound_by[d]!r})" for d in free)
+        raise InputError(f"{op}: shape {fmt_shape(shape)} has a size that is not a whole number "
+                         f"for {given}") from None
 
 
 def _check_labels(name, a, depth):

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.graph import graph_inputs
 from ..ir.node import Node
+from ..ops.common import is_float
 
 
 def check_grad(y: Node, wrt, inputs: dict, eps: float = 1e-6, rtol: float = 1e-5,
@@ -29,7 +31,10 @@ def check_grad(y: Node, wrt, inputs: dict, eps: float = 1e-6, rtol: float = 1e-5
     grads = grad(y, wrt)
     f_y = compile(y, backend="reference", opt_level=0, upcast=True)
     f_g = compile(grads, backend="reference", opt_level=0, upcast=True)
-    feeds = {k: np.array(v, dtype=np.float64) if np.asarray(v).dtype.kind == "f"
+    # by the declared dtype, not the given one: integer values for a float input must become
+    # float64 too, or the finite-difference step would be rounded away
+    floats = {i.name for i in graph_inputs([y] + wrt) if is_float(i.dtype)}
+    feeds = {k: np.array(v, dtype=np.float64) if k in floats or np.asarray(v).dtype.kind == "f"
              else np.asarray(v) for k, v in inputs.items()}
 
     def value(point):

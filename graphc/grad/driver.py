@@ -8,9 +8,11 @@ differentiated again.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import ShapeError
 from ..ir.graph import topo_order
-from ..ir.node import Node, building, make
+from ..ir.node import Const, Node, building, make
 from ..ir.op import get_op
 from ..ir.shapes import fmt_shape
 from ..ops.common import is_float
@@ -24,7 +26,11 @@ def grad(y: Node, wrt) -> list:
     >>> x = gc.tensor("x", (3,)); (gx,) = gc.grad((x * x).sum(), [x])
     """
     single = isinstance(wrt, Node)
-    targets = [wrt] if single else list(wrt)
+    try:
+        targets = [wrt] if single else list(wrt)
+    except TypeError:
+        raise TypeError(f"grad: wrt must be a tensor or a list of tensors, got "
+                        f"{type(wrt).__name__}") from None
     _check_args(y, targets)
     with building("grad"):
         cotangents = _backward(y, targets)
@@ -52,10 +58,11 @@ def _check_args(y, targets):
 def _backward(y, targets) -> dict:
     order = topo_order([y])
     wanted = {id(t) for t in targets}
-    # only nodes on a path from some target to y get a cotangent
+    # only nodes on a path from some target to y get a cotangent; integer values cut a path
+    # (they are piecewise constant: labels = astype(x, int) feeding one_hot carry no gradient)
     on_path = set()
     for n in order:
-        if id(n) in wanted or any(id(i) in on_path for i in n.inputs):
+        if id(n) in wanted or (is_float(n.dtype) and any(id(i) in on_path for i in n.inputs)):
             on_path.add(id(n))
     pending: dict[int, list] = {id(y): [make("constant", (), value=_one(y.dtype))]}
     done: dict[int, Node] = {}
@@ -78,8 +85,6 @@ def _backward(y, targets) -> dict:
 
 
 def _one(dtype):
-    import numpy as np
-    from ..ir.node import Const
     return Const(np.ones((), dtype=dtype))
 
 

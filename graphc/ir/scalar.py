@@ -52,7 +52,16 @@ def param_symbols(n: int, prefix: str = "x") -> tuple:
 @lru_cache(maxsize=None)
 def derivative(fn: ScalarFn, i: int) -> sympy.Expr:
     """d fn / d param i, by sympy (cached per op and parameter)."""
-    return sympy.diff(fn.expr, fn.params[i])
+    d = sympy.diff(fn.expr, fn.params[i])
+    if d.has(sympy.Derivative):
+        # sympy takes a plain symbol as complex and leaves d|x|/dx as Derivative(re(x)) terms
+        # no evaluator can print; the params are real numbers, so ask again as such (sign(x))
+        real = {p: sympy.Dummy(str(p), real=True) for p in fn.params}
+        d = sympy.diff(fn.expr.xreplace(real), real[fn.params[i]])
+        d = d.xreplace({r: p for p, r in real.items()})
+    # a step's derivative (Heaviside, sign) is DiracDelta: 0 wherever it is defined, which is
+    # what gradient descent can use (as every autodiff framework takes it)
+    return d.replace(sympy.DiracDelta, lambda *args: sympy.Integer(0))
 
 
 @lru_cache(maxsize=None)

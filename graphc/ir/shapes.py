@@ -26,8 +26,11 @@ def dim(name: str) -> sympy.Symbol:
 
 def as_dim(d) -> sympy.Expr:
     """One shape entry (int, name, or sympy expression) as a sympy expression."""
-    if isinstance(d, sympy.Expr):
-        return d
+    if isinstance(d, sympy.Expr) and not d.is_number:
+        # a plain sympy.Symbol("B") is another symbol than dim("B"): (B,) + (B,) would not
+        # broadcast, so every symbol becomes the dim of its name
+        plain = {s: dim(s.name) for s in d.free_symbols if s != dim(s.name)}
+        return d.xreplace(plain) if plain else d
     if isinstance(d, str):
         return dim(d)
     if isinstance(d, bool):
@@ -42,9 +45,17 @@ def as_dim(d) -> sympy.Expr:
 
 
 def as_shape(shape) -> Shape:
-    if isinstance(shape, (int, str, sympy.Expr)):
-        shape = (shape,)
-    return tuple(as_dim(d) for d in shape)
+    return tuple(as_dim(d) for d in shape_entries(shape))
+
+
+def shape_entries(shape) -> tuple:
+    """A shape as given (one size, or a sequence of them) as a tuple of its entries."""
+    if isinstance(shape, (numbers.Integral, str, sympy.Expr)):
+        return (shape,)
+    try:
+        return tuple(shape)
+    except TypeError:
+        raise ShapeError(f"a shape must be a tuple of ints and names, got {shape!r}") from None
 
 
 def fmt_shape(shape: Iterable) -> str:

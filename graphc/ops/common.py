@@ -19,6 +19,16 @@ def result_dtype(*dtypes: str) -> str:
     return np.result_type(*[np.dtype(d) for d in dtypes]).name if dtypes else "float32"
 
 
+def float_operands(values, dtype: str) -> list:
+    """The operands of a body whose result is the float `dtype`, integers and bools converted
+    to it first: the body is float math (uint8 0 - 1 is -1.0, not 255.0; i ** -1 is 0.5 for
+    every op alike), as the node's dtype promises."""
+    if not is_float(dtype):
+        return list(values)
+    return [np.asarray(v).astype(dtype) if np.asarray(v).dtype.kind in "biu" else v
+            for v in values]
+
+
 def concrete(shape, dims: dict) -> tuple:
     """A symbolic shape as ints, given the sizes of the named dims."""
     return _concrete(tuple(shape), tuple(sorted(dims.items(), key=lambda kv: str(kv[0]))))

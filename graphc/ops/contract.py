@@ -2,6 +2,8 @@
 a contraction: d(A@B) = g@Bᵀ, Aᵀ@g; for einsum, the other operands contracted with g."""
 from __future__ import annotations
 
+import string
+
 import numpy as np
 import sympy
 
@@ -54,7 +56,12 @@ register(OpDef("matmul", "contract", _matmul_infer,
 
 def parse_einsum(equation: str, ndims: list[int]) -> tuple[list[str], str]:
     """'bik,bkj->bij' -> (['bik', 'bkj'], 'bij'); the implicit form and '...' as numpy."""
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum: the equation must be a string such as 'ij,jk->ik', "
+                        f"got {type(equation).__name__}")
     eq = equation.replace(" ", "")
+    if eq.count("->") > 1:
+        raise ShapeError(f"einsum: equation {equation!r} has more than one '->'")
     if "->" in eq:
         lhs, out = eq.split("->")
     else:
@@ -74,10 +81,9 @@ def parse_einsum(equation: str, ndims: list[int]) -> tuple[list[str], str]:
             if k < 0:
                 raise ShapeError(f"einsum: operand subscripts {t!r} need rank >= "
                                  f"{len(t) - 3}, got rank {n}")
-            if k != width:
-                raise ShapeError(f"einsum: '...' must stand for the same number of axes in "
-                                 f"every operand ({equation!r})")
-            t = t.replace("...", ell)
+            # as in numpy, a shorter '...' stands for the trailing axes of the longest one
+            # ('...i,...i->...' over (2, 3) and (3,)); the missing leading ones broadcast
+            t = t.replace("...", ell[width - k:])
         expanded.append(t)
     if out is None:
         counts = {c: "".join(expanded).count(c) for c in set("".join(expanded))}
@@ -85,7 +91,8 @@ def parse_einsum(equation: str, ndims: list[int]) -> tuple[list[str], str]:
     else:
         out = out.replace("...", ell)
     for t in expanded + [out]:
-        if not all(c.isalpha() for c in t):
+        # numpy's einsum takes ASCII letters only ('é'.isalpha() is true, yet it crashes)
+        if not all(c in string.ascii_letters for c in t):
             raise ShapeError(f"einsum: subscripts must be letters, got {t!r} in {equation!r}")
     return expanded, out
 
@@ -116,14 +123,6 @@ def _einsum_infer(inputs, attrs):
                          f"appear in an operand; shapes {shown}")
     _check_float("einsum", *inputs)
     return tuple(sizes[c] for c in out), result_dtype(*[i.dtype for i in inputs])
-
-
-def einsum_sizes(node) -> dict:
-    """index letter -> symbolic size, for an einsum node."""
-    sizes = {}
-    for t, o in zip(node.attrs["terms"], node.inputs):
-        sizes.update(zip(t, o.shape))
-    return sizes
 
 
 def _einsum_reference(values, node, dims):

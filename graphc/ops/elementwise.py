@@ -12,7 +12,7 @@ from ..ir.node import make
 from ..ir.op import OpDef, register
 from ..ir.scalar import OUT, ScalarFn, derivative, derivative_via_output, evaluate
 from ..ir.shapes import broadcast_shapes
-from .common import concrete, is_float, result_dtype
+from .common import concrete, float_operands, is_float, result_dtype
 
 x, y = sympy.symbols("x y")
 
@@ -28,7 +28,7 @@ def _infer(inputs, attrs):
 
 
 def _reference(values, node, dims):
-    out = evaluate(node.attrs["fn"], values, dims)
+    out = evaluate(node.attrs["fn"], float_operands(values, node.dtype), dims)
     out = np.broadcast_to(np.asarray(out), concrete(node.shape, dims))
     return out
 

@@ -26,7 +26,7 @@ from ..ir.node import Attrs, Node, make, rebuild
 from ..ir.op import OpDef, get_op, register
 from ..ir.scalar import ScalarFn, evaluate
 from ..ir.shapes import fmt_shape
-from .common import concrete, is_float
+from .common import concrete, float_operands, is_float
 
 REDUCTIONS = ("sum", "max", "logsumexp")
 # What the elementwise shape rule needs to know of an operand (the accumulator is not a node).
@@ -56,8 +56,9 @@ def _fused_reduce_infer(inputs, attrs):
 
 def _fused_reduce_reference(values, node, dims):
     a = node.attrs
-    full, _ = _prologue_infer(a["fn"], node.inputs, a.get("dtype"))
-    pro = np.broadcast_to(np.asarray(evaluate(a["fn"], values, dims)), concrete(full, dims))
+    full, pro_dtype = _prologue_infer(a["fn"], node.inputs, a.get("dtype"))
+    pro = evaluate(a["fn"], float_operands(values, pro_dtype), dims)
+    pro = np.broadcast_to(np.asarray(pro), concrete(full, dims))
     # the unfused graph stored the prologue in the node's dtype before reducing it
     pro = pro.astype(node.dtype, copy=False)
     return get_op(a["reduce"]).reference([pro], node, dims)
@@ -96,7 +97,8 @@ def _fused_contraction_reference(values, node, dims):
         acc = np.einsum(",".join(c_attrs["terms"]) + "->" + c_attrs["out"], a, b)
     acc_dtype = get_op(op).infer(node.inputs[:2], Attrs(c_attrs))[1]
     acc = np.asarray(acc).astype(acc_dtype, copy=False)  # the unfused graph stored it so
-    out = evaluate(node.attrs["epilogue"], [acc] + list(values[2:]), dims)
+    out = evaluate(node.attrs["epilogue"], float_operands([acc] + list(values[2:]), node.dtype),
+                   dims)
     return np.broadcast_to(np.asarray(out), concrete(node.shape, dims))
 
 

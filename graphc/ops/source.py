@@ -5,6 +5,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..ir.op import OpDef, register
+from ..ir.shapes import as_dim, as_shape, fmt_shape
 from .common import concrete, is_float
 
 
@@ -22,8 +23,7 @@ register(OpDef("input", "source", _input_infer, _input_reference,
 
 def _constant_infer(inputs, attrs):
     a = attrs["value"].array
-    from ..ir.shapes import as_shape
-    return as_shape(a.shape), attrs["value"].array.dtype.name
+    return as_shape(a.shape), a.dtype.name
 
 
 register(OpDef("constant", "source", _constant_infer,
@@ -35,14 +35,18 @@ def _one_hot_infer(inputs, attrs):
     (labels,) = inputs
     if is_float(labels.dtype):
         raise ShapeError(f"one_hot: labels must be integers, got {labels.dtype} "
-                         f"for a tensor of shape {labels.shape}")
-    from ..ir.shapes import as_dim
+                         f"for a tensor of shape {fmt_shape(labels.shape)}")
     return labels.shape + (as_dim(attrs["depth"]),), attrs["dtype"]
 
 
 def _one_hot_reference(values, node, dims):
     (labels,) = values
     depth = concrete(node.shape[-1:], dims)[0]
+    # compiled functions check labels that come from an input; computed ones are checked here
+    # rather than silently encoded as a row of zeros
+    if labels.size and (labels.min() < 0 or labels.max() >= depth):
+        bad = labels.min() if labels.min() < 0 else labels.max()
+        raise ValueError(f"one_hot: class label {int(bad)} is out of range [0, {depth})")
     return (labels[..., None] == np.arange(depth)).astype(node.dtype)
 
 

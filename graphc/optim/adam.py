@@ -55,5 +55,5 @@ class Adam(Optimizer):
             + (1.0 - self.beta2) * (g * g)
         graph.write(m_key, m)
         graph.write(v_key, v)
-        denom = dsl.sqrt(v) / graph.shared["sqrt_bias2"] + self.eps
-        return param - graph.shared["step_size"] * m / denom
+        denom = dsl.sqrt(v) / graph.scalar(graph.shared["sqrt_bias2"], param) + self.eps
+        return param - graph.scalar(graph.shared["step_size"], param) * m / denom

@@ -7,6 +7,12 @@ gradients into one graph and copies the results back into the arrays kept here.
 The learning rate is a graph input, fed from `optimizer.lr` at every step, so changing
 `opt.lr` between steps (a schedule) needs no recompilation; the other hyperparameters are
 constants of the graph.
+
+Dtypes: the learning rate input has the parameters' dtype (float64 for a float64 model, so
+its lr is not rounded to float32). Scalar state such as Adam's step count is float64, as
+torch keeps it in Python floats, and what is derived from it is cast to a parameter's dtype
+only where it meets the parameter (`UpdateGraph.scalar`): in float32, 1 - 0.999**t would
+lose about five digits to cancellation.
 """
 from __future__ import annotations
 
@@ -14,9 +20,13 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .. import dsl
 from ..ir.node import Node, make
 from ..ir.shapes import as_shape
 from ..nn.module import Module, Parameter
+
+
+SCALAR_DTYPE = "float64"  # scalar optimizer state (see the module docstring)
 
 
 class UpdateGraph:
@@ -26,7 +36,8 @@ class UpdateGraph:
     def __init__(self, optimizer: "Optimizer"):
         self.optimizer = optimizer
         self.prefix = type(optimizer).__name__.lower()
-        self.lr = make("input", (), name=f"{self.prefix}_lr", shape=(), dtype="float32")
+        self.lr = make("input", (), name=f"{self.prefix}_lr", shape=(),
+                       dtype=optimizer.dtype)
         self.new_params: list[Node] = []
         self.state_inputs: "OrderedDict[str, Node]" = OrderedDict()
         self.state_outputs: "OrderedDict[str, Node]" = OrderedDict()
@@ -42,6 +53,11 @@ class UpdateGraph:
 
     def write(self, key: str, value: Node) -> None:
         self.state_outputs[key] = value
+
+    @staticmethod
+    def scalar(value: Node, param: Node) -> Node:
+        """A scalar node (lr, a bias correction) in `param`'s dtype, to combine with it."""
+        return dsl.astype(value, param.dtype)
 
 
 class Optimizer:
@@ -71,10 +87,12 @@ class Optimizer:
         if not lr >= 0:
             raise ValueError(f"{type(self).__name__}: invalid learning rate {lr!r}")
         self.params: list[Parameter] = unique
+        # the widest parameter dtype: the learning rate's (see the module docstring)
+        self.dtype = np.result_type(*(p.value.dtype for p in unique)).name
         self.lr = float(lr)
         self.state: "OrderedDict[str, np.ndarray]" = OrderedDict()
         for name in self.scalars:
-            self.state[name] = np.zeros((), np.float32)
+            self.state[name] = np.zeros((), SCALAR_DTYPE)
         for slot in self.slots:
             for i, p in enumerate(self.params):
                 self.state[f"{slot}.{i}"] = np.zeros(p.shape, p.value.dtype)
@@ -125,6 +143,14 @@ class Optimizer:
             a = np.asarray(state[k])
             if a.shape != v.shape:
                 raise ValueError(f"{who}: entry {k!r} has shape {a.shape}, expected {v.shape}")
+            # checked here, not left to np.copyto below: that would fail halfway through
+            if a.dtype.kind not in "fiu":
+                raise ValueError(f"{who}: entry {k!r} has dtype {a.dtype}, expected numbers")
+        for h in ("lr", *self.hyperparameters):
+            a = np.asarray(state[h])
+            if a.shape != () or a.dtype.kind not in "fiub":
+                raise ValueError(f"{who}: entry {h!r} must be a number, got {a.dtype} of "
+                                 f"shape {a.shape}")
         for h in self.hyperparameters:
             mine, theirs = float(getattr(self, h)), float(np.asarray(state[h]))
             if not np.isclose(mine, theirs, rtol=1e-12, atol=0):

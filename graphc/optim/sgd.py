@@ -40,4 +40,4 @@ class SGD(Optimizer):
             buf = self.momentum * graph.read(key, self.slot_label("momentum_buffer", index)) + g
             graph.write(key, buf)
             g = g + self.momentum * buf if self.nesterov else buf
-        return param - graph.lr * g
+        return param - graph.scalar(graph.lr, param) * g

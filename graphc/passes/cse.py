@@ -4,7 +4,10 @@ Bottom-up, each node is rebuilt over its inputs' representatives and looked up b
 structural key (op, input identities, attributes, dtype); the first node with a key stands
 for all later ones. Because inputs are merged first, equal trees of any depth merge.
 Elementwise bodies are compared up to the order of their operands, so a+b and b+a merge.
-Inputs never merge: each is a separate argument of the compiled function.
+A body whose operands merge reads the one node once, and sympy evaluates it: x + x = 2*x,
+but also x - x = 0 and x/x = 1, which differ from the unmerged graph only where x is inf or
+nan (as fuse_elementwise's compositions do). Inputs never merge: each is a separate
+argument of the compiled function.
 """
 from __future__ import annotations
 

@@ -51,6 +51,11 @@ def _fold(old: Node, new_inputs: tuple) -> Node:
 def _foldable(node: Node) -> bool:
     if not node.inputs or any(i.op != "constant" for i in node.inputs):
         return False
+    if node.op == "broadcast_to" and node.inputs[0].ndim == 0:
+        # a number broadcast is how simplify writes a uniform tensor (x*0 -> zeros, see
+        # patterns.filled): a free view. Folding it would make a larger constant, and make a
+        # second run of the pipeline change the graph the first one returned.
+        return False
     if any(getattr(d, "free_symbols", None) for d in node.shape):
         return False  # a symbolic size: the value depends on the call
     if _mentions_dims(node):

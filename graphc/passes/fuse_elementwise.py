@@ -17,9 +17,13 @@ an explicit conversion would be lost by inlining.)
 Otherwise it is materialized: computed once by a kernel of its own and read from memory.
 Arithmetic is never duplicated into two kernels, so nothing expensive is computed twice;
 the only things duplicated are views (broadcast_to, and reshapes that only add or drop
-axes of size 1), which inside a kernel are index arithmetic and cost nothing. Contractions
-read their operands from memory (fuse_matmul_epilogue fuses what follows them), and a
-reduction's result is read by later kernels.
+axes of size 1), which inside a kernel are index arithmetic. (A producer read through a
+broadcast runs once per element of the larger shape, as a layer norm's 1/sqrt(var) per
+feature: about 0.2% more FLOPs in the tiny transformer's step, in memory-bound kernels,
+for not storing and re-reading it; a kernel whose leaves all are narrower than its result
+runs at their shape and is broadcast after.) Contractions read their operands from memory
+(fuse_matmul_epilogue fuses what follows them), and a reduction's result is read by later
+kernels.
 
 The composed body is built by plain sympy substitution, so sympy's automatic evaluation
 applies: identities true of complex numbers such as exp(log(x)) = x or x - x = 0. They
@@ -38,11 +42,13 @@ from ..ir.graph import Graph, users
 from ..ir.node import Node, building, make, rebuild
 from ..ir.scalar import ScalarFn
 from ..ir.shapes import broadcast_shapes, dims_equal
+from ..ops.common import is_float
 from ..ops.fused import fresh_params
-from .patterns import uniform_value
+from .patterns import broadcast, exact_integers, filled, nonfinite, uniform_value
 from .rewrite import keep, note, rewrite
 
 REDUCE_ROOTS = ("sum", "max", "logsumexp", "fused_reduce")
+MAX_ROUNDS = 8  # one round fuses all it can; a second only where a body cancelled a read
 _WHY_OP = {"matmul": " (a contraction reads its operands from memory)",
            "einsum": " (a contraction reads its operands from memory)",
            "transpose": " (a transpose moves data between kernels)",
@@ -71,6 +77,21 @@ def _strip_leading_units(shape) -> tuple:
     while shape and shape[0] == 1:
         shape = shape[1:]
     return shape
+
+
+def _view(memo: dict, op: str, node: Node, shape) -> Node:
+    """op(node, shape): the graph's own such view where it has one (a second pipeline run
+    would merge a copy with it), else one made once per fusion pass."""
+    key = (op, id(node), tuple(shape))
+    if key not in memo:
+        memo[key] = make(op, (node,), shape=tuple(shape))
+    return memo[key]
+
+
+def _fits(node, shape) -> bool:
+    """`node` is `shape` up to leading 1s, which broadcasting adds."""
+    return node.ndim <= len(shape) and \
+        _strip_leading_units(shape) == _strip_leading_units(node.shape)
 
 
 def _same_shape(a, b) -> bool:
@@ -187,26 +208,35 @@ class _Kernel:
         for a, b in zip([k for k, d in enumerate(src) if d != 1],
                         [k for k, d in enumerate(dst) if d != 1]):
             shape[b] = padded[a]
-        if node.ndim <= len(dst) and \
-                _strip_leading_units(shape) == _strip_leading_units(node.shape):
+        if _fits(node, shape):
             return node  # only missing leading 1s differ: broadcasting adds them
-        key = (id(node), tuple(shape))
-        if key not in self.view_memo:
-            self.view_memo[key] = make("reshape", (node,), shape=tuple(shape))
-        return self.view_memo[key]
+        while node.op == "reshape":  # reshape(reshape(x, s), t) = reshape(x, t)
+            node = node.inputs[0]
+        return node if _fits(node, shape) else self.view("reshape", node, shape)
 
-    def finish(self, expr, shape):
+    def view(self, op, node, shape):
+        return _view(self.view_memo, op, node, shape)
+
+    def finish(self, expr, shape=None):
         """(fn named "fused", leaf nodes): leaves the body no longer reads are dropped, and
-        one leaf is broadcast when the rest no longer span the kernel's shape."""
-        expr = expr.xreplace(self._literals(expr))
+        one leaf is broadcast to `shape` (a reduction's prologue shape) when the rest no
+        longer span it. None when the composition is not a float computation: y / (x - x)
+        composes to zoo*y."""
+        if nonfinite(expr):
+            return None
+        with_literals = expr.xreplace(self._literals(expr))
+        expr = expr if nonfinite(with_literals) else with_literals  # x / c for c = 0
+        if all(is_float(n.dtype) for _, n in self.leaves.values()):
+            expr = exact_integers(expr)  # (x*2.0)*0.5 composes to 1.0*x: as simplify, x
         leaves = [(s, n) for s, n in self.leaves.values() if s in expr.free_symbols] or \
             list(self.leaves.values())[:1]
         dims = expr.free_symbols - {s for s, _ in self.leaves.values()}
         params = fresh_params(len(leaves), "x", dims)
         expr = expr.xreplace({s: p for (s, _), p in zip(leaves, params)})
         nodes = [n for _, n in leaves]
-        if not _same_shape(broadcast_shapes("fused", *[n.shape for n in nodes]), shape):
-            nodes[0] = make("broadcast_to", (nodes[0],), shape=tuple(shape))
+        if shape is not None and \
+                not _same_shape(broadcast_shapes("fused", *[n.shape for n in nodes]), shape):
+            nodes[0] = self.view("broadcast_to", nodes[0], shape)
         return ScalarFn("fused", params, expr), nodes
 
     def _literals(self, expr) -> dict:
@@ -236,22 +266,52 @@ def op_names(node: Node) -> tuple:
     return (node.attrs["fn"].name,) if node.op == "elementwise" else (node.op,)
 
 
-def _build(root, kern: _Kernel, order) -> Node:
+def _build(root, kern: _Kernel, order) -> Node | None:
+    """The fused node for `root`, a node that is no kernel at all (see _computes_nothing),
+    or None where the ops cannot be composed (they then stay as they are)."""
     a = root.attrs
     if root.op == "elementwise":
-        fn, nodes = kern.finish(kern.body(a["fn"], root.inputs), root.shape)
+        finished = kern.finish(kern.body(a["fn"], root.inputs))
+        if finished is None:
+            return None
+        fn, nodes = finished
+        trivial = _computes_nothing(fn, nodes, root, kern.view_memo)
+        if trivial is not None:
+            note("composed bodies that compute nothing")
+            return trivial
+        # at the shape its leaves span, then a view: f(broadcast(x)) = broadcast(f(x)), so
+        # a body whose wide operands cancelled runs once per element of the narrow ones
         new = make("elementwise", nodes, fn=fn, dtype=a.get("dtype"))
     else:
         if root.op == "fused_reduce":
             expr, full = kern.body(a["fn"], root.inputs), _prologue_shape(root)
         else:
             expr, full = kern.expr(root.inputs[0], ()), root.inputs[0].shape
-        fn, nodes = kern.finish(expr, full)
+        finished = kern.finish(expr, full)
+        if finished is None:
+            return None
+        fn, nodes = finished
         new = make("fused_reduce", nodes, reduce=a.get("reduce", root.op), fn=fn,
                    axes=a["axes"], keepdims=a["keepdims"], dtype=a.get("dtype"))
     if new.dtype != root.dtype:  # a dropped leaf may have decided the dtype
         new = rebuild(new, dtype=root.dtype)
-    return rebuild(new, fused=kern.fused_names(order))
+    new = rebuild(new, fused=kern.fused_names(order))
+    note("kernels fused")
+    note("ops fused", len(new.attrs["fused"]))
+    return broadcast(new, root.shape)
+
+
+def _computes_nothing(fn: ScalarFn, nodes: list, root: Node, memo: dict) -> Node | None:
+    """A composed body that is one operand ((x*2)*0.5) is that operand; one that reads no
+    operand and no dim (x - 1 - x) is a constant, one per value in a pass. Neither is a
+    kernel, and making one would leave work for a second run of the pipeline."""
+    if fn.expr in fn.params:
+        leaf = nodes[fn.params.index(fn.expr)]
+        return broadcast(leaf, root.shape) if leaf.dtype == root.dtype else None
+    if not fn.expr.free_symbols:
+        key = ("filled", fn.expr, tuple(root.shape), root.dtype)
+        return memo.setdefault(key, filled(fn.expr, root.shape, root.dtype))
+    return None
 
 
 def _prologue_shape(node):
@@ -266,19 +326,36 @@ def fuse_elementwise(graph: Graph) -> Graph:
     >>> [n.attrs["fused"] for n in fuse_elementwise(g).nodes() if n.op == "elementwise"]
     [('add', 'relu', 'mul')]
     """
+    # A composed body can cancel a read (exp(x) * (1/exp(x)) = 1), so a value stored for
+    # two readers may be left with one, which a next round fuses: rounds run until nothing
+    # changes, so that the pass (and the pipeline) applied to its own result changes nothing.
+    for _ in range(MAX_ROUNDS):
+        fused = _fuse_once(graph)
+        if fused.outputs == graph.outputs:
+            break
+        graph = fused
+    return graph
+
+
+def _fuse_once(graph: Graph) -> Graph:
     p = plan(graph)
     order = {id(n): k for k, n in enumerate(graph.nodes())}
     made: dict[int, Node] = {}
     view_memo: dict = {}
 
     def visit(old, new_inputs):
+        new = None
         if p.members.get(id(old)):
             with building(old.origin):  # a fused backward kernel is still drawn as backward
                 new = _build(old, _Kernel(old, p, made, view_memo), order)
-            note("kernels fused")
-            note("ops fused", len(new.attrs["fused"]))
-        else:
+        if new is None and old.op == "broadcast_to":  # it may read a kernel's own broadcast
+            base = broadcast(new_inputs[0], old.shape)  # which it then replaces
+            new = base if base.op != "broadcast_to" else \
+                _view(view_memo, "broadcast_to", base.inputs[0], old.shape)
+        if new is None:  # not a kernel root, or one whose ops cannot be composed
             new = keep(old, new_inputs)
+        if new.op in ("reshape", "broadcast_to"):  # kernels reuse it (see _Kernel.view)
+            view_memo.setdefault((new.op, id(new.inputs[0]), tuple(new.shape)), new)
         made[id(old)] = new
         return new
     return _fold_scales(rewrite(graph, visit))
@@ -295,6 +372,8 @@ def scale_of_sum(node: Node, readers: dict, outs: set):
     is_sum = s.op == "sum" or (s.op == "fused_reduce" and s.attrs["reduce"] == "sum")
     if not is_sum or id(s) in outs or any(u is not node for u in readers.get(id(s), [])):
         return None
+    if s.dtype != node.dtype:
+        return None  # mean of ints: the int sum is exact, a sum of scaled floats is not
     fn = node.attrs["fn"]
     c, rest = fn.expr.as_independent(fn.params[0], as_Add=False)
     return c if rest == fn.params[0] else None

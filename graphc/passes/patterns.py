@@ -48,6 +48,14 @@ def literal(value) -> sympy.Expr:
     return sympy.Float(float(value))
 
 
+def exact_integers(expr: sympy.Expr) -> sympy.Expr:
+    """`expr` with its integral float literals (1.0, 2.0) as exact integers, so sympy's own
+    arithmetic applies 1*x = x, which it does not to 1.0*x. For bodies over float operands
+    only: int x**2.0 is a float, int x**2 could overflow."""
+    swap = {f: literal(float(f)) for f in expr.atoms(sympy.Float)}
+    return expr.xreplace({f: i for f, i in swap.items() if isinstance(i, sympy.Integer)})
+
+
 def body(node: Node):
     """(expr, operands) of an elementwise node that only computes (no dtype change), else None."""
     if node.op != "elementwise" or "dtype" in node.attrs:
@@ -61,6 +69,17 @@ def unary_body(node: Node):
     if b is None or len(node.inputs) != 1:
         return None
     return b[0].xreplace({node.attrs["fn"].params[0]: X})
+
+
+# sympy's values for 1/0, log(0), 0*oo: no float has them (1/0 is +inf or -inf by the sign of
+# the zero, which sympy's zoo forgets) and no printer writes them as code
+NONFINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+
+
+def nonfinite(expr: sympy.Expr) -> bool:
+    """True where substituting a literal made a body sympy cannot evaluate as floats do
+    (x/0 -> zoo*x): the rewrite must not happen, the operand stays."""
+    return expr.has(*NONFINITE)
 
 
 def used_params(fn: ScalarFn) -> list[bool]:
@@ -119,6 +138,10 @@ def reshape(x: Node, shape) -> Node:
 
 
 def broadcast(x: Node, shape) -> Node:
+    if same_shape(x.shape, shape):
+        return x
+    while x.op == "broadcast_to":  # broadcast(broadcast(x, s), t) = broadcast(x, t)
+        x = x.inputs[0]
     return x if same_shape(x.shape, shape) else make("broadcast_to", (x,), shape=tuple(shape))
 
 

@@ -20,9 +20,9 @@ from ..ir.scalar import ScalarFn
 from ..ir.shapes import numel
 from ..ops.common import is_float
 from ..ops.elementwise import SUB
-from .patterns import (LAYOUT, X, body, broadcast, filled, is_swap_last, known_nonnegative,
-                       literal, reshape, same_shape, scalar_constant, scaled, unary_body,
-                       uniform_value, elementwise)
+from .patterns import (LAYOUT, X, body, broadcast, exact_integers, filled, is_swap_last,
+                       known_nonnegative, literal, nonfinite, reshape, same_shape,
+                       scalar_constant, scaled, unary_body, uniform_value, elementwise)
 from .rewrite import keep, note, rewrite
 
 MAX_ROUNDS = 50  # each round rewrites bottom-up once; real graphs settle in two or three
@@ -54,6 +54,8 @@ def inline_constant(node, ctx):
     if not all(is_float(o.dtype) for _, o in kept):
         return None  # NumPy mixes int arrays with Python ints unlike with int arrays
     expr = fn.expr.xreplace(subs)
+    if nonfinite(expr):
+        return None  # x / c with c = 0: sympy says zoo*x, the float result is +-inf or nan
     if not kept:
         # all constant: a number is a constant; a body in dims (g/B of a mean's gradient
         # seed) stays, as graphc has no zero-operand kernels
@@ -72,10 +74,8 @@ def exact_literal(node, ctx):
     if node.op != "elementwise" or not all(is_float(i.dtype) for i in node.inputs):
         return None
     fn = node.attrs["fn"]
-    swap = {f: literal(float(f)) for f in fn.expr.atoms(sympy.Float)}
-    swap = {f: i for f, i in swap.items() if isinstance(i, sympy.Integer)}
-    expr = fn.expr.xreplace(swap)
-    if not swap or expr == fn.expr:
+    expr = exact_integers(fn.expr)
+    if expr == fn.expr:
         return None
     new_fn = ScalarFn(fn.name, fn.params, expr, fn.grad_via_output)
     return make("elementwise", node.inputs, **{**node.attrs.as_dict(), "fn": new_fn})

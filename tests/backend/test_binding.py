@@ -107,3 +107,28 @@ def test_axes_sized_by_an_expression_are_checked():
     assert float(f(x=np.ones((2, 3)), y=np.ones(4))) == 10.0
     with pytest.raises(gc.InputError, match=r"input 'y': expected shape \(2\*B,\), got \(5,\)"):
         f(x=np.ones((2, 3)), y=np.ones(5))
+
+
+def test_labels_are_range_checked_through_reshapes_and_transposes():
+    x = gc.tensor("x", ("B", 3))
+    y = gc.tensor("y", (1, "B"), "int64")  # labels as a row, flattened and transposed back
+    f = gc.compile(gc.cross_entropy(x, gc.reshape(gc.transpose(y), (-1,))))
+    assert np.isfinite(f(x=np.zeros((2, 3)), y=np.array([[0, 2]])))
+    with pytest.raises(gc.InputError, match=r"input 'y': class label 3 is out of range"):
+        f(x=np.zeros((2, 3)), y=np.array([[0, 3]]))
+
+
+def test_a_shape_that_is_not_whole_for_the_bound_dims_names_the_op_and_input():
+    # reshape(-1, 4) of (B, 6) is (3*B/2, 4): fine for even B, meaningless for odd B
+    x = gc.tensor("x", ("B", 6))
+    f = gc.compile(gc.reshape(x, (-1, 4)))
+    assert f(x=np.ones((2, 6))).shape == (3, 4)
+    with pytest.raises(gc.InputError, match=r"reshape: shape \(3\*B/2, 4\) has a size that is "
+                                            r"not a whole number for B = 1 \(from input 'x'\)"):
+        f(x=np.ones((1, 6)))
+
+
+def test_an_input_listed_twice_is_named_as_such():
+    x = gc.tensor("x", (2,))
+    with pytest.raises(ValueError, match="input 'x' is listed twice"):
+        gc.compile(x * 2, inputs=[x, x])

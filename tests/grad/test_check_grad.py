@@ -56,3 +56,10 @@ def test_inputs_that_are_not_differentiated_may_be_integers():
     errs = gc.check_grad(gc.cross_entropy(logits, labels), [logits],
                          {"logits": RNG.standard_normal((4, 3)), "labels": np.array([0, 2, 1, 2])})
     assert errs["logits"] < 1e-8
+
+
+def test_integer_values_for_a_float_input_are_perturbed_as_floats():
+    # np.arange(3) for a float input: a step of 1e-6 added to an int64 copy would vanish
+    x = gc.tensor("x", (3,), "float64")
+    errs = gc.check_grad(gc.sum(x * x), [x], {"x": np.arange(3)})
+    assert errs["x"] < 1e-6

@@ -125,5 +125,20 @@ def test_grad_argument_errors():
         gc.grad(gc.sum(x), [gc.tensor("labels", (3,), "int64")])
     with pytest.raises(TypeError, match="wrt must hold graphc tensors"):
         gc.grad(gc.sum(x), [np.zeros(3)])
+    with pytest.raises(TypeError, match="wrt must be a tensor or a list of tensors, got NoneType"):
+        gc.grad(gc.sum(x), None)
     with pytest.raises(TypeError, match="float"):
         gc.grad(gc.sum(gc.tensor("i", (3,), "int64")), [x])
+
+
+def test_an_integer_value_on_the_way_cuts_the_path():
+    # one_hot has no vjp, but the labels it reads are integers computed from x: no gradient
+    # flows through them, so dy/dx is only the direct term, not a "no gradient" error
+    x = gc.tensor("x", (3,), "float64")
+    w = gc.tensor("w", (3, 4), "float64")
+    labels = gc.astype(x, "int64")
+    y = gc.sum(gc.one_hot(labels, 4, "float64") * w) + gc.sum(x * x)
+    gx, gw = gc.compile(gc.grad(y, [x, w]), inputs=[x, w])(x=np.array([0.0, 1.0, 2.0]),
+                                                         w=np.ones((3, 4)))
+    np.testing.assert_array_equal(gx, [0.0, 2.0, 4.0])
+    np.testing.assert_array_equal(gw, np.eye(4)[[0, 1, 2]])

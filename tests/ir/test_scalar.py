@@ -96,3 +96,13 @@ def test_a_dim_named_like_a_parameter_is_a_different_symbol():
     r, h = gc.compile([m, d2], opt_level=0)(t=np.full((2, 3), 3.0))
     assert float(r) == 3.0
     np.testing.assert_allclose(h, np.full((2, 3), 2 * 6 / 36))  # d/dt Σ 2m/6 = 2·6/36
+
+
+def test_derivatives_sympy_leaves_unprintable_are_taken_on_real_numbers():
+    # d|x|/dx of a complex-by-default symbol is Derivative(re(x)) terms; of a real one, sign(x);
+    # a step's derivative is DiracDelta, 0 wherever it is defined
+    x = sympy.Symbol("x")
+    assert derivative(ScalarFn("abs", (x,), sympy.Abs(x)), 0) == sympy.sign(x)
+    assert derivative(ScalarFn("step", (x,), sympy.Heaviside(x) * x), 0) == sympy.Heaviside(x)
+    d = derivative(ScalarFn("dabs", (x,), sympy.sign(x)), 0)
+    assert d == 0

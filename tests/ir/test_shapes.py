@@ -76,3 +76,17 @@ def test_numpy_integers_are_axes():
     import numpy as np
     assert normalize_axes("sum", np.int64(-1), 3) == (2,)
     assert normalize_axes("sum", (np.int32(0), 2), 3) == (0, 2)
+
+
+def test_plain_sympy_symbols_become_the_dim_of_their_name():
+    # sympy.Symbol("B") is not dim("B") (no assumptions): (B,) + (B,) would not broadcast
+    assert as_dim(sympy.Symbol("B")) is B
+    assert as_dim(2 * sympy.Symbol("B")) == 2 * B
+    x, y = gc.tensor("x", (sympy.Symbol("B"),)), gc.tensor("y", ("B",))
+    assert (x + y).shape == (B,)
+
+
+@pytest.mark.parametrize("bad", [None, 3.5])
+def test_a_shape_that_is_not_a_sequence_is_a_shape_error(bad):
+    with pytest.raises(gc.ShapeError, match=f"a shape .*{bad}"):
+        as_shape(bad)

@@ -94,6 +94,9 @@ EINSUMS = [
     ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]),
     ("ijk,ik->j", [(2, 3, 4), (2, 4)]),         # an index (i, k) summed, j kept from one side
     ("ij,k->ik", [(3, 4), (5,)]),               # j summed inside operand 0 alone
+    # '...' of different widths right-aligns, as numpy: a batch against one unbatched operand
+    ("...i,...i->...", [(2, 3), (3,)]),
+    ("...ij,...jk", [(3, 4), (2, 4, 5)]),
 ]
 
 
@@ -130,3 +133,14 @@ def test_einsum_with_symbolic_dims():
     vq, vk = RNG.standard_normal((2, 3, 4)), RNG.standard_normal((2, 3, 4))
     np.testing.assert_allclose(gc.compile(s)(q=vq, k=vk), np.einsum("btd,bsd->bts", vq, vk),
                                rtol=1e-5)
+
+
+@pytest.mark.parametrize("equation,error,match", [
+    (3, TypeError, "einsum: the equation must be a string"),
+    ("ij->i->j", gc.ShapeError, "einsum: equation 'ij->i->j' has more than one '->'"),
+    # 'é'.isalpha() is true, but numpy's einsum crashes on it at run time
+    ("\u00e9j->j", gc.ShapeError, "einsum: subscripts must be letters"),
+])
+def test_bad_einsum_equations_fail_while_building(equation, error, match):
+    with pytest.raises(error, match=match):
+        gc.einsum(equation, gc.tensor("a", (2, 3)))

@@ -267,3 +267,27 @@ def test_equal_is_a_zero_one_mask_with_zero_gradient():
     ga, gb = gc.grad(gc.sum(mask * 3.0), [a, b])
     ra, rb = gc.compile([ga, gb], inputs=[a, b])(a=va, b=vb)
     assert not ra.any() and not rb.any() and rb.shape == (3,)
+
+
+def test_integer_operands_are_float_math_as_the_float_result_promises():
+    # an elementwise op over integers returns float32; it must compute in floats too, not
+    # wrap around in the integers first (uint8 0 - 1 = 255) and convert afterwards
+    u = gc.tensor("u", (3,), "uint8")
+    i = gc.tensor("i", (3,), "int64")
+    f = gc.compile([u - 1, i ** -1, i * 2 ** 40 * 2 ** 40], opt_level=0)
+    du, di, big = f(u=np.zeros(3, np.uint8), i=np.array([1, 2, 4]))
+    assert du.dtype == np.float32
+    np.testing.assert_array_equal(du, [-1, -1, -1])
+    np.testing.assert_allclose(di, [1, 0.5, 0.25])
+    np.testing.assert_allclose(big, np.array([1, 2, 4]) * 2.0 ** 80, rtol=1e-6)
+
+
+def test_division_by_a_literal_zero_is_numpys_inf():
+    # sympy folds x/0 into zoo*x, which no evaluator can print; it must stay NumPy's x/0
+    x = gc.tensor("x", (3,))
+    out = gc.compile([x / 0, x / 0.0, -x / 0])(x=np.array([1, -1, 0], np.float32))
+    with np.errstate(all="ignore"):
+        want = np.array([1, -1, 0], np.float32) / np.float32(0)
+    for o in out[:2]:
+        np.testing.assert_array_equal(o, want)
+    np.testing.assert_array_equal(out[2], -want)

@@ -106,3 +106,33 @@ def test_reduction_of_symbolic_shapes():
     assert x.sum(1).shape == (x.shape[0], 4)
     assert x.sum((0, 1), keepdims=True).shape == (1, 1, 4)
     assert x.max(axis=-1).shape == x.shape[:2]
+
+
+def test_sum_of_bools_and_small_ints_counts_in_64_bits_as_numpy():
+    b, i8 = gc.tensor("b", (3,), "bool"), gc.tensor("i8", (300,), "int8")
+    assert gc.sum(b).dtype == "int64" and gc.sum(i8).dtype == "int64"
+    assert gc.sum(gc.tensor("u", (3,), "uint8")).dtype == "uint64"
+    vb = np.array([True, False, True])
+    assert gc.compile(gc.sum(b))(b=vb) == 2            # not True
+    assert gc.compile(gc.mean(b))(b=vb) == pytest.approx(2 / 3)
+    assert gc.compile(gc.sum(i8))(i8=np.ones(300, np.int8)) == 300  # not 44 (wrapped)
+
+
+def test_logsumexp_of_integers_is_a_float():
+    k = gc.tensor("k", (2, 3), "int64")
+    y = gc.logsumexp(k, axis=1)
+    assert y.dtype == "float32"
+    vk = np.arange(6).reshape(2, 3)
+    np.testing.assert_allclose(gc.compile(y)(k=vk), _lse(vk.astype(float), 1), rtol=1e-6)
+
+
+def test_reductions_over_an_empty_axis():
+    x = gc.tensor("x", ("B", 3))
+    empty = np.ones((0, 3), np.float32)
+    # log(sum(exp(nothing))) = log 0, as torch.logsumexp and scipy say
+    np.testing.assert_array_equal(gc.compile(gc.logsumexp(x, axis=0))(x=empty),
+                                  np.full(3, -np.inf, np.float32))
+    assert gc.compile(gc.sum(x))(x=empty) == 0
+    with pytest.raises(ValueError, match=r"max: cannot reduce axes \(0, 1\) of an array of "
+                                         r"shape \(0, 3\)"):
+        gc.compile(gc.max(x))(x=empty)

@@ -49,3 +49,14 @@ def test_one_hot_matches_numpy():
 def test_one_hot_of_float_labels_is_an_error():
     with pytest.raises(gc.ShapeError, match="one_hot"):
         gc.one_hot(gc.tensor("l", (3,)), 4)
+
+
+def test_one_hot_of_computed_labels_out_of_range_is_an_error():
+    # labels a compiled function cannot trace back to an input are checked by the op itself,
+    # not silently encoded as a row of zeros
+    x = gc.tensor("x", (3,))
+    labels = gc.astype(x, "int64")
+    f = gc.compile(gc.one_hot(labels, 4))
+    np.testing.assert_array_equal(f(x=np.array([0, 3, 1])), np.eye(4, dtype=np.float32)[[0, 3, 1]])
+    with pytest.raises(ValueError, match=r"one_hot: class label 7 is out of range \[0, 4\)"):
+        f(x=np.array([0, 7, 1]))

@@ -35,11 +35,16 @@ def feeds_for(graph, batch=8, seed=0):
             for s in getattr(d, "free_symbols", ()):
                 dims[s] = batch
             shape.append(int(d.subs(dims)) if hasattr(d, "subs") else int(d))
-        if i.dtype.startswith("int"):
-            feeds[i.name] = rng.integers(0, 10, size=shape).astype(i.dtype)
+        if i.dtype.startswith("int"):  # class labels: valid for every one_hot that reads them
+            feeds[i.name] = rng.integers(0, _classes(graph), size=shape).astype(i.dtype)
         else:
             feeds[i.name] = (rng.standard_normal(shape) * 0.5).astype(i.dtype)
     return feeds, dims
+
+
+def _classes(graph) -> int:
+    """The smallest one_hot depth in the graph (10 where there is none)."""
+    return min([n.attrs["depth"] for n in graph.nodes() if n.op == "one_hot"] or [10])
 
 
 def assert_same(before, after, feeds, dims=None, rtol=1e-5, atol=1e-6):

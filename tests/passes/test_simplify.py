@@ -233,3 +233,16 @@ def test_a_one_operand_body_over_a_broadcast_runs_on_the_small_tensor():
     # a broadcast other nodes read too stays where it is: moving f would add a node
     raw, out, fired = run([gc.tanh(wide), wide * 2.0 + wide])
     assert "elementwise_of_broadcast" not in fired and len(out) <= len(raw)
+
+
+def test_a_zero_divisor_stays_an_operand():
+    # inlining c = 0 into x / c would give sympy's zoo*x: no float value (x/0 is +inf, -inf
+    # or nan by the sign of x) and no printable code, so the rewrite must not happen
+    x = gc.tensor("x", (4,), dtype="float64")
+    raw, out, fired = run([x / gc.constant(0.0, "float64"),
+                           gc.tanh(x) / gc.broadcast_to(gc.constant(0.0, "float64"), (4,))])
+    assert all(o.op == "elementwise" and len(o.inputs) == 2 for o in out.outputs)
+    feeds = {"x": np.array([-1.0, 0.0, 2.0, np.inf])}
+    with np.errstate(all="ignore"):
+        for b, a in zip(evaluate(raw.outputs, feeds, {}), evaluate(out.outputs, feeds, {})):
+            np.testing.assert_array_equal(a, b)  # -inf, nan, inf, inf: nan where 0/0
