@@ -25,12 +25,14 @@ def grad(y: Node, wrt) -> list:
     >>> import graphc as gc
     >>> x = gc.tensor("x", (3,)); (gx,) = gc.grad((x * x).sum(), [x])
     """
-    single = isinstance(wrt, Node)
+    single = isinstance(wrt, Node) or hasattr(wrt, "__graphc_node__")
     try:
         targets = [wrt] if single else list(wrt)
     except TypeError:
         raise TypeError(f"grad: wrt must be a tensor or a list of tensors, got "
                         f"{type(wrt).__name__}") from None
+    # a gc.nn.Parameter stands for its graph input, as everywhere else in the DSL
+    targets = [t.__graphc_node__() if hasattr(t, "__graphc_node__") else t for t in targets]
     _check_args(y, targets)
     with building("grad"):
         cotangents = _backward(y, targets)

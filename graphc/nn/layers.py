@@ -17,15 +17,15 @@ def _uniform(bound: float, shape) -> np.ndarray:
     return generator().uniform(-bound, bound, size=shape).astype(np.float32)
 
 
-def matmul_last_axis(x: Node, w: Node) -> Node:
-    """x (*, k) @ w (k, n) -> (*, n), computed as one 2-D matmul over the flattened leading
-    axes, so the weight's gradient is one (k, *) @ (*, n) matmul rather than a batch of
-    outer products summed afterwards."""
-    if x.ndim <= 2:
-        return x @ w
+def matmul_last_axis(x: Node, w: Node, bias: Node | None = None) -> Node:
+    """x (*, k) @ w (k, n) (+ bias) -> (*, n), computed as one 2-D matmul over the flattened
+    leading axes, so the weight's gradient is one (k, *) @ (*, n) matmul rather than a batch
+    of outer products summed afterwards. The bias is added before reshaping back, so the
+    optimizer can fuse it into the matmul's epilogue."""
     lead = x.shape[:-1]
-    flat = dsl.reshape(x, (-1, x.shape[-1]))
-    return dsl.reshape(flat @ w, lead + (w.shape[-1],))
+    flat = dsl.reshape(x, (-1, x.shape[-1])) if x.ndim > 2 else x
+    y = flat @ w if bias is None else flat @ w + bias
+    return dsl.reshape(y, lead + (w.shape[-1],)) if x.ndim > 2 else y
 
 
 class Linear(Module):
@@ -51,8 +51,8 @@ class Linear(Module):
     def forward(self, x):
         x = check_input(f"Linear({self.in_features}, {self.out_features})", x, 1,
                         self.in_features)
-        y = matmul_last_axis(x, self.weight.node)
-        return y + self.bias.node if self.bias is not None else y
+        return matmul_last_axis(x, self.weight.node,
+                                None if self.bias is None else self.bias.node)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, " \

@@ -51,9 +51,9 @@ class Parameter(TensorOps):
     the graph input that stands for it in every graph built from the module.
 
     The node is made on first use, named after the parameter's place in the module that was
-    called (`fc1.weight` -> input `fc1_weight`). A Parameter works in expressions as a tensor
-    does (`x @ self.weight + self.bias`, `self.weight.T`); `p.node` is the graph input itself,
-    which functions that take nodes want (`gc.grad(loss, [p.node for p in params])`).
+    called (`fc1.weight` -> input `fc1_weight`). A Parameter works where a tensor does: in
+    expressions (`x @ self.weight + self.bias`, `self.weight.T`) and in
+    `gc.grad(loss, model.parameters())`; `p.node` is the graph input itself.
     """
 
     def __init__(self, value, name: str | None = None, dtype: str = "float32"):

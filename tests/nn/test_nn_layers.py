@@ -197,3 +197,19 @@ def test_losses_match_numpy():
     np.testing.assert_allclose(ce, want, rtol=1e-5)
     with pytest.raises(ValueError, match="reduction"):
         gc.nn.MSELoss(reduction="avg")(p, t)
+
+
+def test_linear_on_a_4d_input_fuses_its_bias_into_the_matmul():
+    # the bias is added to the flattened (rows, out) product before the reshape back, so the
+    # epilogue pass can fold it into the contraction instead of a separate kernel
+    gc.nn.manual_seed(0)
+    layer = gc.nn.Linear(20, 30)
+    x = gc.tensor("x", ("n", "s", 5, 20))
+    y = layer(x)
+    assert [str(d) for d in y.shape] == ["n", "s", "5", "30"]
+    f = gc.nn.function(y)
+    kinds = [n.op for n in f.compiled.graph.nodes() if n.op not in ("input", "reshape")]
+    assert kinds == ["fused_contraction"], kinds
+    X = np.random.default_rng(0).standard_normal((2, 3, 5, 20)).astype(np.float32)
+    np.testing.assert_allclose(f(x=X), X @ layer.weight.value + layer.bias.value, rtol=1e-5,
+                               atol=1e-6)

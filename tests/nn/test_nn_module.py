@@ -189,3 +189,22 @@ def test_a_deep_copy_is_an_independent_model_with_its_own_inputs():
     a, b = gc.nn.function(model(x))(x=X), gc.nn.function(twin(x))(x=X)
     np.testing.assert_allclose(b, 5 * a, rtol=1e-5)
     assert twin.scale.name != model.scale.name
+
+
+def test_grad_takes_parameters_as_it_takes_their_nodes():
+    gc.nn.manual_seed(0)
+    model = gc.nn.Linear(3, 2)
+    x = gc.tensor("x", ("B", 3))
+    loss = gc.sum(model(x) * model(x))
+    by_param = gc.grad(loss, model.parameters())
+    by_node = gc.grad(loss, [p.node for p in model.parameters()])
+    X = np.arange(12, dtype=np.float32).reshape(4, 3)
+    f = gc.nn.function(by_param + by_node)
+    gw, gb, gw2, gb2 = f(x=X)
+    W, b = model.weight.value, model.bias.value
+    np.testing.assert_allclose(gw, X.T @ (2 * (X @ W + b)), rtol=1e-5)
+    np.testing.assert_allclose(gb, (2 * (X @ W + b)).sum(0), rtol=1e-5)
+    np.testing.assert_array_equal(gw, gw2)
+    np.testing.assert_array_equal(gb, gb2)
+    (single,) = [gc.grad(loss, model.bias)]
+    assert single.shape == (2,)
