@@ -90,13 +90,27 @@ _NUMPY_MODULES = [{"erf": _erf}, "numpy"]
 
 class _WeakNumberPrinter(NumPyPrinter):
     """Prints a constant such as sqrt(2) as a Python float, not `numpy.sqrt(2)`: NumPy treats a
-    Python float as weakly typed, so a float32 kernel (gelu's x/sqrt(2)) stays float32."""
+    Python float as weakly typed, so a float32 kernel (gelu's x/sqrt(2)) stays float32.
+    Prints a Piecewise as nested `where` rather than `select`, which builds lists of full-size
+    arrays: relu and its mask are Piecewise, and `select` made them the slowest kernels."""
 
     def _print(self, expr, **kwargs):
         if isinstance(expr, sympy.Expr) and expr.is_number and not expr.is_Rational \
                 and expr.is_extended_real and expr.is_finite:
             return repr(float(expr))
         return super()._print(expr, **kwargs)
+
+    def _print_Piecewise(self, expr):
+        if expr.args[0][0] == 1 and expr.args[1:] == ((0, sympy.true),):
+            # an indicator [c] (relu's mask): the bool array itself, which float arithmetic
+            # keeps in the float's dtype where where(c, 1, 0) would be int64
+            return f"({self._print(expr.args[0][1])})"
+        *pieces, (last, last_cond) = expr.args
+        out = self._print(last) if last_cond == sympy.true else \
+            f"where({self._print(last_cond)}, {self._print(last)}, nan)"
+        for value, cond in reversed(pieces):
+            out = f"where({self._print(cond)}, {self._print(value)}, {out})"
+        return out
 
 
 @lru_cache(maxsize=None)
