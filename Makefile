@@ -21,6 +21,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_train_step.py
+	$(PY) benchmarks/bench_compile.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -1,0 +1,80 @@
+#!/usr/bin/env python
+"""Compile time: how long graphc takes from model code to a callable, per stage, cold and warm.
+
+Stages: build the forward graph, gc.grad (the backward graph), the optimization pipeline,
+and the first call. "cold" is the first time in a fresh process (sympy's caches empty),
+"warm" the median of repeats of the same model in the same process. The reference backend
+compiles nothing native; the Numba backends will add their kernel compile (and its on-disk
+cache) to the last stage.
+
+    python benchmarks/bench_compile.py
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+
+import graphc as gc  # noqa: E402
+from graphc.passes.kernels import kernels  # noqa: E402
+from graphc.passes.pipeline import optimize  # noqa: E402
+
+
+def mlp():
+    x, y = gc.tensor("x", ("B", 784)), gc.tensor("y", ("B",), "int64")
+    model = gc.nn.Sequential(gc.nn.Linear(784, 256), gc.nn.ReLU(), gc.nn.Linear(256, 256),
+                             gc.nn.ReLU(), gc.nn.Linear(256, 10))
+    feeds = {"x": np.zeros((64, 784), np.float32), "y": np.zeros(64, np.int64)}
+    return gc.cross_entropy(model(x), y), model, feeds
+
+
+def transformer():
+    from tiny_transformer import CharTransformer
+    T = 32
+    ids, y = gc.tensor("ids", ("B", T), "int64"), gc.tensor("y", ("B", T), "int64")
+    model = CharTransformer(vocab=60, context=T, dim=64, heads=4, layers=2)
+    logits = model(ids)
+    feeds = {"ids": np.zeros((32, T), np.int64), "y": np.zeros((32, T), np.int64)}
+    return gc.cross_entropy(logits, y), model, feeds
+
+
+def stages(make):
+    times = {}
+    t0 = time.perf_counter()
+    loss, model, feeds = make()
+    times["build"] = time.perf_counter() - t0
+    params = model.parameters()
+    t0 = time.perf_counter()
+    grads = gc.grad(loss, params)
+    times["grad"] = time.perf_counter() - t0
+    raw = gc.Graph.of([loss] + grads)
+    t0 = time.perf_counter()
+    graph, _ = optimize(raw)
+    times["optimize"] = time.perf_counter() - t0
+    f = gc.nn.function([loss] + grads)
+    t0 = time.perf_counter()
+    f(**feeds)
+    times["first call"] = time.perf_counter() - t0
+    return times, (len(raw), len(graph), len(kernels(raw)), len(kernels(graph)))
+
+
+def main():
+    for name, make in (("mlp 784-256-256-10", mlp), ("transformer 2 blocks", transformer)):
+        cold, sizes = stages(make)
+        warm = [stages(make)[0] for _ in range(3)]
+        print(f"== {name}: {sizes[0]} -> {sizes[1]} nodes, {sizes[2]} -> {sizes[3]} kernels")
+        for stage in cold:
+            w = statistics.median(r[stage] for r in warm)
+            print(f"  {stage:12s} cold {cold[stage] * 1e3:8.1f} ms   warm {w * 1e3:8.1f} ms")
+        total_c = sum(cold.values())
+        total_w = statistics.median(sum(r.values()) for r in warm)
+        print(f"  {'total':12s} cold {total_c * 1e3:8.1f} ms   warm {total_w * 1e3:8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
