@@ -130,19 +130,20 @@ def _nonnegative(expr) -> bool:
 
 # ---- builders ------------------------------------------------------------------------------
 def reshape(x: Node, shape) -> Node:
-    if same_shape(x.shape, shape):
-        return x
-    while x.op == "reshape":  # reshape(reshape(x, s), t) = reshape(x, t)
-        x = x.inputs[0]
-    return x if same_shape(x.shape, shape) else make("reshape", (x,), shape=tuple(shape))
+    return _relayout("reshape", x, shape)  # reshape(reshape(x, s), t) = reshape(x, t)
 
 
 def broadcast(x: Node, shape) -> Node:
+    return _relayout("broadcast_to", x, shape)  # broadcast(broadcast(x, s), t) = broadcast(x, t)
+
+
+def _relayout(op: str, x: Node, shape) -> Node:
+    """`op` of x to `shape`, looking through a chain of the same op: only the last one counts."""
     if same_shape(x.shape, shape):
         return x
-    while x.op == "broadcast_to":  # broadcast(broadcast(x, s), t) = broadcast(x, t)
+    while x.op == op:
         x = x.inputs[0]
-    return x if same_shape(x.shape, shape) else make("broadcast_to", (x,), shape=tuple(shape))
+    return x if same_shape(x.shape, shape) else make(op, (x,), shape=tuple(shape))
 
 
 def scalar_constant(value, dtype: str) -> Node:
