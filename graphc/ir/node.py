@@ -15,18 +15,29 @@ import numpy as np
 
 from .tensor_ops import TensorOps
 
-# Nodes built while gc.grad runs are marked "grad", so drawings colour the backward graph.
+# Nodes built while gc.grad runs are marked "grad", so drawings colour the backward graph;
+# nodes built inside a gc.nn module's forward carry its dotted name ("blocks.0.attn"), so
+# drawings can group a large model by the modules that made it.
 _origin = contextvars.ContextVar("graphc_origin", default="forward")
+_scope = contextvars.ContextVar("graphc_scope", default="")
 
 
 @contextlib.contextmanager
-def building(origin: str):
-    """Mark every node built inside the block with `origin` ("forward" or "grad")."""
-    token = _origin.set(origin)
+def building(origin: str | None = None, scope: str | None = None):
+    """Mark every node built inside the block with `origin` ("forward" or "grad") and/or
+    `scope` (the name of the module building it); None leaves that mark as it is."""
+    tokens = [(var, var.set(value)) for var, value in ((_origin, origin), (_scope, scope))
+              if value is not None]
     try:
         yield
     finally:
-        _origin.reset(token)
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+def building_like(node: "Node"):
+    """Build replacements of `node` with its marks (a fused backward kernel stays backward)."""
+    return building(node.origin, node.scope)
 
 
 class Attrs:
@@ -113,6 +124,7 @@ class Node(TensorOps):
     shape: tuple
     dtype: str
     origin: str = field(default="forward")
+    scope: str = field(default="")
 
     @property
     def ndim(self) -> int:
@@ -141,7 +153,7 @@ def make(op: str, inputs=(), **attrs: Any) -> Node:
     inputs = tuple(inputs)
     a = Attrs({k: v for k, v in attrs.items() if v is not None})
     shape, dtype = opdef.infer(inputs, a)
-    return Node(op, inputs, a, tuple(shape), dtype, _origin.get())
+    return Node(op, inputs, a, tuple(shape), dtype, _origin.get(), _scope.get())
 
 
 def rebuild(node: Node, inputs=None, **attr_changes) -> Node:
@@ -152,4 +164,4 @@ def rebuild(node: Node, inputs=None, **attr_changes) -> Node:
     if inputs == node.inputs and attrs == node.attrs:
         return node
     shape, dtype = get_op(node.op).infer(inputs, attrs)
-    return Node(node.op, inputs, attrs, tuple(shape), dtype, node.origin)
+    return Node(node.op, inputs, attrs, tuple(shape), dtype, node.origin, node.scope)

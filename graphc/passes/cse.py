@@ -14,7 +14,7 @@ from __future__ import annotations
 import sympy
 
 from ..ir.graph import Graph
-from ..ir.node import Node, building
+from ..ir.node import Node, building_like
 from .rewrite import keep, note, rewrite
 from .simplify import repeated_operand
 
@@ -35,7 +35,7 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
             return node
         if node.op == "elementwise" and len(set(map(id, node.inputs))) < len(node.inputs):
             # merging made two operands one node: read it once (x + x = 2*x)
-            with building(node.origin):
+            with building_like(node):
                 node = repeated_operand(node, None)
             note("operands merged")
         first = table.setdefault(cse_key(node), node)

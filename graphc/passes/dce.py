@@ -10,7 +10,7 @@ some output's value depends on.
 from __future__ import annotations
 
 from ..ir.graph import Graph
-from ..ir.node import Node, building, rebuild
+from ..ir.node import Node, building_like, rebuild
 from ..ir.scalar import ScalarFn
 from ..ir.shapes import broadcast_shapes
 from .patterns import broadcast, filled, same_shape, used_params
@@ -46,7 +46,7 @@ def _drop_unread(old: Node, new_inputs: tuple) -> Node:
     reads = used_params(fn)
     if all(reads[fixed:]):
         return node
-    with building(node.origin):
+    with building_like(node):
         if node.op == "elementwise" and not any(reads):
             return _constant(node, fn)
         return _without_unread(node, attr, lead, fixed, reads[fixed:])

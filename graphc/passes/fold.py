@@ -11,7 +11,7 @@ import numpy as np
 import sympy
 
 from ..ir.graph import Graph
-from ..ir.node import Const, Node, building, make
+from ..ir.node import Const, Node, building_like, make
 from ..ir.op import get_op
 from ..ir.scalar import ScalarFn
 from .rewrite import keep, note, rewrite
@@ -39,7 +39,7 @@ def _fold(old: Node, new_inputs: tuple) -> Node:
     values = [i.attrs["value"].array for i in node.inputs]
     with np.errstate(all="ignore"):
         value = np.asarray(get_op(node.op).reference(values, node, {})).astype(node.dtype)
-    with building(node.origin):
+    with building_like(node):
         folded = make("constant", (), value=Const(value))
     if folded.shape != tuple(node.shape):  # a reference that disagrees with its shape rule
         raise ValueError(f"fold_constants: op {node.op!r} gave shape {value.shape}, its shape "

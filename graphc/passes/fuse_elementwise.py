@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from ..ir.graph import Graph, users
-from ..ir.node import Node, building, make, rebuild
+from ..ir.node import Node, building_like, make, rebuild
 from ..ir.scalar import ScalarFn
 from ..ir.shapes import broadcast_shapes, dims_equal
 from ..ops.common import is_float
@@ -346,7 +346,7 @@ def _fuse_once(graph: Graph) -> Graph:
     def visit(old, new_inputs):
         new = None
         if p.members.get(id(old)):
-            with building(old.origin):  # a fused backward kernel is still drawn as backward
+            with building_like(old):  # a fused backward kernel is still drawn as backward
                 new = _build(old, _Kernel(old, p, made, view_memo), order)
         if new is None and old.op == "broadcast_to":  # it may read a kernel's own broadcast
             base = broadcast(new_inputs[0], old.shape)  # which it then replaces
@@ -387,7 +387,7 @@ def _fold_scales(graph: Graph) -> Graph:
         if c is None:
             return keep(old, new_inputs)
         note("scales moved into a sum")
-        with building(old.origin):
+        with building_like(old):
             return _scaled_sum(new_inputs[0], c, op_names(old.inputs[0]) + op_names(old),
                                old.dtype)
     return rewrite(graph, visit)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sympy
 
 from ..ir.graph import Graph, users
-from ..ir.node import Node, building, make, rebuild
+from ..ir.node import Node, building_like, make, rebuild
 from ..ir.scalar import ScalarFn
 from ..ops.fused import fresh_params
 from .fuse_elementwise import op_names
@@ -58,7 +58,7 @@ def fuse_matmul_epilogue(graph: Graph) -> Graph:
         for k, c in enumerate(old.inputs):
             if _fusable_contraction(c) and sole_reader(c, old):
                 note("epilogues fused")
-                with building(old.origin):
+                with building_like(old):
                     return _fuse(old, c, new_inputs[k], new_inputs)
         return keep(old, new_inputs)
     return rewrite(graph, visit)

@@ -15,7 +15,7 @@ from typing import Callable
 import sympy
 
 from ..ir.graph import Graph
-from ..ir.node import Node, building, make
+from ..ir.node import Node, building_like, make
 from ..ir.scalar import ScalarFn
 from ..ir.shapes import numel
 from ..ops.common import is_float
@@ -321,7 +321,7 @@ class _Round:
 
     def visit(self, old: Node, new_inputs: tuple) -> Node:
         node = keep(old, new_inputs)
-        with building(old.origin):
+        with building_like(old):
             node = self._simplify(node)
         self._uses[id(node)] += self.fanout[id(old)]
         return node
