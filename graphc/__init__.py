@@ -6,37 +6,70 @@
     loss = gc.cross_entropy(x @ W + b, y)
     gW, gb = gc.grad(loss, [W, b])
     f = gc.compile([loss, gW, gb])
+
+The op table and the DSL load with the package; the rest (nn, optim, passes, drawing,
+cost, the CLI) loads on first use, so `import graphc` stays fast.
 """
-from . import ops as _ops  # noqa: F401  (registers every op)
+import importlib
+
+from . import ops as _ops
+from . import dsl as _dsl
 from .errors import InputError, ShapeError
 from .ir.node import Node as Tensor
 from .ir.graph import Graph
+from .ir import tensor_ops as _tensor_ops
 from .dsl import (
     tensor, constant, apply, elementwise,
     add, sub, mul, div, pow, neg, exp, log, sqrt, tanh, sigmoid, relu, gelu, astype,
-    reshape, transpose, broadcast_to,
+    reshape, transpose, broadcast_to, stop_gradient, where,
     sum, mean, max, logsumexp, softmax, log_softmax,
     matmul, einsum,
     mse_loss, cross_entropy, one_hot,
 )
-from .grad import grad, check_grad
-from .viz import to_dot, render
-from .compile import compile, BACKENDS
-from .cost import compare as cost
-from .passes.explain import explain
-from .passes.pipeline import PIPELINE
-from . import nn, optim
-from .train import train_step
-from .checkpoint import save, load
+
+_ops.install()  # every op declared in graphc/ops, into the op table
+_tensor_ops.use_builder(_dsl)  # x + y on tensors builds with the DSL
+
+# Functions named like their own submodules (graphc.grad, graphc.compile, graphc.cost) are
+# bound after importing those, so the function, not the module, is what gc.grad names.
+from .grad import grad, check_grad  # noqa: E402
+from .compile import compile, BACKENDS, available_backends  # noqa: E402
+from .cost import compare as cost  # noqa: E402
 
 __version__ = "0.1.0"
+
+# name -> (module, attribute): loaded when first asked for
+_LAZY = {
+    "to_dot": ("graphc.viz", "to_dot"), "render": ("graphc.viz", "render"),
+    "explain": ("graphc.passes.explain", "explain"),
+    "PIPELINE": ("graphc.passes.pipeline", "PIPELINE"),
+    "nn": ("graphc.nn", None), "optim": ("graphc.optim", None),
+    "train_step": ("graphc.train", "train_step"),
+    "save": ("graphc.checkpoint", "save"), "load": ("graphc.checkpoint", "load"),
+}
+
+
+def __getattr__(name):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'graphc' has no attribute {name!r}") from None
+    value = importlib.import_module(module)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
+
 
 __all__ = [
     "Tensor", "Graph", "ShapeError", "InputError", "tensor", "constant", "apply", "elementwise",
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu",
-    "gelu", "astype", "reshape", "transpose", "broadcast_to", "sum", "mean", "max",
-    "logsumexp", "softmax", "log_softmax", "matmul", "einsum", "mse_loss", "cross_entropy",
-    "one_hot", "grad", "check_grad", "to_dot", "render", "compile", "BACKENDS",
-    "cost", "explain", "PIPELINE",
-    "nn", "optim", "train_step", "save", "load",
+    "gelu", "astype", "reshape", "transpose", "broadcast_to", "stop_gradient", "where",
+    "sum", "mean", "max", "logsumexp", "softmax", "log_softmax", "matmul", "einsum",
+    "mse_loss", "cross_entropy", "one_hot", "grad", "check_grad", "compile", "BACKENDS",
+    "available_backends", "cost", *_LAZY,
 ]

@@ -73,12 +73,15 @@ class CompiledFunction:
 
 
 def compile(outputs, inputs=None, backend: str = "reference", passes=None,
-            opt_level: int | None = None, **options) -> CompiledFunction:  # noqa: A001
+            opt_level: int | None = None, fast_math: bool = False,
+            **options) -> CompiledFunction:  # noqa: A001
     """Compile outputs into a callable.
 
     `passes` is a list of passes (or their names) to run instead of the default pipeline;
     `opt_level=0` runs none; `dump_dir=` (or env GRAPHC_DUMP_DIR) writes the graph after
-    each pass as numbered .dot files. The symbolic dims are bound at each call, so one compiled
+    each pass as numbered .dot files. The default pipeline never changes a result;
+    `fast_math=True` also applies algebra that may (x - x = 0, x * 0 = 0, exp(log x) = x),
+    as a C compiler's -ffast-math: results then agree on finite inputs up to rounding. The symbolic dims are bound at each call, so one compiled
     function serves every batch size.
 
     >>> import graphc as gc, numpy as np
@@ -107,7 +110,7 @@ def compile(outputs, inputs=None, backend: str = "reference", passes=None,
                              f"`inputs`")
     raw = Graph.of(outs, inputs)
     from .passes.pipeline import optimize
-    graph, report = optimize(raw, passes=passes, opt_level=opt_level,
+    graph, report = optimize(raw, passes=passes, opt_level=opt_level, fast_math=fast_math,
                              dump_dir=options.pop("dump_dir", None))
     spec = InputSpec(list(inputs), graph.outputs, upcast=options.get("upcast", False))
     impl = BACKENDS[backend](graph, spec, **options)

@@ -5,11 +5,12 @@
     >>> node_cost(x @ W).flops
     401408*B
 
-One rule per op family, in `RULES`. The model, so numbers can be checked by hand:
-- FLOPs: a multiply-add is 2 (an (M,K)@(K,N) matmul is 2*M*K*N); an elementwise body costs
-  `sympy.count_ops` per element (x*y + z is 2), shared parts counted once (after
-  `sympy.cse`, as generated code computes them); a sum or max costs 1 per input element,
-  a logsumexp 4 (max, subtract, exp, add) plus 2 per output element (log, add back).
+Each op declares its FLOPs (the `flops` rule of its OpDef, graphc/ops). The model, so numbers
+can be checked by hand:
+- FLOPs: a multiply-add is 2 (an (M,K)@(K,N) matmul is 2*M*K*N); an elementwise body costs,
+  per element, `sympy.count_ops` of each statement's formula (x*y + z is 2); a sum or max
+  costs 1 per input element, a logsumexp 4 (max, subtract, exp, add) plus 2 per output
+  element (log, add back).
 - Bytes: each operand's storage read once (a broadcast or transposed view reads the tensor
   under it, a tensor read twice by one kernel is read once) plus the result written once.
 - Sources and layout views (transpose, reshape, broadcast_to) launch no work and cost 0.
@@ -17,19 +18,16 @@ One rule per op family, in `RULES`. The model, so numbers can be checked by hand
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import sympy
 
 from .ir.graph import Graph
 from .ir.node import Node
-from .ir.shapes import broadcast_shapes, fmt_shape, numel
+from .ir.op import get_op, is_layout
+from .ir.shapes import fmt_shape, numel
 
 ZERO = sympy.Integer(0)
-LAYOUT = ("transpose", "reshape", "broadcast_to")
-# FLOPs per element reduced, and per element produced, of each reduction
-REDUCE_FLOPS = {"sum": (1, 0), "max": (1, 0), "logsumexp": (4, 2)}
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ def size_bytes(node: Node) -> sympy.Expr:
 
 def storage(node: Node) -> Node:
     """The node whose memory a layout view reads."""
-    while node.op in LAYOUT:
+    while is_layout(node):
         node = node.inputs[0]
     return node
 
@@ -68,100 +66,21 @@ def moved(node: Node, operands=None) -> sympy.Expr:
     return total
 
 
-def body_flops(fn) -> sympy.Expr:
-    """Operations per element of a body, counting a shared subexpression once (a fused
-    relu(x + y) is Piecewise((x + y, x + y > 0), ...): one add, one compare)."""
-    return _ops_after_cse(fn.expr)
-
-
-@lru_cache(maxsize=4096)
-def _ops_after_cse(expr: sympy.Expr) -> sympy.Expr:
-    temps, (reduced,) = sympy.cse([expr])
-    return sympy.Integer(sum(sympy.count_ops(e) for _, e in temps) + sympy.count_ops(reduced))
-
-
-# ---- one rule per op family ----------------------------------------------------------------
-def _free(node):
-    return Cost(ZERO, ZERO)
-
-
-def _elementwise(node):
-    return Cost(body_flops(node.attrs["fn"]) * numel(node.shape), moved(node))
-
-
-def _reduce(node):
-    per_in, per_out = REDUCE_FLOPS[node.op]
-    flops = per_in * numel(node.inputs[0].shape) + per_out * numel(node.shape)
-    return Cost(flops, moved(node))
-
-
-def _fused_reduce(node):
-    """The prologue body over the broadcast operands, then the reduction of its values."""
-    shape = broadcast_shapes("fused_reduce", *[i.shape for i in node.inputs])
-    per_in, per_out = REDUCE_FLOPS[node.attrs["reduce"]]
-    flops = (body_flops(node.attrs["fn"]) + per_in) * numel(shape) + per_out * numel(node.shape)
-    return Cost(flops, moved(node))
-
-
-def matmul_flops(a: Node, b: Node) -> sympy.Expr:
-    batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
-    return 2 * numel(batch) * a.shape[-2] * a.shape[-1] * b.shape[-1]
-
-
-def einsum_flops(terms, operands) -> sympy.Expr:
-    """Every index combination once; per combination k-1 multiplies and 1 add (k operands)."""
-    sizes = {}
-    for t, o in zip(terms, operands):
-        sizes.update(zip(t, o.shape))
-    return len(operands) * numel(tuple(sizes.values()))
-
-
-def _matmul(node):
-    return Cost(matmul_flops(*node.inputs), moved(node))
-
-
-def _einsum(node):
-    return Cost(einsum_flops(node.attrs["terms"], node.inputs), moved(node))
-
-
-def _fused_contraction(node):
-    """The A,B contraction, then the epilogue body once per result element."""
-    a, b = node.inputs[:2]
-    kind = node.attrs["contraction"]
-    flops = matmul_flops(a, b) if kind[0] == "matmul" else einsum_flops(kind[1], (a, b))
-    flops += body_flops(node.attrs["epilogue"]) * numel(node.shape)
-    return Cost(flops, moved(node))
-
-
-def _one_hot(node):
-    return Cost(numel(node.shape), moved(node))  # one compare per element
-
-
-RULES = {
-    "input": _free, "constant": _free, "transpose": _free, "reshape": _free,
-    "broadcast_to": _free, "elementwise": _elementwise, "sum": _reduce, "max": _reduce,
-    "logsumexp": _reduce, "fused_reduce": _fused_reduce, "matmul": _matmul,
-    "einsum": _einsum, "fused_contraction": _fused_contraction, "one_hot": _one_hot,
-}
-
-
 def node_cost(node: Node) -> Cost:
-    """FLOPs and bytes of one node, as sympy expressions in the symbolic dims."""
-    try:
-        rule = RULES[node.op]
-    except KeyError:
-        raise ValueError(f"cost: no cost rule for op {node.op!r}; ops with one: "
-                         f"{', '.join(sorted(RULES))}") from None
-    return rule(node)
+    """FLOPs and bytes of one node, as sympy expressions in the symbolic dims. The FLOPs are
+    the op's own `flops` rule (its declaration); sources and layout views cost nothing."""
+    op = get_op(node.op)
+    if op.kind in ("source", "layout"):
+        return Cost(ZERO, ZERO)
+    if op.flops is None:
+        raise ValueError(f"cost: op {node.op!r} declares no flops rule")
+    return Cost(sympy.sympify(op.flops(node)), moved(node))
 
 
 # ---- reports -------------------------------------------------------------------------------
 def kernels_of(graph: Graph) -> list[Node]:
-    """The nodes that launch work (graphc.passes.kernels defines them, where present)."""
-    try:
-        from .passes.kernels import kernels
-    except ImportError:
-        return [n for n in graph.nodes() if n.op not in ("input", "constant") + LAYOUT]
+    """The nodes that launch work (everything but sources and layout views)."""
+    from .passes.kernels import kernels
     return list(kernels(graph))
 
 
@@ -171,7 +90,7 @@ def describe(node: Node) -> str:
     if fused:
         return f"{node.op}[{'+'.join(fused)}]"
     if node.op == "elementwise":
-        return node.attrs["fn"].name
+        return node.attrs["body"].name
     return node.op
 
 
@@ -251,7 +170,7 @@ def cost(graph_or_outputs) -> CostReport:
     return CostReport(_graph(graph_or_outputs))
 
 
-def compare(outputs, passes=None, opt_level=None) -> CostComparison:
+def compare(outputs, passes=None, opt_level=None, fast_math: bool = False) -> CostComparison:
     """`gc.cost`: the cost before and after the pass pipeline (or `passes` / `opt_level`).
 
     >>> import graphc as gc
@@ -261,5 +180,5 @@ def compare(outputs, passes=None, opt_level=None) -> CostComparison:
     """
     from .passes.pipeline import optimize
     raw = _graph(outputs)
-    graph, _ = optimize(raw, passes=passes, opt_level=opt_level)
+    graph, _ = optimize(raw, passes=passes, opt_level=opt_level, fast_math=fast_math)
     return CostComparison(CostReport(raw), CostReport(graph))

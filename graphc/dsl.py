@@ -12,10 +12,12 @@ import numpy as np
 import sympy
 
 from .errors import ShapeError
+from .ir.body import Lit
 from .ir.node import Const, Node, make
 from .ir.scalar import ScalarFn, param_symbols
 from .ir.shapes import as_shape, dim, dims_equal, fmt_shape, normalize_axes, numel, shape_entries
 from .ops import elementwise as ew
+from .ops.elementwise import apply_fn
 from .ops.common import FLOAT_DTYPES, INT_DTYPES, is_float
 from .ops.contract import parse_einsum
 
@@ -90,12 +92,12 @@ def _is_scalar(v) -> bool:
         isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "fiub")
 
 
-def _literal(v):
+def _literal(v, op: str = "literal") -> Lit:
+    """A Python number (or a NumPy scalar, or a size in dims) as a weak literal operand."""
     if isinstance(v, sympy.Expr):
-        return v
-    v = v.item() if isinstance(v, np.generic | np.ndarray) else v
-    return sympy.Integer(int(v)) if float(v).is_integer() and not isinstance(v, float) \
-        else sympy.Float(float(v))
+        _check_symbols(op, v)  # a size in symbolic dims, or a number
+        return Lit(v)
+    return Lit(v.item() if isinstance(v, np.generic | np.ndarray) else v)
 
 
 def _python_number(v):
@@ -118,29 +120,14 @@ def _check_symbols(op, expr, params=()):
 
 # ---- elementwise ---------------------------------------------------------------------------
 def apply(fn: ScalarFn, *operands) -> Tensor:
-    """Apply an elementwise op. Python numbers are folded into its expression as literals,
-    so `2.0 * x` is one node whose body reads `2.0*x` (and keeps x's dtype)."""
-    if all(_is_scalar(o) for o in operands):
-        operands = (_operand(fn.name, operands[0]),) + operands[1:]
-    subs, params, nodes = {}, [], []
-    for p, o in zip(fn.params, operands):
-        if _is_scalar(o):
-            subs[p] = _literal(o)
-            _check_symbols(fn.name, subs[p])
-        else:
-            params.append(p)
-            nodes.append(_operand(fn.name, o))
-    if subs:
-        expr = fn.expr.subs(subs)
-        if expr.has(sympy.zoo):
-            # x / 0: sympy folds the literal into zoo*x, which no evaluator can print; as a
-            # constant operand the 0 gives NumPy's inf / nan at run time instead
-            return make("elementwise", [_operand(fn.name, _python_number(o)) for o in operands],
-                        fn=fn)
-        fresh = param_symbols(len(params))
-        expr = expr.xreplace(dict(zip(params, fresh)))
-        fn = ScalarFn(fn.name, fresh, expr)
-    return make("elementwise", nodes, fn=fn)
+    """Apply an elementwise op. Python numbers become literals of its statement, so
+    `2.0 * x` is one node whose body reads `x0 * 2.0` (and keeps x's dtype)."""
+    if len(operands) != fn.arity:
+        raise TypeError(f"{fn.name}: takes {fn.arity} operand(s), got {len(operands)}")
+    if all(_is_scalar(o) for o in operands):  # gc.exp(2.0): a constant to apply it to
+        operands = (_operand(fn.name, _python_number(operands[0])),) + operands[1:]
+    args = [_literal(o, fn.name) if _is_scalar(o) else _operand(fn.name, o) for o in operands]
+    return apply_fn(fn, args)
 
 
 def add(a, b) -> Tensor:
@@ -202,7 +189,7 @@ def astype(a, dtype: str) -> Tensor:
     dtype = _dtype("astype", dtype)
     if a.dtype == dtype:
         return a
-    return make("elementwise", (a,), fn=ew.CAST, dtype=dtype)
+    return apply_fn(ew.CAST, [a], dtype=dtype)
 
 
 def elementwise(fn, name: str | None = None):
@@ -308,6 +295,8 @@ def logsumexp(a, axis=None, keepdims=False) -> Tensor:
 
 
 def mean(a, axis=None, keepdims=False) -> Tensor:
+    """The sum over the axes divided by their element count: nan over no elements, as in
+    NumPy and torch (0 / 0)."""
     a = _operand("mean", a)
     axes = normalize_axes("mean", axis, a.ndim)
     count = numel([a.shape[k] for k in axes])
@@ -315,12 +304,41 @@ def mean(a, axis=None, keepdims=False) -> Tensor:
 
 
 def softmax(a, axis=-1) -> Tensor:
-    return exp(log_softmax(a, axis))
+    """exp(z - max) / sum(exp(z - max)) along `axis`: rows sum to 1 for logits of any size,
+    -inf logits get probability 0, and a row of -inf is nan (as in torch)."""
+    return _normalize("softmax", a, axis)
 
 
 def log_softmax(a, axis=-1) -> Tensor:
-    a = _operand("log_softmax", a)
-    return sub(a, logsumexp(a, axis, keepdims=True))
+    """(z - max) - log(sum(exp(z - max))) along `axis`: no cancellation of large numbers."""
+    return _normalize("log_softmax", a, axis)
+
+
+def _normalize(op, a, axis) -> Tensor:
+    a = _operand(op, a)
+    (axis,) = normalize_axes(op, axis, a.ndim)
+    if not is_float(a.dtype):
+        a = astype(a, "float32")
+    return make(op, (a,), axis=axis)
+
+
+def stop_gradient(a) -> Tensor:
+    """The same values, but gradients do not flow through (as jax.lax.stop_gradient)."""
+    return make("stop_gradient", (_operand("stop_gradient", a),))
+
+
+def where(cond, a, b) -> Tensor:
+    """a where cond is true, else b (NumPy's where; the three broadcast together). Gradients
+    flow to the branch that was taken."""
+    cond = _operand("where", cond)
+    if cond.dtype != "bool":
+        raise TypeError(f"where: the condition must be a bool tensor (a comparison), got "
+                        f"{cond.dtype} of shape {fmt_shape(cond.shape)}")
+    # the branches are the node's first inputs: a compiled function orders its inputs by
+    # first use, and cross_entropy(logits, labels) should take the logits first
+    args = [cond] + [_literal(v, "where") if _is_scalar(v) else _operand("where", v)
+                     for v in (a, b)]
+    return apply_fn(ew.WHERE, args, inputs_first=(1, 2))
 
 
 # ---- contractions --------------------------------------------------------------------------
@@ -399,5 +417,13 @@ def cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
         raise ShapeError(f"cross_entropy: logits {fmt_shape(logits.shape)} and labels "
                          f"{fmt_shape(labels.shape)} do not fit: labels must have the logits' "
                          f"shape without the class axis (the last)")
-    picked = sum(mul(logits, one_hot(labels, logits.shape[-1], logits.dtype)), axis=-1)
-    return _reduced(sub(logsumexp(logits, axis=-1), picked), reduction, "cross_entropy")
+    # the label's log-probability, selected (a product with a one-hot would give
+    # -inf * 0 = nan for a masked-out logit)
+    mask = one_hot(labels, logits.shape[-1], "bool")
+    picked = where(mask, log_softmax(logits, axis=-1), 0.0)
+    if reduction == "none":
+        return neg(sum(picked, axis=-1))
+    # a mean or a sum over every label at once: one reduction (the zeros add nothing)
+    total = neg(sum(picked))
+    return div(total, numel(labels.shape)) if reduction == "mean" else \
+        _reduced(total, reduction, "cross_entropy")

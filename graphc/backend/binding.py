@@ -11,6 +11,7 @@ import sympy
 from ..errors import InputError
 from ..ir.graph import topo_order
 from ..ir.node import Node
+from ..ir.op import is_layout
 from ..ir.shapes import fmt_shape
 from ..ops.common import concrete
 
@@ -36,7 +37,7 @@ class InputSpec:
         for n in nodes:
             if n.op == "one_hot":
                 source = n.inputs[0]
-                while source.op in ("reshape", "transpose", "broadcast_to"):
+                while is_layout(source):
                     source = source.inputs[0]
                 if source.op == "input":
                     self.label_depths.setdefault(source.name, []).append(n.shape[-1])

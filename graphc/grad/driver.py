@@ -16,6 +16,7 @@ from ..ir.node import Const, Node, building, make
 from ..ir.op import get_op
 from ..ir.shapes import fmt_shape
 from ..ops.common import is_float
+from .expand import is_fused, vjp_by_expansion
 
 
 def grad(y: Node, wrt) -> list:
@@ -76,7 +77,7 @@ def _backward(y, targets) -> dict:
         done[id(n)] = g
         if not any(id(i) in on_path for i in n.inputs):
             continue
-        rule = get_op(n.op).vjp
+        rule = vjp_by_expansion if is_fused(n) else get_op(n.op).vjp
         if rule is None:
             raise TypeError(f"grad: op {n.op!r} has no gradient, but a target depends on "
                             f"{n!r} through it")

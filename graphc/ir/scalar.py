@@ -1,23 +1,32 @@
-"""Scalar functions: the sympy body of an elementwise op (and of every fused kernel).
+"""Scalar functions: the formula of one elementwise op.
 
-An elementwise op is a `ScalarFn`: named parameters and one sympy expression in them. Its
-derivatives come from `sympy.diff`, so a user-defined op (`gc.elementwise`) is differentiable
-with no more code. An expression may also mention symbolic dims (a mean divides by `B`);
-evaluators bind those to sizes at call time.
+An elementwise op is a `ScalarFn`: named parameters and one sympy expression in them (and,
+for user formulas, in symbolic dims such as `B`). Its derivatives come from `sympy.diff`, so a
+user-defined op (`gc.elementwise`) is differentiable with no more code. A ScalarFn is only
+ever the formula of ONE op: a fused kernel is a sequence of statements that each apply one
+ScalarFn to named values (graphc/ir/body.py), never one composed expression, so nothing a
+user wrote is cancelled or reassociated by sympy's automatic evaluation.
+
+`kind` says how the operands' dtypes combine (see graphc/ir/body.py, `statement_dtypes`):
+- "arith": float math. The result is the float operands' common dtype (integers alone give
+  float32, graphc's default float), or the dtype the node asks for; every operand is
+  converted to it first.
+- "promote": dtype-preserving (maximum, abs): the result is NumPy's promotion of all operands,
+  integers included.
+- "compare": the operands are promoted together and compared; the result is bool.
+- "select": `where(c, a, b)`: c is read as bool, a and b are promoted together.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
-import numpy as np
 import sympy
-from sympy.printing.numpy import NumPyPrinter
 
 # The symbol standing for an op's own output in a derivative written through the output
 # (d tanh(x)/dx = 1 - out**2): the backward pass then reads the forward result and not x.
 OUT = sympy.Symbol("out")
+KINDS = ("arith", "promote", "compare", "select")
 
 
 @dataclass(frozen=True)
@@ -28,17 +37,57 @@ class ScalarFn:
     # Optional, unary only: d expr / d param written in OUT, for derivatives sympy's
     # substitution cannot find (relu' = [out > 0]); tests check it against sympy.diff.
     grad_via_output: sympy.Expr | None = field(default=None)
+    kind: str = "arith"
+    # f(a, b) = f(b, a) exactly in IEEE arithmetic (a + b, a * b): CSE may merge the two
+    commutative: bool = False
+    # how a user writes it, for drawings and reports: "{0} + {1}", "-{0}", "relu({0})"
+    template: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"ScalarFn {self.name}: kind must be one of {KINDS}, "
+                             f"got {self.kind!r}")
 
     @property
     def arity(self) -> int:
         return len(self.params)
 
+    @cached_property
+    def cheap(self) -> bool:
+        """A few cycles per element: a handful of adds, multiplies, divides, compares and
+        selects, no transcendental function. Fusion may compute such an op again in each
+        kernel that reads it rather than store it and read it back."""
+        if sympy.count_ops(self.expr) > 4:
+            return False
+        for e in sympy.preorder_traversal(self.expr):
+            if isinstance(e, sympy.Function) and not isinstance(e, _CHEAP_FUNCTIONS):
+                return False
+            if isinstance(e, sympy.Pow) and e.exp not in (-1, 2, -2):
+                return False
+        return True
+
+    @cached_property
+    def reads(self) -> tuple:
+        """For each param, whether the formula mentions it (a formula may ignore one)."""
+        free = self.expr.free_symbols
+        return tuple(p in free for p in self.params)
+
     def dim_symbols(self) -> tuple:
         """Free symbols that are not parameters: symbolic dims, bound at call time."""
         return tuple(sorted(self.expr.free_symbols - set(self.params), key=str))
 
+    def written(self, args) -> str:
+        """The op as a user writes it, over argument texts: `x + y`, `tanh(t1)`."""
+        if self.template is not None:
+            return self.template.format(*args)
+        return f"{self.name}({', '.join(args)})"
+
     def __str__(self):
         return f"{self.name}({', '.join(map(str, self.params))}) = {self.expr}"
+
+
+_CHEAP_FUNCTIONS = (sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.sign,
+                    sympy.Heaviside)
 
 
 def param_symbols(n: int, prefix: str = "x") -> tuple:
@@ -49,7 +98,8 @@ def param_symbols(n: int, prefix: str = "x") -> tuple:
     return tuple(sympy.Symbol(f"{prefix}{i}") for i in range(n))
 
 
-@lru_cache(maxsize=None)
+# Bounded: a graph built in a loop with a new user formula each time must not grow them forever.
+@lru_cache(maxsize=1024)
 def derivative(fn: ScalarFn, i: int) -> sympy.Expr:
     """d fn / d param i, by sympy (cached per op and parameter)."""
     d = sympy.diff(fn.expr, fn.params[i])
@@ -64,7 +114,7 @@ def derivative(fn: ScalarFn, i: int) -> sympy.Expr:
     return d.replace(sympy.DiracDelta, lambda *args: sympy.Integer(0))
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=1024)
 def derivative_via_output(fn: ScalarFn):
     """d fn / d x written only in OUT (unary fns), or None where it cannot be."""
     if fn.arity != 1:
@@ -75,68 +125,3 @@ def derivative_via_output(fn: ScalarFn):
     # a derivative that reads neither x nor out (d(2x)/dx = 2) is no reason to keep the
     # forward result alive for the backward pass
     return d if OUT in d.free_symbols and fn.params[0] not in d.free_symbols else None
-
-
-def _erf(x):
-    try:
-        from scipy.special import erf
-        return erf(x)
-    except ImportError:  # scipy is optional: the reference may be slow, never wrong
-        return np.vectorize(math.erf, otypes=[np.float64])(x)
-
-
-_NUMPY_MODULES = [{"erf": _erf}, "numpy"]
-
-
-class _WeakNumberPrinter(NumPyPrinter):
-    """Prints a constant such as sqrt(2) as a Python float, not `numpy.sqrt(2)`: NumPy treats a
-    Python float as weakly typed, so a float32 kernel (gelu's x/sqrt(2)) stays float32.
-    Prints a Piecewise as nested `where` rather than `select`, which builds lists of full-size
-    arrays: relu and its mask are Piecewise, and `select` made them the slowest kernels."""
-
-    def _print(self, expr, **kwargs):
-        if isinstance(expr, sympy.Expr) and expr.is_number and not expr.is_Rational \
-                and expr.is_extended_real and expr.is_finite:
-            return repr(float(expr))
-        return super()._print(expr, **kwargs)
-
-    def _print_Piecewise(self, expr):
-        if expr.args[0][0] == 1 and expr.args[1:] == ((0, sympy.true),):
-            # an indicator [c] (relu's mask): the bool array itself, which float arithmetic
-            # keeps in the float's dtype where where(c, 1, 0) would be int64
-            return f"({self._print(expr.args[0][1])})"
-        *pieces, (last, last_cond) = expr.args
-        out = self._print(last) if last_cond == sympy.true else \
-            f"where({self._print(last_cond)}, {self._print(last)}, nan)"
-        for value, cond in reversed(pieces):
-            out = f"where({self._print(cond)}, {self._print(value)}, {out})"
-        return out
-
-
-@lru_cache(maxsize=None)
-def numpy_callable(expr: sympy.Expr, args: tuple):
-    """A NumPy function of `args` (params, then dims) evaluating `expr` elementwise."""
-    # A dim may share its name with a parameter (a dim called "x"): two symbols, one Python
-    # argument name. Only then are the arguments renamed: renaming substitutes, and that
-    # re-evaluates a body a fused kernel keeps unevaluated on purpose (exp(log(x)) is not x).
-    names = [str(a) for a in args]
-    clash = len(set(names)) < len(names)
-    return sympy.lambdify(args, expr, modules=_NUMPY_MODULES, dummify=clash,
-                          printer=_WeakNumberPrinter({"fully_qualified_modules": False,
-                                                      "inline": True,
-                                                      "allow_unknown_functions": True,
-                                                      "user_functions": {}}))
-
-
-def evaluate(fn: ScalarFn, values, dims: dict, expr: sympy.Expr | None = None,
-             params: tuple | None = None):
-    """Evaluate `expr` (default: fn.expr) on NumPy arrays with NumPy broadcasting."""
-    expr = fn.expr if expr is None else expr
-    params = fn.params if params is None else params
-    dsyms = tuple(sorted(expr.free_symbols - set(params), key=str))
-    missing = [s for s in dsyms if s not in dims]
-    if missing:
-        raise ValueError(f"{fn.name}: expression {expr} mentions unbound symbols {missing}")
-    f = numpy_callable(expr, tuple(params) + dsyms)
-    with np.errstate(all="ignore"):
-        return f(*values, *[dims[s] for s in dsyms])

@@ -1,14 +1,24 @@
 """Python operators on graph nodes (`x @ W + b`, `2.0 * x`, `x.T`, `x.sum(0)`).
 
-Each delegates to the builder functions in graphc.dsl, so a node built with an operator is
-the same as one built with the function.
+Each delegates to the builder functions of the DSL, so a node built with an operator is the
+same as one built with the function. The IR imports nothing above it: `import graphc` hands
+it the builder with `use_builder(graphc.dsl)`.
 """
 from __future__ import annotations
 
+_builder = None
+
+
+def use_builder(module) -> None:
+    """The module whose functions (add, matmul, sum, ...) the operators call."""
+    global _builder
+    _builder = module
+
 
 def _dsl():
-    from .. import dsl
-    return dsl
+    if _builder is None:
+        raise RuntimeError("graphc tensors have no operators until `import graphc`")
+    return _builder
 
 
 class TensorOps:

@@ -9,8 +9,8 @@ import sympy
 
 from ..errors import ShapeError
 from ..ir.node import make
-from ..ir.op import OpDef, register
-from ..ir.shapes import broadcast_shapes, dims_equal, fmt_shape
+from ..ir.op import OpDef
+from ..ir.shapes import broadcast_shapes, dims_equal, fmt_shape, numel
 from .common import is_float, result_dtype
 
 
@@ -49,9 +49,28 @@ def _matmul_vjp(node, g):
     return make("matmul", (g, swap_last(b))), make("matmul", (swap_last(a), g))
 
 
-register(OpDef("matmul", "contract", _matmul_infer,
+def matmul_flops(a, b) -> sympy.Expr:
+    """A multiply-add is 2 FLOPs: (M, K) @ (K, N) is 2*M*K*N, per batch item."""
+    batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+    return 2 * numel(batch) * a.shape[-2] * a.shape[-1] * b.shape[-1]
+
+
+def einsum_flops(terms, operands) -> sympy.Expr:
+    """Every index combination once; per combination k-1 multiplies and 1 add (k operands)."""
+    sizes = {}
+    for t, o in zip(terms, operands):
+        sizes.update(zip(t, o.shape))
+    return len(operands) * numel(tuple(sizes.values()))
+
+
+def contraction_flops(op: str, attrs, operands) -> sympy.Expr:
+    return matmul_flops(*operands) if op == "matmul" else einsum_flops(attrs["terms"], operands)
+
+
+MATMUL = OpDef("matmul", "contract", _matmul_infer,
                lambda values, node, dims: np.matmul(values[0], values[1]),
-               _matmul_vjp, doc="Batched matmul with broadcast batch dims (rank >= 2)."))
+               _matmul_vjp, lambda node: matmul_flops(*node.inputs),
+               doc="Batched matmul with broadcast batch dims (rank >= 2).")
 
 
 def parse_einsum(equation: str, ndims: list[int]) -> tuple[list[str], str]:
@@ -150,5 +169,7 @@ def _einsum_vjp(node, g):
     return tuple(grads)
 
 
-register(OpDef("einsum", "contract", _einsum_infer, _einsum_reference, _einsum_vjp,
-               doc="Einstein summation. attrs: terms (per-operand subscripts), out."))
+EINSUM = OpDef("einsum", "contract", _einsum_infer, _einsum_reference, _einsum_vjp,
+               lambda node: einsum_flops(node.attrs["terms"], node.inputs),
+               doc="Einstein summation. attrs: terms (per-operand subscripts), out.")
+DECLARATIONS = [MATMUL, EINSUM]

@@ -1,72 +1,171 @@
-"""Elementwise ops: each is one sympy expression; its gradient is `sympy.diff` of it.
+"""Elementwise ops: each is one sympy formula; its gradient is `sympy.diff` of it.
 
 Every elementwise node, a built-in like tanh or a fused kernel of twenty ops, is the single
-op "elementwise" whose attribute `fn` holds the body. Inputs broadcast as in NumPy.
+op "elementwise" whose attribute `body` holds straight-line statements (graphc/ir/body.py).
+A node built by the DSL has a body of one statement: one formula over its operands and
+literals. Inputs broadcast as in NumPy.
 """
 from __future__ import annotations
 
 import numpy as np
 import sympy
 
+from ..ir.body import BodyBuilder, Lit
 from ..ir.node import make
-from ..ir.op import OpDef, register
-from ..ir.scalar import OUT, ScalarFn, derivative, derivative_via_output, evaluate
-from ..ir.shapes import broadcast_shapes
-from .common import concrete, float_operands, is_float, result_dtype
+from ..ir.numpy_code import evaluate
+from ..ir.op import OpDef
+from ..ir.scalar import OUT, ScalarFn, derivative, derivative_via_output
+from ..ir.shapes import broadcast_shapes, numel
+from .common import concrete, is_float, upcast_for
 
-x, y = sympy.symbols("x y")
+x, y, z = sympy.symbols("x y z")
 
 
 def _infer(inputs, attrs):
-    fn = attrs["fn"]
-    if len(inputs) != fn.arity:
-        raise ValueError(f"{fn.name}: takes {fn.arity} inputs, got {len(inputs)}")
-    shape = broadcast_shapes(fn.name, *[i.shape for i in inputs])
-    floats = [i.dtype for i in inputs if is_float(i.dtype)]
-    dtype = attrs.get("dtype") or (result_dtype(*floats) if floats else "float32")
-    return shape, dtype
+    body = attrs["body"]
+    if len(inputs) != body.n_params:
+        raise ValueError(f"{body.name}: the body reads {body.n_params} operands, got "
+                         f"{len(inputs)}")
+    for k, (i, d) in enumerate(zip(inputs, body.param_dtypes)):
+        if i.dtype != d:
+            raise ValueError(f"{body.name}: operand {k} is {i.dtype}, the body reads {d}")
+    return broadcast_shapes(body.name, *[i.shape for i in inputs]), body.dtype
 
 
 def _reference(values, node, dims):
-    out = evaluate(node.attrs["fn"], float_operands(values, node.dtype), dims)
-    out = np.broadcast_to(np.asarray(out), concrete(node.shape, dims))
-    return out
+    out = evaluate(upcast_for(node.attrs["body"], values), values, dims)
+    return np.broadcast_to(np.asarray(out), concrete(node.shape, dims))
 
 
+def _flops(node):
+    return body_flops(node.attrs["body"]) * numel(node.shape)
+
+
+def body_flops(body) -> sympy.Expr:
+    """Operations per element: each statement's formula counted once (sympy.count_ops)."""
+    return sympy.Integer(sum(_formula_ops(s.fn) for s in body.stmts))
+
+
+_OPS_CACHE: dict = {}
+
+
+def _formula_ops(fn: ScalarFn) -> int:
+    n = _OPS_CACHE.get(fn)
+    if n is None:
+        n = int(sympy.count_ops(fn.expr)) if fn.expr.free_symbols else 0
+        if len(_OPS_CACHE) < 4096:
+            _OPS_CACHE[fn] = n
+    return n
+
+
+# ---- building nodes ------------------------------------------------------------------------
+def apply_fn(fn: ScalarFn, operands, dtype: str | None = None, inputs_first=()):
+    """One elementwise node applying `fn` to operands (nodes, or Lits for literals); the
+    same node given twice is read through one parameter. `dtype` asks for the result dtype
+    (a conversion, or integer arithmetic that stays integer). The node's inputs follow the
+    operands' order, except that the operands at positions `inputs_first` come first (a
+    compiled function orders its inputs by first use)."""
+    b = BodyBuilder()
+    inputs, args = _bind(b, operands, inputs_first)
+    return make("elementwise", inputs, body=b.build(b.apply(fn, args, dtype)))
+
+
+def apply_stmt(stmt, operands):
+    """One elementwise node computing `stmt` (its dtypes kept) over operands (nodes, Lits)."""
+    b = BodyBuilder()
+    inputs, args = _bind(b, operands)
+    return make("elementwise", inputs,
+                body=b.build(b.add(stmt.fn, args, stmt.dtype, stmt.compute)))
+
+
+def _bind(b: BodyBuilder, operands, first=()):
+    """(input nodes, statement args): one param per distinct node, Lits as they are."""
+    inputs, refs = [], {}
+    order = list(first) + [k for k in range(len(operands)) if k not in first]
+    for k in order:
+        o = operands[k]
+        if not isinstance(o, Lit) and id(o) not in refs:
+            refs[id(o)] = b.param(o.dtype)
+            inputs.append(o)
+    args = [o if isinstance(o, Lit) else refs[id(o)] for o in operands]
+    return inputs, args
+
+
+def operands_of(node) -> list:
+    """The operand of each parameter of a one-statement node's formula: its input node or
+    its Lit (a node whose body is not one statement gives None)."""
+    stmt = node.attrs["body"].single
+    if stmt is None:
+        return None
+    return [a if isinstance(a, Lit) else node.inputs[a] for a in stmt.args]
+
+
+# ---- gradients -----------------------------------------------------------------------------
 def _vjp(node, g):
-    fn = node.attrs["fn"]
+    """g * d fn / d operand for a one-statement body (the driver expands fused bodies)."""
+    stmt = node.attrs["body"].single
+    if stmt is None:
+        raise ValueError("elementwise vjp: a fused body is differentiated by expansion")
+    fn, operands = _specialized(stmt, node)
     grads = []
-    for i, inp in enumerate(node.inputs):
-        if not is_float(inp.dtype):
+    for inp in node.inputs:
+        positions = [j for j, o in enumerate(operands) if o is inp]
+        if not is_float(inp.dtype) or not is_float(stmt.compute) or not positions:
             grads.append(None)
             continue
-        grads.append(_grad_of_param(node, fn, i, g))
+        grads.append(_grad_of_operand(node, stmt.dtype, fn, operands, positions, g))
     return tuple(grads)
 
 
-def _grad_of_param(node, fn, i, g):
-    """g * d fn/d param_i, as one elementwise node over the inputs the derivative reads."""
-    via_out = derivative_via_output(fn)
-    if via_out is not None:
-        d, args, params = via_out, (node,), (OUT,)
+_NONFINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+
+
+def _specialized(stmt, node):
+    """(formula, operand per param) with the statement's literals put into the formula: the
+    derivative of x ** 2 is 2*x, where the general y*x**y/x would be 0/0 at x = 0. (Only the
+    derivative's formula is simplified; the statement itself stays as the user wrote it.)"""
+    fn = stmt.fn
+    lits = {p: _sympy_literal(a) for p, a in zip(fn.params, stmt.args) if isinstance(a, Lit)}
+    operands = [a if isinstance(a, Lit) else node.inputs[a] for a in stmt.args]
+    if not lits:
+        return fn, operands
+    expr = fn.expr.xreplace(lits)
+    if expr.has(*_NONFINITE):
+        return fn, operands  # x / 0: keep the literal an operand, as the forward has it
+    params = tuple(p for p in fn.params if p not in lits)
+    kept = [o for p, o in zip(fn.params, operands) if p not in lits]
+    return ScalarFn(fn.name, params, expr, fn.grad_via_output, kind=fn.kind), kept
+
+
+def _sympy_literal(a: Lit):
+    return sympy.Float(a.value) if a.kind == "float" else sympy.sympify(a.value)
+
+
+def _grad_of_operand(node, dtype, fn, operands, positions, g):
+    """g * sum over the formula parameters reading this operand of d fn/d param, as one
+    elementwise node over the operands (and literals) the derivative reads."""
+    via_out = derivative_via_output(fn) if len(positions) == 1 else None
+    if via_out is not None and dtype == node.dtype:
+        d, params, args = via_out, (OUT,), [node]
     else:
-        d = derivative(fn, i)
-        used = [k for k, p in enumerate(fn.params) if p in d.free_symbols]
-        args = tuple(node.inputs[k] for k in used)
-        params = tuple(fn.params[k] for k in used)
+        d = sympy.Add(*[derivative(fn, j) for j in positions])
+        used = [j for j, p in enumerate(fn.params) if p in d.free_symbols]
+        params = tuple(fn.params[j] for j in used)
+        args = [operands[j] for j in used]
     if d == 0:
         return None
     if d == 1:
         return g
     g_sym = _fresh_cotangent(params + tuple(d.free_symbols))
-    body = ScalarFn(f"d{fn.name}/d{fn.params[i]}", params + (g_sym,), g_sym * d)
-    return make("elementwise", args + (g,), fn=body)
+    names = "".join(str(fn.params[j]) for j in positions)
+    grad_fn = ScalarFn(f"d{fn.name}/d{names}", params + (g_sym,), g_sym * d)
+    return apply_fn(grad_fn, args + [g])
 
 
 def _fresh_cotangent(taken_symbols):
-    """A symbol for the cotangent named unlike every parameter and dim of the body. A
-    derivative's body already has one (g) and its derivative another (g2, ...): third order
-    must not reuse either."""
+    """A symbol for the cotangent named unlike every parameter and dim of the formula. A
+    derivative's formula already has one (g) and its derivative another (g2, ...): third
+    order must not reuse either."""
     taken = {str(p) for p in taken_symbols}
     k = 1
     while (name := "g" if k == 1 else f"g{k}") in taken:
@@ -74,25 +173,29 @@ def _fresh_cotangent(taken_symbols):
     return sympy.Symbol(name)
 
 
-register(OpDef("elementwise", "elementwise", _infer, _reference, _vjp,
-               doc="A sympy body over broadcast inputs. attrs: fn (a ScalarFn)."))
+ELEMENTWISE = OpDef("elementwise", "elementwise", _infer, _reference, _vjp, _flops,
+                    doc="Straight-line statements over broadcast inputs. attrs: body (a Body); "
+                        "a fused kernel also has fused (the names of the ops it replaced).")
+DECLARATIONS = [ELEMENTWISE]
 
 
-def unary(name: str, expr, grad_via_output=None) -> ScalarFn:
-    return ScalarFn(name, (x,), expr, grad_via_output)
+# ---- the built-in formulas -----------------------------------------------------------------
+def unary(name: str, expr, grad_via_output=None, template=None, kind="arith") -> ScalarFn:
+    return ScalarFn(name, (x,), expr, grad_via_output, kind=kind,
+                    template=template or f"{name}({{0}})")
 
 
-def binary(name: str, expr) -> ScalarFn:
-    return ScalarFn(name, (x, y), expr)
+def binary(name: str, expr, template=None, kind="arith", commutative=False) -> ScalarFn:
+    return ScalarFn(name, (x, y), expr, kind=kind, commutative=commutative,
+                    template=template or f"{name}({{0}}, {{1}})")
 
 
-# The built-ins. Each is its formula; nothing else is needed for forward or backward.
-ADD = binary("add", x + y)
-SUB = binary("sub", x - y)
-MUL = binary("mul", x * y)
-DIV = binary("div", x / y)
-POW = binary("pow", x ** y)
-NEG = unary("neg", -x)
+ADD = binary("add", x + y, "{0} + {1}", commutative=True)
+SUB = binary("sub", x - y, "{0} - {1}")
+MUL = binary("mul", x * y, "{0} * {1}", commutative=True)
+DIV = binary("div", x / y, "{0} / {1}")
+POW = binary("pow", x ** y, "{0} ** {1}")
+NEG = unary("neg", -x, template="-{0}")
 EXP = unary("exp", sympy.exp(x))
 LOG = unary("log", sympy.log(x))
 SQRT = unary("sqrt", sympy.sqrt(x))
@@ -105,11 +208,16 @@ SIGMOID = unary("sigmoid", (1 + sympy.tanh(x / 2)) / 2)
 RELU = unary("relu", sympy.Piecewise((x, x > 0), (0, True)),
              grad_via_output=sympy.Piecewise((1, OUT > 0), (0, True)))
 GELU = unary("gelu", x / 2 * (1 + sympy.erf(x / sympy.sqrt(2))))
-# 1 where x equals y, else 0: the tie mask in the gradient of max.
-EQUAL = binary("equal", sympy.Piecewise((1, sympy.Eq(x, y)), (0, True)))
+# 1 where x equals y, else 0, in float: the tie mask in the gradient of max.
+EQUAL = binary("equal", sympy.Piecewise((1, sympy.Eq(x, y)), (0, True)), "[{0} == {1}]",
+               commutative=True)
+# identity with a dtype: the conversion is the operand's, to the statement's compute dtype;
+# its derivative 1 passes the cotangent straight on
+CAST = unary("cast", x, template="{0}")
+
+# where(c, a, b): the condition is read as bool, a and b are promoted together
+WHERE = ScalarFn("where", (z, x, y), sympy.Piecewise((x, z), (y, True)), kind="select",
+                 template="where({0}, {1}, {2})")
 
 BUILTINS = {f.name: f for f in (ADD, SUB, MUL, DIV, POW, NEG, EXP, LOG, SQRT, TANH, SIGMOID,
-                                RELU, GELU, EQUAL)}
-# identity with another dtype attribute; its derivative 1 passes the cotangent straight on
-CAST = unary("cast", x)
-BUILTINS["cast"] = CAST
+                                RELU, GELU, EQUAL, CAST, WHERE)}

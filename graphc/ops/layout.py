@@ -5,7 +5,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..ir.node import make
-from ..ir.op import OpDef, register
+from ..ir.op import OpDef
 from ..ir.shapes import broadcast_shapes, dims_equal, fmt_shape, numel
 from .common import concrete
 
@@ -23,9 +23,9 @@ def _reshape_reference(values, node, dims):
     return values[0].reshape(concrete(node.shape, dims))
 
 
-register(OpDef("reshape", "layout", _reshape_infer, _reshape_reference,
-               lambda node, g: (make("reshape", (g,), shape=node.inputs[0].shape),),
-               doc="Row-major reshape. attrs: shape (symbolic, -1 already resolved)."))
+RESHAPE = OpDef("reshape", "layout", _reshape_infer, _reshape_reference,
+                lambda node, g: (make("reshape", (g,), shape=node.inputs[0].shape),),
+                doc="Row-major reshape. attrs: shape (symbolic, -1 already resolved).")
 
 
 def _transpose_infer(inputs, attrs):
@@ -42,9 +42,9 @@ def _transpose_vjp(node, g):
     return (make("transpose", (g,), perm=inverse),)
 
 
-register(OpDef("transpose", "layout", _transpose_infer,
-               lambda values, node, dims: np.transpose(values[0], node.attrs["perm"]),
-               _transpose_vjp, doc="Permute axes. attrs: perm."))
+TRANSPOSE = OpDef("transpose", "layout", _transpose_infer,
+                  lambda values, node, dims: np.transpose(values[0], node.attrs["perm"]),
+                  _transpose_vjp, doc="Permute axes. attrs: perm.")
 
 
 def _broadcast_infer(inputs, attrs):
@@ -57,8 +57,17 @@ def _broadcast_infer(inputs, attrs):
     return target, a.dtype
 
 
-register(OpDef("broadcast_to", "layout", _broadcast_infer,
-               lambda values, node, dims: np.broadcast_to(values[0], concrete(node.shape, dims)),
-               # the autodiff driver sums the cotangent back to the input's shape
-               lambda node, g: (g,),
-               doc="NumPy broadcasting to a larger shape. attrs: shape."))
+BROADCAST_TO = OpDef("broadcast_to", "layout", _broadcast_infer,
+                     lambda values, node, dims: np.broadcast_to(values[0], concrete(node.shape, dims)),
+                     # the autodiff driver sums the cotangent back to the input's shape
+                     lambda node, g: (g,),
+                     doc="NumPy broadcasting to a larger shape. attrs: shape.")
+
+# The same values with no gradient: a view as far as computing goes (simplify drops it from
+# a graph that is compiled), a cut as far as differentiating goes.
+STOP_GRADIENT = OpDef("stop_gradient", "layout", lambda inputs, attrs: (inputs[0].shape,
+                                                                        inputs[0].dtype),
+                      lambda values, node, dims: values[0],
+                      lambda node, g: (None,),
+                      doc="The input's values; gradients do not flow through it.")
+DECLARATIONS = [RESHAPE, TRANSPOSE, BROADCAST_TO, STOP_GRADIENT]

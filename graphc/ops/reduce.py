@@ -1,26 +1,29 @@
-"""Reductions over axes: sum, max, and the numerically stable log-sum-exp."""
+"""Reductions over axes: sum, max, and the numerically stable log-sum-exp.
+
+Each is declared once (`Reduction`): its NumPy reference, its result dtype, its gradient, and
+its cost in FLOPs per element reduced and per element produced.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from ..ir.node import make
-from ..ir.op import OpDef, register
-from ..ir.shapes import as_shape
+from ..ir.op import OpDef
+from ..ir.shapes import as_shape, numel
 from .common import is_float
-from .elementwise import DIV, EQUAL, EXP, MUL, SUB
+from .elementwise import DIV, EQUAL, EXP, MUL, SUB, apply_fn
 
 
-def _infer(inputs, attrs, dtype_of=lambda dtype: dtype):
-    (a,) = inputs
-    axes = attrs["axes"]
-    if attrs["keepdims"]:
-        shape = tuple(1 if k in axes else d for k, d in enumerate(a.shape))
-    else:
-        shape = tuple(d for k, d in enumerate(a.shape) if k not in axes)
-    return as_shape(shape), dtype_of(a.dtype)
+def reduced_shape(shape, axes, keepdims) -> tuple:
+    if keepdims:
+        return as_shape(tuple(1 if k in axes else d for k, d in enumerate(shape)))
+    return as_shape(tuple(d for k, d in enumerate(shape) if k not in axes))
 
 
-def _sum_dtype(dtype: str) -> str:
+def sum_dtype(dtype: str) -> str:
     """As np.sum: bools and small integers add up in 64 bits (a sum of bools is a count,
     a sum of 300 int8 ones is 300, not 44)."""
     kind = np.dtype(dtype).kind
@@ -49,18 +52,17 @@ def _sum_vjp(node, g):
 def _max_vjp(node, g):
     """Ties share the gradient equally, as torch.amax does."""
     a = node.inputs[0]
-    mask = make("elementwise", (a, _keep(node, node)), fn=EQUAL, dtype=a.dtype)
+    mask = apply_fn(EQUAL, [a, _keep(node, node)], dtype=a.dtype)
     count = make("sum", (mask,), axes=node.attrs["axes"], keepdims=True)
-    share = make("elementwise", (mask, count), fn=DIV)
-    return (make("elementwise", (_keep(node, g), share), fn=MUL),)
+    share = apply_fn(DIV, [mask, count])
+    return (apply_fn(MUL, [_keep(node, g), share]),)
 
 
 def _logsumexp_vjp(node, g):
     """d lse/dx = softmax(x) = exp(x - lse(x))."""
     a = node.inputs[0]
-    lse = _keep(node, node)
-    soft = make("elementwise", (make("elementwise", (a, lse), fn=SUB),), fn=EXP)
-    return (make("elementwise", (_keep(node, g), soft), fn=MUL),)
+    soft = apply_fn(EXP, [apply_fn(SUB, [a, _keep(node, node)])])
+    return (apply_fn(MUL, [_keep(node, g), soft]),)
 
 
 def _max(a, axis, keepdims):
@@ -84,16 +86,52 @@ def _lse(a, axis, keepdims):
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
-_NUMPY = {"sum": np.sum, "max": _max, "logsumexp": _lse}
-_VJP = {"sum": _sum_vjp, "max": _max_vjp, "logsumexp": _logsumexp_vjp}
-_DTYPE = {"sum": _sum_dtype, "max": lambda dtype: dtype, "logsumexp": _logsumexp_dtype}
+@dataclass(frozen=True)
+class Reduction:
+    """What a reduction is: NumPy's version, its dtype rule, its gradient, and its FLOPs per
+    element reduced and per element produced (a logsumexp: max, subtract, exp, add; then
+    log and add back)."""
 
-for _name in ("sum", "max", "logsumexp"):
-    def _ref(values, node, dims, _f=_NUMPY[_name]):
-        out = _f(values[0], axis=node.attrs["axes"], keepdims=node.attrs["keepdims"])
-        return np.asarray(out)
+    name: str
+    numpy: Callable
+    dtype: Callable
+    vjp: Callable
+    flops_in: int
+    flops_out: int
 
-    def _infer_dtype(inputs, attrs, _d=_DTYPE[_name]):
-        return _infer(inputs, attrs, _d)
-    register(OpDef(_name, "reduce", _infer_dtype, _ref, _VJP[_name],
-                   doc=f"{_name} over axes. attrs: axes (sorted tuple), keepdims."))
+    def flops(self, full_shape, out_shape):
+        return self.flops_in * numel(full_shape) + self.flops_out * numel(out_shape)
+
+
+REDUCTIONS = {r.name: r for r in (
+    Reduction("sum", np.sum, sum_dtype, _sum_vjp, 1, 0),
+    Reduction("max", _max, lambda d: d, _max_vjp, 1, 0),
+    Reduction("logsumexp", _lse, _logsumexp_dtype, _logsumexp_vjp, 4, 2),
+)}
+
+
+def run(reduction: str, a, axes, keepdims):
+    """The reduction over NumPy values, in the dtype its rule gives."""
+    r = REDUCTIONS[reduction]
+    out = np.asarray(r.numpy(a, axis=axes, keepdims=keepdims))
+    want = r.dtype(a.dtype.name)
+    return out if not is_float(want) or out.dtype == np.float64 else out.astype(want)
+
+
+def _declare(r: Reduction) -> OpDef:
+    def infer(inputs, attrs):
+        (a,) = inputs
+        return reduced_shape(a.shape, attrs["axes"], attrs["keepdims"]), r.dtype(a.dtype)
+
+    def reference(values, node, dims):
+        return np.asarray(r.numpy(values[0], axis=node.attrs["axes"],
+                                  keepdims=node.attrs["keepdims"]))
+
+    def flops(node):
+        return r.flops(node.inputs[0].shape, node.shape)
+    return OpDef(r.name, "reduce", infer, reference, r.vjp, flops,
+                 doc=f"{r.name} over axes. attrs: axes (sorted tuple), keepdims.")
+
+
+DECLARATIONS = [_declare(r) for r in REDUCTIONS.values()]
+

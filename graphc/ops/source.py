@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
-from ..ir.op import OpDef, register
-from ..ir.shapes import as_dim, as_shape, fmt_shape
+from ..ir.op import OpDef
+from ..ir.shapes import as_dim, as_shape, fmt_shape, numel
 from .common import concrete, is_float
 
 
@@ -17,8 +17,8 @@ def _input_reference(values, node, dims):
     raise RuntimeError(f"input {node.name!r} is fed by the caller, never evaluated")
 
 
-register(OpDef("input", "source", _input_infer, _input_reference,
-               doc="A named input, fed at call time. attrs: name, shape, dtype."))
+INPUT = OpDef("input", "source", _input_infer, _input_reference,
+              doc="A named input, fed at call time. attrs: name, shape, dtype.")
 
 
 def _constant_infer(inputs, attrs):
@@ -26,9 +26,9 @@ def _constant_infer(inputs, attrs):
     return as_shape(a.shape), a.dtype.name
 
 
-register(OpDef("constant", "source", _constant_infer,
-               lambda values, node, dims: node.attrs["value"].array,
-               doc="A constant array. attrs: value (a Const)."))
+CONSTANT = OpDef("constant", "source", _constant_infer,
+                 lambda values, node, dims: node.attrs["value"].array,
+                 doc="A constant array. attrs: value (a Const).")
 
 
 def _one_hot_infer(inputs, attrs):
@@ -50,7 +50,13 @@ def _one_hot_reference(values, node, dims):
     return (labels[..., None] == np.arange(depth)).astype(node.dtype)
 
 
-# Integer labels carry no gradient, so one_hot has no vjp; cross_entropy picks the label's
-# logit as sum(logits * one_hot(labels)), which keeps every differentiable step elementwise.
-register(OpDef("one_hot", "index", _one_hot_infer, _one_hot_reference, vjp=None,
-               doc="labels (...,) -> (..., depth) of 0/1. attrs: depth, dtype."))
+def _one_hot_flops(node):
+    return numel(node.shape)  # one compare per element
+
+
+# Integer labels carry no gradient, so one_hot has no vjp. A bool one_hot is the mask
+# cross_entropy selects the label's log-probability with.
+ONE_HOT = OpDef("one_hot", "index", _one_hot_infer, _one_hot_reference, flops=_one_hot_flops,
+                doc="labels (...,) -> (..., depth) of 0/1. attrs: depth, dtype.")
+
+DECLARATIONS = [INPUT, CONSTANT, ONE_HOT]

@@ -3,20 +3,17 @@
 Bottom-up, each node is rebuilt over its inputs' representatives and looked up by its
 structural key (op, input identities, attributes, dtype); the first node with a key stands
 for all later ones. Because inputs are merged first, equal trees of any depth merge.
-Elementwise bodies are compared up to the order of their operands, so a+b and b+a merge.
-A body whose operands merge reads the one node once, and sympy evaluates it: x + x = 2*x,
-but also x - x = 0 and x/x = 1, which differ from the unmerged graph only where x is inf or
-nan (as fuse_elementwise's compositions do). Inputs never merge: each is a separate
-argument of the compiled function.
+`a + b` and `b + a` merge (IEEE addition and multiplication are commutative, bit for bit).
+A body whose operands merge reads the one node through one parameter: its statements are
+renumbered, never re-evaluated, so `x - x` stays a subtraction. Inputs never merge: each is a
+separate argument of the compiled function.
 """
 from __future__ import annotations
 
-import sympy
-
+from ..ir.body import remap_params
 from ..ir.graph import Graph
-from ..ir.node import Node, building_like
+from ..ir.node import Node, building_like, make
 from .rewrite import keep, note, rewrite
-from .simplify import repeated_operand
 
 
 def eliminate_common_subexpressions(graph: Graph) -> Graph:
@@ -34,9 +31,8 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
         if node.op == "input":
             return node
         if node.op == "elementwise" and len(set(map(id, node.inputs))) < len(node.inputs):
-            # merging made two operands one node: read it once (x + x = 2*x)
             with building_like(node):
-                node = repeated_operand(node, None)
+                node = read_once(node)
             note("operands merged")
         first = table.setdefault(cse_key(node), node)
         if first is not node:
@@ -46,14 +42,24 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
     return rewrite(graph, visit)
 
 
+def read_once(node: Node) -> Node:
+    """An elementwise node reading one node through two params, with one param for it."""
+    slot, inputs, mapping = {}, [], []
+    for i in node.inputs:
+        if id(i) not in slot:
+            slot[id(i)] = len(inputs)
+            inputs.append(i)
+        mapping.append(slot[id(i)])
+    body = remap_params(node.attrs["body"], [i.dtype for i in inputs], mapping)
+    return make("elementwise", inputs, **{**node.attrs.as_dict(), "body": body})
+
+
 def cse_key(node: Node) -> tuple:
-    """node.key, with an elementwise body's operands put in a canonical order."""
-    if node.op != "elementwise":
-        return node.key
-    fn = node.attrs["fn"]
-    order = sorted(range(len(node.inputs)), key=lambda k: id(node.inputs[k]))
-    # '#' cannot appear in a dim's name (dims are identifiers), so nothing is captured
-    canon = {fn.params[k]: sympy.Symbol(f"#{j}") for j, k in enumerate(order)}
-    rest = node.attrs.replace(fn=None)
-    return ("elementwise", tuple(id(node.inputs[k]) for k in order),
-            fn.expr.xreplace(canon), rest, node.dtype)
+    """node.key; a commutative op over two operands keys them in a canonical order."""
+    if node.op == "elementwise" and len(node.inputs) == 2:
+        stmt = node.attrs["body"].single
+        if stmt is not None and stmt.fn.commutative and sorted(stmt.args) == [0, 1]:
+            rest = node.attrs.replace(body=None)
+            return ("elementwise", "commutative", stmt.fn, stmt.dtype, stmt.compute,
+                    tuple(sorted(map(id, node.inputs))), rest)
+    return node.key

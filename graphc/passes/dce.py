@@ -1,25 +1,18 @@
 """eliminate_dead_code: drop what no output needs.
 
 A Graph is its outputs, so a node nothing reaches is already gone. What can still be dead is
-an operand wired into a node whose body never reads it: after simplify turns x*0 into 0 or
-fusion composes bodies, an elementwise, fused_reduce or fused_contraction node may hold an
-input its expression no longer mentions, and that input keeps its whole subgraph alive (and
-computed). This pass drops such operands, so the graph it returns holds exactly the nodes
-some output's value depends on.
+an operand wired into a node whose body never reads it: a user formula that ignores a
+parameter, or a body a fast-math rewrite made independent of an operand. That operand keeps
+its whole subgraph alive (and computed). This pass drops such operands (and statements no
+result needs), so the graph it returns holds exactly the nodes some output's value depends on.
 """
 from __future__ import annotations
 
+from ..ir.body import prune
 from ..ir.graph import Graph
-from ..ir.node import Node, building_like, rebuild
-from ..ir.scalar import ScalarFn
-from ..ir.shapes import broadcast_shapes
-from .patterns import broadcast, filled, same_shape, used_params
+from ..ir.node import Node, building_like, make, rebuild
+from .patterns import broadcast, same_shape
 from .rewrite import keep, note, rewrite
-
-# op -> (attribute holding the body, operands before the body's own (a contraction's A, B),
-#        leading body parameters tied to no operand (the epilogue's accumulator))
-BODIES = {"elementwise": ("fn", 0, 0), "fused_reduce": ("fn", 0, 0),
-          "fused_contraction": ("epilogue", 2, 1)}
 
 
 def eliminate_dead_code(graph: Graph) -> Graph:
@@ -39,41 +32,52 @@ def eliminate_dead_code(graph: Graph) -> Graph:
 
 def _drop_unread(old: Node, new_inputs: tuple) -> Node:
     node = keep(old, new_inputs)
-    if node.op not in BODIES:
-        return node
-    attr, lead, fixed = BODIES[node.op]
-    fn = node.attrs[attr]
-    reads = used_params(fn)
-    if all(reads[fixed:]):
-        return node
     with building_like(node):
-        if node.op == "elementwise" and not any(reads):
-            return _constant(node, fn)
-        return _without_unread(node, attr, lead, fixed, reads[fixed:])
+        if node.op == "elementwise":
+            return _elementwise(node)
+        if node.op == "fused_reduce":
+            return _fused_reduce(node)
+        if node.op == "fused_contraction":
+            return _epilogue(node, lead=2)
+    return node
 
 
-def _without_unread(node: Node, attr: str, lead: int, fixed: int, reads: list) -> Node:
-    fn = node.attrs[attr]
-    params = fn.params[:fixed] + tuple(p for p, r in zip(fn.params[fixed:], reads) if r)
-    inputs = node.inputs[:lead] + tuple(i for i, r in zip(node.inputs[lead:], reads) if r)
-    if not params:  # a fused reduction keeps an operand: it needs a shape to reduce
+def _elementwise(node: Node) -> Node:
+    body, kept = prune(node.attrs["body"])
+    if len(kept) == len(node.inputs):
         return node
-    changes = {attr: ScalarFn(fn.name, params, fn.expr)}
-    new = rebuild(node, inputs=inputs, **changes)
-    if new.dtype != node.dtype and node.op == "elementwise":  # the dropped operand promoted
-        new = rebuild(node, inputs=inputs, dtype=node.dtype, **changes)
-    if new.dtype != node.dtype or (node.op == "fused_reduce"
-                                   and not same_shape(_reduced(new), _reduced(node))):
-        return node  # the dropped operand decided the dtype or the shape being reduced
+    new = make("elementwise", [node.inputs[k] for k in kept], **{**node.attrs.as_dict(),
+                                                                 "body": body})
     return broadcast(new, node.shape)
 
 
-def _reduced(node: Node) -> tuple:
-    """The shape a fused_reduce reduces: its operands broadcast together."""
-    return broadcast_shapes(node.op, *[i.shape for i in node.inputs])
+def _fused_reduce(node: Node) -> Node:
+    a = node.attrs
+    n = a["body"].n_params
+    body, kept = prune(a["body"])
+    if not kept:  # a reduction needs an operand that spans the shape it reduces
+        body, kept = a["body"], list(range(n))
+    inputs = [node.inputs[k] for k in kept]
+    new = rebuild(node, inputs=inputs + list(node.inputs[n:]), body=body)
+    if new is not node and not same_shape(_prologue_shape(new), _prologue_shape(node)):
+        new = node  # the dropped operand decided the shape being reduced
+    if a.get("epilogue") is not None:
+        new = _epilogue(new, lead=new.attrs["body"].n_params)
+    return new
 
 
-def _constant(node: Node, fn: ScalarFn) -> Node:
-    if len(node.inputs) == 1 and node.inputs[0].op == "constant" and node.inputs[0].ndim == 0:
-        return node  # a body in symbolic dims over its scalar carrier (see patterns.filled)
-    return filled(fn.expr, node.shape, node.dtype)
+def _prologue_shape(node: Node) -> tuple:
+    from ..ops.fused import prologue_shape
+    return prologue_shape(node)
+
+
+def _epilogue(node: Node, lead: int) -> Node:
+    """Drop the epilogue's unread extra operands (its accumulator always stays)."""
+    epilogue, kept = prune(node.attrs["epilogue"])
+    if len(kept) == node.attrs["epilogue"].n_params:
+        return node
+    if 0 not in kept:  # the accumulator is what the node computes: keep reading it
+        return node
+    extras = [node.inputs[lead + k - 1] for k in kept if k > 0]
+    new = rebuild(node, inputs=list(node.inputs[:lead]) + extras, epilogue=epilogue)
+    return broadcast(new, node.shape)

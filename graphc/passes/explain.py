@@ -15,7 +15,7 @@ from ..ir.shapes import fmt_shape
 from .pipeline import optimize
 
 
-def explain(outputs, passes=None, opt_level=None) -> str:
+def explain(outputs, passes=None, opt_level=None, fast_math: bool = False) -> str:
     """A printable report of the pass pipeline over `outputs` (tensors or a Graph).
 
     >>> import graphc as gc
@@ -25,12 +25,13 @@ def explain(outputs, passes=None, opt_level=None) -> str:
     graph = outputs if isinstance(outputs, Graph) else Graph.of(
         [outputs] if isinstance(outputs, Node) else list(outputs))
     steps: list[Graph] = []
-    final, report = optimize(graph, passes=passes, opt_level=opt_level,
+    final, report = optimize(graph, passes=passes, opt_level=opt_level, fast_math=fast_math,
                              observe=lambda k, name, g: steps.append(g))
     lines = [_headline(graph, final)]
     lines += _pass_lines(report, steps)
     lines += _kernel_lines(final)
     lines += _unfused_lines(final)
+    lines += _fast_math_lines(report, fast_math)
     return "\n".join(lines)
 
 
@@ -52,12 +53,30 @@ def _pass_lines(report, steps) -> list[str]:
 
 
 def _changes(changes: dict) -> list[str]:
+    from .fast_math import FAST_MATH_RULES_BY_NAME
     from .simplify import RULES_BY_NAME
     out = []
     for what, count in sorted(changes.items(), key=lambda kv: (-kv[1], kv[0])):
-        rule = RULES_BY_NAME.get(what)
-        out.append(f"{what} x{count}" + (f"  [{rule.identity}]" if rule else ""))
+        rule = RULES_BY_NAME.get(what) or FAST_MATH_RULES_BY_NAME.get(what)
+        fast = " (fast-math)" if what in FAST_MATH_RULES_BY_NAME else ""
+        out.append(f"{what} x{count}{fast}" + (f"  [{rule.identity}]" if rule else ""))
     return out
+
+
+def _fast_math_lines(report, fast_math: bool) -> list[str]:
+    """Which value-changing rewrites fired: what a user trades for speed with fast_math."""
+    from .fast_math import FAST_MATH_RULES_BY_NAME
+    fired = Counter()
+    for r in report:
+        fired.update({k: v for k, v in r.changes.items() if k in FAST_MATH_RULES_BY_NAME})
+    if not fast_math and not fired:
+        return ["", "fast-math: off (every rewrite above is exact for NaN, +-Inf, +-0 and "
+                "empty axes)"]
+    if not fired:
+        return ["", "fast-math: on, and no value-changing rewrite fired"]
+    shown = ", ".join(f"{k} x{v}" for k, v in sorted(fired.items()))
+    return ["", f"fast-math rewrites that fired (results may differ on NaN, Inf, -0 or by "
+                f"rounding): {shown}"]
 
 
 def _fused_groups(before: Graph, after: Graph) -> list[str]:
@@ -104,6 +123,6 @@ def _unfused_lines(graph: Graph) -> list[str]:
     lines = ["", f"elementwise ops left unfused ({len(reasons)}):"]
     for node_id, why in reasons.items():
         n = by_id.get(node_id)
-        label = f"{n.attrs['fn'].name} {fmt_shape(n.shape)}" if n is not None else str(node_id)
+        label = f"{n.attrs['body'].name} {fmt_shape(n.shape)}" if n is not None else str(node_id)
         lines.append(f"  {label}: {why}")
     return lines

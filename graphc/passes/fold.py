@@ -1,7 +1,8 @@
 """fold_constants: a node whose inputs are all constants is computed once, at compile time.
 
 The value comes from the op's own reference implementation (the same NumPy code the
-interpreter runs), cast to the node's dtype, so folding never changes a result. A fold that
+interpreter runs, every statement in its own dtype), cast to the node's dtype, so folding
+never changes a result. A fold that
 would turn a few constant elements into many (a broadcast, or an outer-product-like
 elementwise op) is skipped: the small inputs stay folded and the broadcast stays a view.
 """
@@ -13,7 +14,7 @@ import sympy
 from ..ir.graph import Graph
 from ..ir.node import Const, Node, building_like, make
 from ..ir.op import get_op
-from ..ir.scalar import ScalarFn
+from ..ir.body import Body
 from .rewrite import keep, note, rewrite
 
 # A folded constant may have this many elements, or as many as its largest input: folding
@@ -49,7 +50,7 @@ def _fold(old: Node, new_inputs: tuple) -> Node:
 
 
 def _foldable(node: Node) -> bool:
-    if not node.inputs or any(i.op != "constant" for i in node.inputs):
+    if node.op in ("input", "constant") or any(i.op != "constant" for i in node.inputs):
         return False
     if node.op == "broadcast_to" and node.inputs[0].ndim == 0:
         # a number broadcast is how simplify writes a uniform tensor (x*0 -> zeros, see
@@ -61,14 +62,14 @@ def _foldable(node: Node) -> bool:
     if _mentions_dims(node):
         return False
     size = int(np.prod([int(d) for d in node.shape], dtype=np.int64))
-    biggest = max(i.attrs["value"].array.size for i in node.inputs)
+    biggest = max([i.attrs["value"].array.size for i in node.inputs], default=1)
     return size <= max(SMALL, biggest)
 
 
 def _mentions_dims(node: Node) -> bool:
     """An attribute holding a body (or a size) in symbolic dims, such as x/B of a mean."""
     for _, v in node.attrs.items():
-        if isinstance(v, ScalarFn) and v.dim_symbols():
+        if isinstance(v, Body) and v.dim_symbols():
             return True
         if isinstance(v, sympy.Expr) and v.free_symbols:
             return True

@@ -15,16 +15,11 @@ the accumulator and the other is read as an extra input.
 """
 from __future__ import annotations
 
-import sympy
-
 from ..ir.graph import Graph, users
-from ..ir.node import Node, building_like, make, rebuild
-from ..ir.scalar import ScalarFn
-from ..ops.fused import fresh_params
+from ..ir.node import Node, building_like, make
 from .fuse_elementwise import op_names
+from .patterns import epilogue_body
 from .rewrite import keep, note, rewrite
-
-ACC = sympy.Symbol("acc")
 
 
 def _fusable_contraction(node: Node) -> bool:
@@ -66,19 +61,8 @@ def fuse_matmul_epilogue(graph: Graph) -> Graph:
 
 def _fuse(ew: Node, old_c: Node, new_c: Node, new_inputs: tuple) -> Node:
     """fused_contraction(A, B, extras...) computing ew with old_c's result as `acc`."""
-    fn = ew.attrs["fn"]
-    extras, slots = [], {}
-    for old_i, new_i in zip(ew.inputs, new_inputs):
-        if old_i is not old_c and id(new_i) not in slots:
-            slots[id(new_i)] = len(extras)
-            extras.append(new_i)
-    dims = fn.expr.free_symbols - set(fn.params)
-    extra_params = fresh_params(len(extras), "e", dims | {ACC})
-    acc = ACC if "acc" not in {str(d) for d in dims} else sympy.Dummy("acc")
-    mapping = {p: acc if old_i is old_c else extra_params[slots[id(new_i)]]
-               for p, old_i, new_i in zip(fn.params, ew.inputs, new_inputs)}
-    epilogue = ScalarFn("epilogue", (acc,) + extra_params, fn.expr.xreplace(mapping))
-    new = make("fused_contraction", new_c.inputs + tuple(extras),
-               contraction=_contraction_attr(old_c), epilogue=epilogue,
-               fused=op_names(old_c) + op_names(ew), dtype=ew.attrs.get("dtype"))
-    return new if new.dtype == ew.dtype else rebuild(new, dtype=ew.dtype)
+    epilogue, extras = epilogue_body(ew.attrs["body"], new_inputs,
+                                     lambda k: ew.inputs[k] is old_c, old_c.dtype)
+    return make("fused_contraction", new_c.inputs + tuple(extras),
+                contraction=_contraction_attr(old_c), epilogue=epilogue,
+                fused=op_names(old_c) + op_names(ew))

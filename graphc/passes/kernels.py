@@ -1,15 +1,15 @@
 """Kernel counting: which nodes of a graph launch work.
 
-Everything computes except where values enter (inputs, constants) and pure layout views
-(transpose, reshape, broadcast_to), which a backend folds into the strides its kernels read
-with. After fusion, one kernel is one fused node: the count is what a backend launches.
+Everything computes except where values enter (sources: inputs, constants) and layout views
+(the ops of kind "layout": transpose, reshape, broadcast_to), which a backend folds into the
+strides its kernels read with. After fusion, one kernel is one fused node: the count is what
+a backend launches.
 """
 from __future__ import annotations
 
 from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
-
-NOT_KERNELS = ("input", "constant", "transpose", "reshape", "broadcast_to")
+from ..ir.op import kind_of
 
 
 def kernels(graph) -> list[Node]:
@@ -27,4 +27,8 @@ def kernels(graph) -> list[Node]:
         outputs = [graph]
     else:
         outputs = list(graph)
-    return [n for n in topo_order(outputs) if n.op not in NOT_KERNELS]
+    return [n for n in topo_order(outputs) if is_kernel(n)]
+
+
+def is_kernel(node: Node) -> bool:
+    return kind_of(node) not in ("source", "layout")

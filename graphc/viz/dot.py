@@ -31,15 +31,22 @@ def node_title(n: Node) -> str:
     if n.op == "constant":
         return f"constant {a['value']!r}"
     if n.op == "elementwise":
-        fn = a["fn"]
-        return f"{fn.name}\n{_short(fn.expr)}"
+        body = a["body"]
+        stmt = body.single
+        if stmt is None:
+            return f"{body.name}\n{_short(str(body))}"
+        names = [str(p) for p in stmt.fn.params]
+        args = [str(v) if not isinstance(v, int) else names[j] for j, v in enumerate(stmt.args)]
+        return f"{body.name}\n{_short(stmt.fn.written(args))}"
     if n.op == "fused_reduce":
         keep = " keepdims" if a["keepdims"] else ""
-        return f"fused_reduce {a['reduce']} axes={list(a['axes'])}{keep}\n{_short(a['fn'].expr)}"
+        return f"fused_reduce {a['reduce']} axes={list(a['axes'])}{keep}"
     if n.op == "fused_contraction":
         c = a["contraction"]
         what = "matmul" if c[0] == "matmul" else f"einsum {','.join(c[1])}->{c[2]}"
-        return f"fused_contraction {what}\nepilogue {_short(a['epilogue'].expr)}"
+        return f"fused_contraction {what}"
+    if n.op in ("softmax", "log_softmax"):
+        return f"{n.op} axis={a['axis']}"
     if n.op in ("sum", "max", "logsumexp"):
         return f"{n.op} axes={list(a['axes'])}" + (" keepdims" if a["keepdims"] else "")
     if n.op == "einsum":
@@ -111,9 +118,8 @@ def to_dot(outputs, title: str | None = None) -> str:
 def _cluster(n: Node, nid: str, statement: str) -> list[str]:
     """A fused node inside a box with the ops it replaced, chained in the order they ran;
     the box's title is the kernel body as straight-line code (shared parts named once)."""
-    from ..ops.fused import body_lines
-    fn = n.attrs.get("fn") or n.attrs.get("epilogue")
-    title = "fused kernel" + ("\n" + "\n".join(body_lines(fn)) if fn is not None else "")
+    body = n.attrs.get("epilogue") or n.attrs.get("body")
+    title = "fused kernel" + ("\n" + "\n".join(body.lines()) if body is not None else "")
     ops = [f"{nid}_op{k}" for k in range(len(n.attrs["fused"]))]
     out = [f"  subgraph cluster_{nid} {{",
            f'    label="{_escape(title)}"; labeljust=l; fontsize=9; style="rounded,dashed"; '

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.ir.body import Lit, one_op
 from graphc.ir.node import Attrs, Const, building, make, rebuild
 from graphc.ops.elementwise import ADD, MUL
 
@@ -42,10 +43,12 @@ def test_const_is_hashable_by_content_and_read_only():
 
 def test_make_runs_the_shape_rule():
     a, b = gc.tensor("a", ("B", 1)), gc.tensor("b", (4,), "float64")
-    n = make("elementwise", (a, b), fn=ADD)
+    n = make("elementwise", (a, b), body=one_op(ADD, ["float32", "float64"]))
     assert n.shape == (a.shape[0], 4) and n.dtype == "float64"
     with pytest.raises(gc.ShapeError, match="add"):
-        make("elementwise", (a, gc.tensor("c", (3, 5))), fn=ADD)
+        make("elementwise", (a, gc.tensor("c", (3, 5))), body=one_op(ADD, ["float32"] * 2))
+    with pytest.raises(ValueError, match="operand 1 is float64, the body reads float32"):
+        make("elementwise", (a, b), body=one_op(ADD, ["float32"] * 2))
     with pytest.raises(ValueError, match="unknown op 'frobnicate'"):
         make("frobnicate", (a,))
 
@@ -60,15 +63,16 @@ def test_equality_is_identity_and_key_is_structure():
 
 def test_rebuild():
     x, y = gc.tensor("x", (3,)), gc.tensor("y", (3,))
-    n = make("elementwise", (x, x), fn=MUL)
+    n = make("elementwise", (x, x), body=one_op(MUL, ["float32"] * 2))
     assert rebuild(n) is n and rebuild(n, inputs=(x, x)) is n
     m = rebuild(n, inputs=(x, y))
     assert m.op == n.op and m.inputs == (x, y) and m.attrs == n.attrs
     s = gc.sum(gc.tensor("z", (2, 3)), axis=1)
     s2 = rebuild(s, keepdims=True)
     assert s2.shape == (2, 1)  # the shape rule re-ran
-    s3 = rebuild(gc.astype(x, "float64"), dtype=None)  # None deletes the attribute
-    assert "dtype" not in s3.attrs and s3.dtype == "float32"
+    f = make("fused_reduce", (x,), reduce="sum", body=one_op(MUL, ["float32", Lit(2)]),
+             axes=(0,), keepdims=False, epilogue=one_op(MUL, ["float32", Lit(3)]))
+    assert "epilogue" not in rebuild(f, epilogue=None).attrs  # None deletes the attribute
 
 
 def test_building_marks_the_origin():

@@ -1,11 +1,12 @@
-"""Scalar functions, the sympy bodies of elementwise ops: derivatives, derivatives said
-through the output, evaluation with symbolic dims. Mirrors graphc/ir/scalar.py."""
+"""Scalar functions, the formulas of elementwise ops: derivatives, derivatives said through
+the output, kinds, how a user writes them. Mirrors graphc/ir/scalar.py."""
 import numpy as np
 import pytest
 import sympy
 
-from graphc.ir.scalar import (OUT, ScalarFn, derivative, derivative_via_output, evaluate,
-                              numpy_callable)
+from graphc.ir.body import one_op
+from graphc.ir.numpy_code import evaluate
+from graphc.ir.scalar import OUT, ScalarFn, derivative, derivative_via_output
 from graphc.ir.shapes import dim
 from graphc.ops import elementwise as ew
 
@@ -53,21 +54,27 @@ def test_every_unary_derivative_via_output_agrees_with_sympy():
 def test_evaluate_binds_dims_and_broadcasts():
     B = dim("B")
     fn = ScalarFn("f", (x, y), x * y / B)
-    out = evaluate(fn, [np.ones((2, 1)), np.arange(3.0)], {B: 4})
+    body = one_op(fn, ["float64", "float64"])
+    out = evaluate(body, [np.ones((2, 1)), np.arange(3.0)], {B: 4})
     np.testing.assert_allclose(out, np.broadcast_to(np.arange(3.0) / 4, (2, 3)))
-    try:
-        evaluate(fn, [np.ones(2), np.ones(2)], {})
-    except ValueError as e:
-        assert "unbound" in str(e) and "B" in str(e)
-    else:
-        raise AssertionError("an unbound dim must be an error")
+    with pytest.raises(ValueError, match="not bound"):
+        evaluate(body, [np.ones(2), np.ones(2)], {})
 
 
-def test_numpy_callable_handles_erf():
+def test_erf_evaluates():
     import math
-    f = numpy_callable(sympy.erf(x), (x,))
+    body = one_op(ew.GELU, ["float64"])
     a = np.array([-1.0, 0.0, 0.5])
-    np.testing.assert_allclose(f(a), [math.erf(v) for v in a], rtol=1e-14)
+    np.testing.assert_allclose(evaluate(body, [a], {}),
+                               [v / 2 * (1 + math.erf(v / math.sqrt(2))) for v in a], rtol=1e-14)
+
+
+def test_kinds_are_checked_and_templates_say_how_users_write_ops():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ScalarFn("f", (x,), x, kind="magic")
+    assert ew.ADD.written(["a", "b"]) == "a + b" and ew.TANH.written(["t1"]) == "tanh(t1)"
+    assert ScalarFn("mine", (x, y), x * y).written(["p", "q"]) == "mine(p, q)"
+    assert ScalarFn("first", (x, y), 2 * x).reads == (True, False)
 
 
 def test_a_constant_derivative_is_not_said_through_the_output():
@@ -88,7 +95,8 @@ def test_gradient_of_a_scaled_tensor_does_not_read_the_forward_result():
 def test_a_dim_named_like_a_parameter_is_a_different_symbol():
     X = dim("x")  # the dim "x", not the parameter x
     fn = ScalarFn("mean_part", (x,), x / X)
-    np.testing.assert_allclose(evaluate(fn, [np.array([2.0, 4.0])], {X: 4}), [0.5, 1.0])
+    np.testing.assert_allclose(evaluate(one_op(fn, ["float64"]), [np.array([2.0, 4.0])], {X: 4}),
+                               [0.5, 1.0])
     import graphc as gc
     t = gc.tensor("t", ("x", 3), "float64")
     m = gc.mean(t)

@@ -3,11 +3,12 @@ import sympy
 
 import graphc as gc
 from graphc.backend.reference import evaluate
+from graphc.ir.body import BodyBuilder, one_op
 from graphc.ir.node import make
 from graphc.ir.scalar import ScalarFn
 from graphc.ir.shapes import dim
+from graphc.ops import elementwise as ew
 from graphc.passes.dce import eliminate_dead_code as dce
-from graphc.passes.patterns import used_params
 from graphc.passes.pipeline import optimize
 
 x_, y_, z_ = sympy.symbols("x y z")
@@ -16,8 +17,8 @@ RNG = np.random.default_rng(2)
 
 def every_operand_is_read(graph):
     for n in graph.nodes():
-        if n.op == "elementwise" and not (len(n.inputs) == 1 and n.inputs[0].op == "constant"):
-            assert all(used_params(n.attrs["fn"])), n
+        if n.op == "elementwise":
+            assert all(n.attrs["body"].reads()), n
 
 
 def test_an_operand_no_body_reads_is_dropped_with_its_subgraph():
@@ -48,26 +49,30 @@ def test_a_dropped_operand_that_set_the_shape_leaves_a_broadcast():
     assert value.shape == (2, 3) and value.dtype == np.float64 and (value == 2).all()
 
 
-def test_a_body_reading_nothing_becomes_a_constant():
+def test_a_body_reading_nothing_reads_no_operand():
     a = gc.tensor("a", (2, 3))
     node = gc.apply(ScalarFn("seven", (x_,), sympy.Integer(7)), gc.exp(a))
     out = dce(gc.Graph.of([node]))
-    assert [n.op for n in out.nodes()] == ["constant", "broadcast_to"]
+    assert [n.op for n in out.nodes()] == ["elementwise", "broadcast_to"]
+    assert out.nodes()[0].inputs == ()
     np.testing.assert_array_equal(evaluate(out.outputs, {}, {})[0], np.full((2, 3), 7.0))
 
 
 def test_unread_extras_of_fused_nodes_are_dropped():
     a, w, e = gc.tensor("a", (2, 3)), gc.tensor("w", (3, 4)), gc.tensor("e", (2, 4))
-    acc = sympy.Symbol("acc")
+    add_third = ScalarFn("add_third", (x_, y_, z_), x_ + z_)  # ignores y
     fc = make("fused_contraction", (a, w, gc.exp(e), e),
               contraction=("matmul",), fused=("matmul", "mul", "add"),
-              epilogue=ScalarFn("fused", (acc, y_, z_), acc + z_))
+              epilogue=one_op(add_third, ["float32", "float32", "float32"]))
+    b = BodyBuilder()
+    p = b.param("float32")
+    b.param("float32")  # read by nothing
     fr = make("fused_reduce", (a, gc.tanh(a)), reduce="sum", axes=(1,), keepdims=False,
-              fused=("mul", "sum"), fn=ScalarFn("fused", (x_, y_), x_ * x_))
+              fused=("mul", "sum"), body=b.build(b.apply(ew.MUL, [p, p])))
     raw = gc.Graph.of([fc, fr])
     out = dce(raw)
     new_fc, new_fr = out.outputs
-    assert new_fc.inputs == (a, w, e) and new_fc.attrs["epilogue"].params == (acc, z_)
+    assert new_fc.inputs == (a, w, e) and new_fc.attrs["epilogue"].n_params == 2
     assert new_fr.inputs == (a,) and new_fr.attrs["fused"] == ("mul", "sum")
     assert len(raw) - len(out) == 2
     feeds = {"a": RNG.normal(size=(2, 3)), "w": RNG.normal(size=(3, 4)),
@@ -91,6 +96,7 @@ def test_an_unread_operand_that_shapes_a_reduction_stays():
     # reduction would sum a different axis
     a, b = gc.tensor("a", (3,)), gc.tensor("b", ("B", 3))
     fr = make("fused_reduce", (a, gc.exp(b)), reduce="sum", axes=(0,), keepdims=False,
-              fused=("mul", "sum"), fn=ScalarFn("fused", (x_, y_), 2 * x_))
+              fused=("mul", "sum"),
+              body=one_op(ScalarFn("first", (x_, y_), 2 * x_), ["float32", "float32"]))
     out = dce(gc.Graph.of([fr]))
     assert out.outputs[0] is fr

@@ -1,7 +1,7 @@
-"""fuse_elementwise: chains become one body, reductions take their producers as a prologue,
-the fan-out rule stores what several kernels read, views are seen through, semantics are
-kept exactly (no sympy rewriting), and unfused_reasons says why. Mirrors
-graphc/passes/fuse_elementwise.py."""
+"""fuse_elementwise: chains become one straight-line body, reductions take their producers
+as a prologue, the fan-out rule stores what several kernels read (and recomputes what is
+cheap), views are seen through, results are kept bit for bit (statements are copied, never
+composed), and unfused_reasons says why. Mirrors graphc/passes/fuse_elementwise.py."""
 import numpy as np
 import pytest
 from hypothesis import given
@@ -28,40 +28,44 @@ def test_a_chain_becomes_one_kernel_with_one_body():
     raw, fused = _fuse(gc.tanh(gc.relu(x + b) * 2.0))
     assert _kinds(fused) == [("elementwise", ("add", "relu", "mul", "tanh"))]
     (k,) = kernels(fused)
-    assert k.attrs["fn"].name == "fused" and list(k.inputs) == [x, b]
-    assert str(k.attrs["fn"].expr).startswith("tanh(")
+    assert k.attrs["body"].name == "fused" and list(k.inputs) == [x, b]
+    assert k.attrs["body"].lines() == ["t2 = x0 + x1", "t3 = relu(t2)", "t4 = t3 * 2.0",
+                                       "t5 = tanh(t4)", "return t5"]
     assert_same(raw, fused, *feeds_for(raw))
 
 
 def test_mean_squared_error_is_one_fused_reduce():
     a, t = gc.tensor("a", ("B", 4)), gc.tensor("t", ("B", 4))
     raw, fused = _fuse(gc.mse_loss(a, t))
-    # the division by the count after the sum moves into it: sum(x) / n = sum(x / n)
-    assert _kinds(fused) == [("fused_reduce", ("sub", "mul", "sum", "div"))]
+    # the division by the count stays after the sum (fuse_reduce_epilogue makes it the
+    # reduction's epilogue): sum(x) / n is not sum(x / n) in floats
+    assert _kinds(fused) == [("fused_reduce", ("sub", "mul", "sum")), ("elementwise", None)]
     red = kernels(fused)[0]
     assert red.attrs["reduce"] == "sum" and red.attrs["axes"] == (0, 1)
-    assert str(red.attrs["fn"].expr) == "(x0 - x1)**2/(4*B)"
-    assert unfused_reasons(raw) == {}
+    assert red.attrs["body"].lines() == ["t2 = x0 - x1", "t3 = t2 * t2", "return t3"]
     assert_same(raw, fused, *feeds_for(raw))
-
-
-def test_only_a_scale_of_a_sum_read_once_moves_into_it():
-    x = gc.tensor("x", ("B", 4))
-    s = gc.sum(gc.tanh(x), axis=1)
-    for outs in ([s * 2.0, s + 1.0], [gc.max(gc.tanh(x), axis=1) * 2.0], [s + 1.0]):
-        raw, fused = _fuse(*outs)
-        assert [n.op for n in kernels(fused)][-1] == "elementwise"
-        assert_same(raw, fused, *feeds_for(raw))
 
 
 def test_cross_entropy_forward():
     logits, y = gc.tensor("logits", ("B", 10)), gc.tensor("y", ("B",), dtype="int64")
     raw, fused = _fuse(gc.cross_entropy(logits * 1.5, y))
-    # logits*1.5 is read by the logsumexp and the label pick: two kernels, so it is stored
-    assert _kinds(fused) == [("elementwise", None), ("logsumexp", None), ("one_hot", None),
-                             ("fused_reduce", ("mul", "sum")),
-                             ("fused_reduce", ("sub", "sum", "div"))]
+    # logits*1.5 feeds the log_softmax kernel, which reads it from memory; the label's
+    # log-probability is selected and summed, negated and divided by the count
+    assert _kinds(fused) == [("elementwise", None), ("log_softmax", None), ("one_hot", None),
+                             ("fused_reduce", ("where", "sum")), ("elementwise", ("neg", "div"))]
     assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_a_cheap_op_read_by_two_kernels_is_computed_in_each():
+    x = gc.tensor("x", ("B", 6))
+    t = x - gc.max(x, axis=1, keepdims=True)  # one subtraction, read by two reductions
+    raw, fused = _fuse(gc.sum(gc.exp(t), axis=1), gc.sum(t * t, axis=1))
+    assert _kinds(fused) == [("max", None), ("fused_reduce", ("sub", "exp", "sum")),
+                             ("fused_reduce", ("sub", "mul", "sum"))]
+    assert_same(raw, fused, *feeds_for(raw))
+    e = gc.exp(x)  # an exp is not cheap: stored once, read twice
+    raw, fused = _fuse(gc.sum(e, axis=1), gc.max(e, axis=1))
+    assert _kinds(fused) == [("elementwise", None), ("sum", None), ("max", None)]
 
 
 def test_log_sum_exp_by_hand_fuses_exp_into_the_sum():
@@ -91,9 +95,9 @@ def test_softmax_gradient_fuses_through_reshape_and_broadcast_views():
     raw, fused = _fuse(gx)
     assert len(kernels(fused)) < len(kernels(raw))
     # the backward of the sum reshapes (B,) to (B, 1) and broadcasts: no kernel boundary
-    assert not any(n.op == "elementwise" and n.attrs.get("fused") is None
-                   for n in kernels(fused))
-    assert_same(raw, fused, *feeds_for(raw), rtol=1e-12)
+    assert [k for k in _kinds(fused) if k[0] == "elementwise"] == [
+        ("elementwise", ("dmul/dx", "sub", "mul"))]
+    assert_same(raw, fused, *feeds_for(raw))
 
 
 def test_unit_reshape_is_replayed_on_the_leaves():
@@ -142,8 +146,9 @@ def test_fan_out_and_outputs_are_stored_with_reasons():
     # t*2.0 and u+1.0 are alone as well: each reads only stored values
     assert len(reasons) == 5
     # stored values are computed exactly once in the fused graph
-    bodies = [str(n.attrs["fn"].expr) for n in fused.nodes() if n.op == "elementwise"]
-    assert sum("tanh(x)" in b for b in bodies) == 1 and sum("exp(" in b for b in bodies) == 1
+    names = [s.fn.name for n in fused.nodes() if n.op == "elementwise"
+             for s in n.attrs["body"].stmts]
+    assert names.count("tanh") == 1 and names.count("exp") == 1
     assert_same(raw, fused, *feeds_for(raw))
 
 
@@ -156,13 +161,27 @@ def test_reasons_name_a_matmul_epilogue_and_skip_fused_nodes():
     assert unfused_reasons(fuse_elementwise(gc.Graph.of([gc.relu(x @ W + b)]))) == {}
 
 
-def test_a_dtype_conversion_is_stored():
+def test_a_dtype_conversion_is_a_statement_of_the_body():
     x, y = gc.tensor("x", (4,), "float32"), gc.tensor("y", (4,), "float64")
     c = gc.astype(gc.tanh(x), "float64")
     raw, fused = _fuse(gc.exp(c * y))
-    assert plan(raw).why[id(c)].startswith("converts to float64")
-    assert _kinds(fused) == [("elementwise", ("tanh", "cast")), ("elementwise", ("mul", "exp"))]
+    (k,) = kernels(fused)
+    assert k.attrs["fused"] == ("tanh", "cast", "mul", "exp")
+    # tanh runs in float32, as the unfused graph ran it, then the cast, then float64 math
+    assert [(s.fn.name, s.dtype) for s in k.attrs["body"].stmts] == [
+        ("tanh", "float32"), ("cast", "float64"), ("mul", "float64"), ("exp", "float64")]
     assert_same(raw, fused, *feeds_for(raw))
+
+
+def test_integer_statements_keep_their_integer_dtype_inside_a_float_kernel():
+    i = gc.tensor("i", (4,), "int8")
+    doubled = gc.apply(gc.elementwise(lambda v: v * 2).fn, i)  # float32 math of an int
+    wrapped = gc.astype(gc.astype(i, "int16") * 300, "int16")  # int16 overflow wraps
+    raw, fused = _fuse(gc.tanh(doubled) + gc.astype(wrapped, "float32"))
+    (k,) = kernels(fused)
+    dtypes = [s.dtype for s in k.attrs["body"].stmts]
+    assert "int16" in dtypes and dtypes[-1] == "float32"
+    assert_same(raw, fused, {"i": np.array([1, -128, 127, 100], np.int8)})
 
 
 def test_a_dtype_conversion_into_a_reduction_is_its_prologue():
@@ -170,31 +189,22 @@ def test_a_dtype_conversion_into_a_reduction_is_its_prologue():
     raw, fused = _fuse(gc.sum(gc.astype(gc.tanh(x), "float32")))
     assert _kinds(fused) == [("fused_reduce", ("tanh", "cast", "sum"))]
     (k,) = kernels(fused)
-    assert k.dtype == "float32" and k.attrs["dtype"] == "float32"
+    assert k.dtype == "float32" and k.attrs["body"].dtype == "float32"
     assert_same(raw, fused, *feeds_for(raw))
 
 
-def test_bodies_are_composed_by_substitution_not_simplified():
-    # sympy's construction squares (a-b)*(a-b), but no sympy.simplify runs: tanh(x)**2 +
-    # (1 - tanh(x)**2) is not collapsed to 1
+def test_bodies_are_statements_never_simplified():
+    # tanh(x)**2 + (1 - tanh(x)**2) * 1.5 is not collapsed, and x - x stays a subtraction
     x = gc.tensor("x", (4,), "float64")
     t = gc.tanh(x)
-    raw, fused = _fuse((t * t) + (1.0 - t * t) * 1.5)
-    (k,) = kernels(fused)
-    assert "tanh" in str(k.attrs["fn"].expr)
-    assert_same(raw, fused, *feeds_for(raw), rtol=1e-12)
-
-
-def test_exact_constants_become_literals_in_the_kernels_dtype_only():
-    x = gc.tensor("x", (4,))
-    half, third = gc.constant(0.5), gc.constant(1 / 3)
-    wide = gc.constant(np.full(4, 2.0), dtype="float64")
-    raw, fused = _fuse(gc.tanh(x) * half + third, gc.tanh(x) * 3.0 + wide)
-    first, second = fused.outputs
-    assert list(first.inputs) == [x, third]  # 1/3 is not exact in a short literal
-    assert str(first.attrs["fn"].expr) == "x1 + tanh(x0)/2"
-    assert list(second.inputs) == [x, wide] and second.dtype == "float64"
-    assert_same(raw, fused, *feeds_for(raw), rtol=1e-6)
+    raw, fused = _fuse((t * t) + (1.0 - t * t) * 1.5, gc.exp(x - x) + 1.0)
+    first, second = kernels(fused)
+    assert [s.fn.name for s in first.attrs["body"].stmts] == ["tanh", "mul", "mul", "sub", "mul",
+                                                              "add"]
+    assert second.attrs["body"].lines()[0] == "t1 = x0 - x0"
+    feeds = {"x": np.array([np.inf, -np.inf, np.nan, 0.5])}
+    assert_same(raw, fused, feeds)
+    assert np.isnan(evaluate(fused.outputs, feeds, {})[1][:3]).all()
 
 
 def test_every_fused_node_names_what_it_replaced_and_refusing_is_stable():
@@ -205,7 +215,7 @@ def test_every_fused_node_names_what_it_replaced_and_refusing_is_stable():
     twice = fuse_elementwise(once)
     assert all(len(n.attrs["fused"]) >= 2 for n in once.nodes() if "fused" in n.attrs)
     assert _kinds(twice) == _kinds(once)
-    assert_same(raw, twice, *feeds_for(raw), rtol=1e-12)
+    assert_same(raw, twice, *feeds_for(raw))
 
 
 def test_fused_backward_kernels_stay_marked_as_backward():
@@ -220,7 +230,7 @@ def test_fusion_preserves_results(built):
     raw = gc.Graph.of(built.outputs, built.inputs)
     fused = fuse_elementwise(raw)
     assert len(kernels(fused)) <= len(kernels(raw))
-    assert_same(raw, fused, built.feeds, rtol=1e-10, atol=1e-12)
+    assert_same(raw, fused, built.feeds)
 
 
 @given(random_graph(max_steps=6, kinks=False))
@@ -240,32 +250,22 @@ def test_symbolic_dims_bind_at_call_time(dims):
     assert_same(raw, fused, *feeds_for(raw, batch=dims))
 
 
-def test_a_composition_that_divides_by_zero_is_left_unfused():
-    # (x - x) composes to 0 and tanh(x) / 0 to sympy's zoo, which no float is and no
-    # printer writes; a literal 0 for a constant leaf would do the same
+def test_a_division_by_zero_fuses_and_keeps_its_infinities():
     x = gc.tensor("x", (4,), "float64")
     zeros = gc.broadcast_to(gc.constant(0.0, "float64"), (4,))
     raw, fused = _fuse(gc.tanh(x) / (x - x) + 1.0, gc.exp(x) / zeros * 2.0)
     first, second = fused.outputs
-    assert "fused" not in first.attrs  # the three ops stay as they are
+    assert first.attrs["fused"] == ("tanh", "sub", "div", "add")
     assert second.attrs["fused"] == ("exp", "div", "mul")
-    assert zeros.inputs[0] in second.inputs  # the zero stays an operand, not a literal
-    feeds = {"x": np.array([-1.0, 0.0, 2.0, np.inf])}
-    with np.errstate(all="ignore"):
-        for b, a in zip(evaluate(raw.outputs, feeds, {}), evaluate(fused.outputs, feeds, {})):
-            np.testing.assert_array_equal(a, b)
+    assert_same(raw, fused, {"x": np.array([-1.0, 0.0, 2.0, np.inf])})
 
 
-def test_a_composed_body_that_computes_nothing_is_no_kernel():
-    # (x*2)*0.5 composes to x and (x + 1) - x to 1: a kernel for either would be work a
-    # second run of the pipeline removes
+def test_a_body_that_computes_its_operand_is_still_computed():
+    # (x*2)*0.5 is x for most floats, not for x = 3e38 (x*2 overflows): the kernel runs
     x = gc.tensor("x", ("B", 3))
-    raw, fused = _fuse((x * 2.0) * 0.5, (x + 1.0) - x)
-    ident, one = fused.outputs
-    assert ident is x and kernels(fused) == []
-    assert one.op == "broadcast_to" and one.inputs[0].attrs["value"].array == 1.0
-    assert one.shape == (B, 3) and one.dtype == "float32"
-    assert_same(raw, fused, *feeds_for(raw))
+    raw, fused = _fuse((x * 2.0) * 0.5)
+    assert _kinds(fused) == [("elementwise", ("mul", "mul"))]
+    assert_same(raw, fused, {"x": np.float32([[3e38, 1.0, -0.0]])}, {B: 1})
 
 
 def test_kernels_reuse_the_graphs_own_views():
@@ -288,5 +288,16 @@ def test_a_scale_stays_after_a_sum_of_integers():
     assert _kinds(fused) == [("sum", None), ("elementwise", None)]
     values = np.random.default_rng(0).integers(2**40, 2**41, 512)
     np.testing.assert_array_equal(evaluate(fused.outputs, {"i": values}, {})[0],
-                                  np.float32(values.sum() / 512))
-    assert_same(raw, fused, {"i": values}, rtol=0, atol=0)
+                                  np.float32(values.sum()) / np.float32(512))
+    assert_same(raw, fused, {"i": values})
+
+
+def test_a_chain_of_ten_thousand_ops_fuses_without_recursion():
+    x = gc.tensor("x", (3,))
+    y = x
+    for _ in range(5000):
+        y = gc.tanh(y) * 0.9
+    raw, fused = _fuse(y)
+    (k,) = kernels(fused)
+    assert len(k.attrs["body"].stmts) == 10000
+    assert_same(raw, fused, {"x": np.float32([0.5, -1.0, 2.0])})

@@ -11,7 +11,7 @@ from fusion_models import assert_same, feeds_for, mlp_graph
 from graphc.passes.fuse_elementwise import fuse_elementwise
 from graphc.passes.fuse_epilogue import fuse_matmul_epilogue
 from graphc.passes.kernels import kernels
-from graphc.passes.pipeline import PIPELINE, optimize
+from graphc.passes.pipeline import optimize, resolve
 from graphc.passes.tile import tile
 from strategies import random_graph
 
@@ -21,24 +21,25 @@ EXPECTED_KERNELS = [
     ("fused_contraction", ("matmul", "add", "relu")),     # h1 = relu(x@W1 + b1)
     ("fused_contraction", ("matmul", "add", "relu")),     # h2 = relu(h1@W2 + b2)
     ("fused_contraction", ("matmul", "add")),             # logits = h2@W3 + b3
-    ("logsumexp", None),                                  # lse(logits)
-    ("one_hot", None),                                    # one_hot(y)
-    ("fused_reduce", ("mul", "sum")),                     # picked = sum(logits*onehot)
-    ("fused_reduce", ("sub", "sum", "div")),              # loss = sum((lse - picked) / B)
-    ("elementwise", ("ddiv/dx", "dsub/dy", "dmul/dx", "sub", "exp", "mul", "add")),  # dlogits
+    ("log_softmax", None),                                # ls = log_softmax(logits)
+    ("one_hot", None),                                    # mask = one_hot(y) (bool)
+    ("fused_reduce", ("where", "sum", "neg", "div")),     # loss = -sum(where(mask, ls, 0))/B
+    # the cotangent g = where(mask, -1/B, 0) is cheap: each backward kernel computes it
+    ("fused_reduce", ("ddiv/dx", "dneg/dx", "dwhere/dx", "sum")),  # sum(g) per row
+    ("elementwise", ("ddiv/dx", "dneg/dx", "dwhere/dx", "exp", "mul", "sub")),  # dlogits
     ("fused_contraction", ("matmul", "drelu/dx")),        # dz2 = dlogits@W3ᵀ * [h2 > 0]
     ("fused_contraction", ("matmul", "drelu/dx")),        # dz1 = dz2@W2ᵀ * [h1 > 0]
     ("matmul", None), ("sum", None),                      # dW1 = xᵀ@dz1, db1
     ("matmul", None), ("sum", None),                      # dW2, db2
     ("matmul", None), ("sum", None),                      # dW3, db3
 ]
-NODES_BEFORE, NODES_AFTER = 54, 30
+NODES_BEFORE, NODES_AFTER = 48, 29
 
 
 @pytest.fixture(scope="module")
 def mlp():
     raw = mlp_graph()
-    optimized, report = optimize(raw, PIPELINE)
+    optimized, report = optimize(raw)
     return raw, optimized, report
 
 
@@ -47,8 +48,14 @@ def test_node_and_kernel_counts_are_exact(mlp):
     assert len(raw) == NODES_BEFORE
     assert len(optimized) == NODES_AFTER
     assert [(n.op, n.attrs.get("fused")) for n in kernels(optimized)] == EXPECTED_KERNELS
-    assert len(kernels(raw)) == 32 and len(kernels(optimized)) == 16
-    assert [r.name for r in report] == [p.__name__ for p in PIPELINE]
+    assert len(kernels(raw)) == 31 and len(kernels(optimized)) == 16
+    assert [r.name for r in report] == [p.__name__ for p in resolve()]
+
+
+def test_fast_math_finds_nothing_more_to_remove(mlp):
+    raw, optimized, _ = mlp
+    fast, _ = optimize(raw, fast_math=True)
+    assert len(fast) == NODES_AFTER and len(kernels(fast)) == 16
 
 
 def test_every_contraction_is_scheduled_and_fused_nodes_say_what_they_replaced(mlp):
@@ -77,11 +84,11 @@ def test_optimized_mlp_matches_the_raw_one_on_the_reference():
         got = f_opt(**{k: feeds[k] for k in names})
         for w, g in zip(want, got):
             assert g.dtype == w.dtype == np.float32 and g.shape == w.shape
-            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("passes", [[fuse_elementwise], [fuse_matmul_epilogue], [tile],
-                                    [fuse_elementwise, fuse_matmul_epilogue, tile], PIPELINE],
+                                    [fuse_elementwise, fuse_matmul_epilogue, tile], None],
                          ids=["fuse_elementwise", "fuse_matmul_epilogue", "tile", "fusion",
                               "pipeline"])
 def test_passes_keep_the_mlp_results(passes):
@@ -96,12 +103,12 @@ def test_fusion_passes_in_sequence_preserve_results(built):
     step = raw
     for p in (fuse_elementwise, fuse_matmul_epilogue, tile):
         step = p(step)
-        assert_same(raw, step, built.feeds, rtol=1e-10, atol=1e-12)
+        assert_same(raw, step, built.feeds)
 
 
 @given(random_graph(max_steps=8))
 def test_whole_pipeline_preserves_results(built):
     raw = gc.Graph.of(built.outputs, built.inputs)
-    optimized, _ = optimize(raw, PIPELINE)
+    optimized, _ = optimize(raw)
     assert len(kernels(optimized)) <= len(kernels(raw))
-    assert_same(raw, optimized, built.feeds, rtol=1e-10, atol=1e-12)
+    assert_same(raw, optimized, built.feeds)

@@ -105,7 +105,7 @@ def test_tiling_preserves_results(built):
     raw = gc.Graph.of(built.outputs, built.inputs)
     tiled = tile(raw)
     assert len(tiled) == len(raw)
-    assert_same(raw, tiled, built.feeds, rtol=0, atol=0)
+    assert_same(raw, tiled, built.feeds)
 
 
 def test_degenerate_einsums_get_a_schedule_too():

@@ -39,8 +39,8 @@ def test_each_fused_node_is_a_cluster_of_its_ops(optimized):
         assert ops and chain and chain.group(1).count("->") == len(ops)
     relu_layer = next(b for b in clusters.values() if 'label="relu"' in b)
     assert re.findall(r'_op\d+ \[label="([^"]+)"', relu_layer) == ["matmul", "add", "relu"]
-    # the title is the body as code, the shared part named once by cse
-    assert 't0 = acc + e0\\nout = Piecewise((t0, t0 > 0), (0, True))' in relu_layer
+    # the title is the body as code, one line per statement
+    assert 't2 = x0 + x1\\nt3 = relu(t2)\\nreturn t3' in relu_layer
 
 
 def test_contractions_show_their_tile_sizes(optimized):
