@@ -7,7 +7,8 @@ and the first call. "cold" is the first time in a fresh process (sympy's caches 
 compiles nothing native; the Numba backends will add their kernel compile (and its on-disk
 cache) to the last stage.
 
-    python benchmarks/bench_compile.py
+    python benchmarks/bench_compile.py            # models, then growth with graph size
+    python benchmarks/bench_compile.py --growth   # only the growth table
 """
 from __future__ import annotations
 
@@ -76,5 +77,67 @@ def main():
         print(f"  {'total':12s} cold {total_c * 1e3:8.1f} ms   warm {total_w * 1e3:8.1f} ms")
 
 
-if __name__ == "__main__":
+
+
+# ---- growth with graph size: compile time must be linear ------------------------------------
+def chain(n: int):
+    """x -> tanh -> *0.9 -> tanh -> ...: n elementwise ops in one chain."""
+    x = gc.tensor("x", ("B", 16))
+    y = x
+    for k in range(n):
+        y = gc.tanh(y) if k % 2 == 0 else y * 0.9
+    return x, gc.sum(y)
+
+
+def nested(depth: int):
+    """y = tanh(y) * 0.9, `depth` times (the issue's nested body)."""
+    return chain(2 * depth)
+
+
+def wide_sum(n: int):
+    """x0 + x1 + ... + x(n-1): one kernel reading n inputs."""
+    xs = [gc.tensor(f"x{k}", (4,)) for k in range(n)]
+    total = xs[0]
+    for x in xs[1:]:
+        total = total + x
+    return xs, total
+
+
+def compile_seconds(x, loss, grad: bool) -> float:
+    t0 = time.perf_counter()
+    outs = [loss] + (gc.grad(loss, [x]) if grad else [])
+    f = gc.compile(outs)
+    feeds = {i.name: np.full(tuple(int(d.subs({d: 2})) if d.free_symbols else int(d)
+                                   for d in i.shape), 0.5, np.float32) for i in f.spec.inputs}
+    f(**feeds)
+    return time.perf_counter() - t0
+
+
+def growth():
+    print("== compile time (build + grad + optimize + first call), reference backend")
+    print(f"  {'graph':34s} {'forward':>10s} {'fwd + grad':>12s}")
+    for n in (10, 100, 1000, 10000):
+        x, loss = chain(n)
+        fwd = compile_seconds(x, loss, grad=False)
+        x, loss = chain(n)
+        both = compile_seconds(x, loss, grad=True)
+        print(f"  {f'elementwise chain of {n} ops':34s} {fwd:9.3f}s {both:11.3f}s")
+    for depth in (10, 40, 200):
+        x, loss = nested(depth)
+        fwd = compile_seconds(x, loss, grad=False)
+        x, loss = nested(depth)
+        both = compile_seconds(x, loss, grad=True)
+        print(f"  {f'nested tanh(y) * 0.9, depth {depth}':34s} {fwd:9.3f}s {both:11.3f}s")
+    xs, total = wide_sum(5000)
+    t0 = time.perf_counter()
+    f = gc.compile(total)
+    out = f(**{x.name: np.ones(4, np.float32) for x in xs})
+    assert float(out[0]) == 5000.0
+    print(f"  {'sum of 5,000 inputs':34s} {time.perf_counter() - t0:9.3f}s")
+
+
+if __name__ == "__main__" and "--growth" in sys.argv:
+    growth()
+elif __name__ == "__main__":
     main()
+    growth()

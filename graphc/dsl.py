@@ -300,7 +300,9 @@ def mean(a, axis=None, keepdims=False) -> Tensor:
     a = _operand("mean", a)
     axes = normalize_axes("mean", axis, a.ndim)
     count = numel([a.shape[k] for k in axes])
-    return div(sum(a, axes, keepdims), count) if count != 1 else sum(a, axes, keepdims)
+    total = sum(a, axes, keepdims)
+    # over one element a float mean is its sum; an integer one still becomes a float
+    return total if count == 1 and is_float(total.dtype) else div(total, count)
 
 
 def softmax(a, axis=-1) -> Tensor:

@@ -15,14 +15,19 @@ from ..ops.common import is_float
 def evaluate(outputs, feeds: dict, dims: dict, upcast: bool = False) -> list:
     """Values of `outputs` given input arrays by name and dim sizes."""
     values: dict[int, np.ndarray] = {}
-    for node in topo_order(outputs):
-        if node.op == "input":
-            v = feeds[node.name]
-        else:
-            v = get_op(node.op).reference([values[id(i)] for i in node.inputs], node, dims)
-        dtype = "float64" if upcast and is_float(node.dtype) else node.dtype
-        values[id(node)] = np.asarray(v).astype(dtype, copy=False)
+    with np.errstate(all="ignore"):  # inf and nan are results here, as IEEE defines them
+        for node in topo_order(outputs):
+            values[id(node)] = _value(node, values, feeds, dims, upcast)
     return [values[id(o)] for o in outputs]
+
+
+def _value(node, values, feeds, dims, upcast):
+    if node.op == "input":
+        v = feeds[node.name]
+    else:
+        v = get_op(node.op).reference([values[id(i)] for i in node.inputs], node, dims)
+    dtype = "float64" if upcast and is_float(node.dtype) else node.dtype
+    return np.asarray(v).astype(dtype, copy=False)
 
 
 class ReferenceFunction:

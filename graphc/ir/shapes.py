@@ -16,7 +16,7 @@ from ..errors import ShapeError
 Shape = tuple  # tuple[sympy.Expr, ...]
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=4096)  # bounded, as every cache: names come from user code
 def dim(name: str) -> sympy.Symbol:
     """The symbolic dimension called `name` (the same Symbol for the same name)."""
     if not name.isidentifier():

@@ -6,6 +6,8 @@ from functools import lru_cache
 import numpy as np
 import sympy
 
+from ..ir.body import Body, Stmt
+
 FLOAT_DTYPES = ("float16", "float32", "float64")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")
 
@@ -19,6 +21,13 @@ def result_dtype(*dtypes: str) -> str:
     return np.result_type(*[np.dtype(d) for d in dtypes]).name if dtypes else "float32"
 
 
+def evaluate_body(body, values, dims):
+    """The NumPy printer's evaluation of `body` (imported on first use: sympy's code printers
+    cost a tenth of a second at import, and `import graphc` needs none)."""
+    from ..ir.numpy_code import evaluate
+    return evaluate(upcast_for(body, values), values, dims)
+
+
 def upcast_for(body, values):
     """`body`, or its float64 twin when float values arrive wider than it declares (the
     reference interpreter's upcast mode, which gc.check_grad runs in)."""
@@ -30,8 +39,6 @@ def upcast_for(body, values):
 
 @lru_cache(maxsize=256)
 def upcast_body(body):
-    from ..ir.body import Body, Stmt
-
     def up(d):
         return "float64" if is_float(d) else d
     stmts = tuple(Stmt(s.fn, s.args, up(s.dtype), up(s.compute)) for s in body.stmts)

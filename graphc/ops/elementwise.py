@@ -12,11 +12,10 @@ import sympy
 
 from ..ir.body import BodyBuilder, Lit
 from ..ir.node import make
-from ..ir.numpy_code import evaluate
 from ..ir.op import OpDef
 from ..ir.scalar import OUT, ScalarFn, derivative, derivative_via_output
 from ..ir.shapes import broadcast_shapes, numel
-from .common import concrete, is_float, upcast_for
+from .common import concrete, evaluate_body, is_float
 
 x, y, z = sympy.symbols("x y z")
 
@@ -33,7 +32,7 @@ def _infer(inputs, attrs):
 
 
 def _reference(values, node, dims):
-    out = evaluate(upcast_for(node.attrs["body"], values), values, dims)
+    out = evaluate_body(node.attrs["body"], values, dims)
     return np.broadcast_to(np.asarray(out), concrete(node.shape, dims))
 
 

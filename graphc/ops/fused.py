@@ -20,10 +20,9 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..ir.node import Attrs
-from ..ir.numpy_code import evaluate
 from ..ir.op import OpDef, get_op
 from ..ir.shapes import broadcast_shapes, dims_equal, fmt_shape, numel
-from .common import concrete, upcast_for
+from .common import concrete, evaluate_body
 from .elementwise import body_flops
 from .reduce import REDUCTIONS, reduced_shape
 
@@ -83,7 +82,7 @@ def _fused_reduce_reference(values, node, dims):
     a = node.attrs
     body = a["body"]
     n = body.n_params
-    pro = evaluate(upcast_for(body, values[:n]), values[:n], dims)
+    pro = evaluate_body(body, values[:n], dims)
     pro = np.broadcast_to(np.asarray(pro), np.broadcast_shapes(*[v.shape for v in values[:n]]))
     acc = np.asarray(REDUCTIONS[a["reduce"]].numpy(pro, axis=a["axes"], keepdims=a["keepdims"]))
     acc_dtype = REDUCTIONS[a["reduce"]].dtype(body.dtype)
@@ -93,7 +92,7 @@ def _fused_reduce_reference(values, node, dims):
     if epilogue is None:
         return acc
     extras = [acc] + list(values[n:])
-    out = evaluate(upcast_for(epilogue, extras), extras, dims)
+    out = evaluate_body(epilogue, extras, dims)
     return np.broadcast_to(np.asarray(out), concrete(node.shape, dims))
 
 
@@ -145,7 +144,7 @@ def _fused_contraction_reference(values, node, dims):
     acc = np.asarray(np.matmul(*values[:2]) if op == "matmul" else
                      np.einsum(",".join(c_attrs["terms"]) + "->" + c_attrs["out"], *values[:2]))
     operands = [acc] + list(values[2:])
-    out = evaluate(upcast_for(node.attrs["epilogue"], operands), operands, dims)
+    out = evaluate_body(node.attrs["epilogue"], operands, dims)
     return np.broadcast_to(np.asarray(out), concrete(node.shape, dims))
 
 

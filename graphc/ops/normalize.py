@@ -3,7 +3,9 @@
 Both subtract the row's maximum first, so they are exact to rounding for logits of any size:
     softmax(z)     = exp(z - max) / sum(exp(z - max))
     log_softmax(z) = (z - max) - log(sum(exp(z - max)))
-(log_softmax never computes z - logsumexp(z), which cancels two large numbers). A logit of
+(log_softmax never computes z - logsumexp(z), which cancels two large numbers, and it takes
+the log as log1p of the sum without the max's own 1, so a log-probability near 0 keeps its
+relative accuracy). A logit of
 -inf gets probability 0 (log-probability -inf) and a finite gradient; a row that is all -inf
 is nan, as in torch. Their gradients are graphs (so second order works):
     d softmax:     out * (g - sum(g * out))
@@ -46,8 +48,14 @@ def _softmax(values, node, dims):
 
 
 def _log_softmax(values, node, dims):
-    z = _shifted(values[0], node.attrs["axis"])
-    return z - np.log(np.sum(np.exp(z), axis=node.attrs["axis"], keepdims=True))
+    axis = node.attrs["axis"]
+    z = _shifted(values[0], axis)
+    e = np.exp(z)
+    if z.shape[axis]:
+        # sum(exp(z - max)) is 1 + (the others); log1p of the others alone keeps a
+        # log-probability near 0 accurate to its own size, not to 1's
+        np.put_along_axis(e, np.argmax(z, axis=axis, keepdims=True), 0, axis=axis)
+    return z - np.log1p(np.sum(e, axis=axis, keepdims=True))
 
 
 def _row_sum(t, axis):

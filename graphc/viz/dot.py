@@ -13,6 +13,7 @@ import subprocess
 
 from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
+from ..ir.op import is_reduction
 from ..ir.shapes import fmt_shape
 
 COLORS = {"forward": "#dbe9f6", "grad": "#fde2c4"}
@@ -47,7 +48,7 @@ def node_title(n: Node) -> str:
         return f"fused_contraction {what}"
     if n.op in ("softmax", "log_softmax"):
         return f"{n.op} axis={a['axis']}"
-    if n.op in ("sum", "max", "logsumexp"):
+    if is_reduction(n):  # sum, max, logsumexp
         return f"{n.op} axes={list(a['axes'])}" + (" keepdims" if a["keepdims"] else "")
     if n.op == "einsum":
         return f"einsum {','.join(a['terms'])}->{a['out']}"

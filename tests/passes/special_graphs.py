@@ -1,0 +1,110 @@
+"""Random graphs fed the values floats get wrong: NaN, +-Inf, +-0, huge and subnormal
+numbers, empty batches, and bool, int8, int32, int64 inputs. `special_graph()` draws a
+`Built` (tests/strategies.py) whose `dims` bind the batch B (0 included) and whose feeds
+mix those values in. The sound-optimizer property tests run the default pipeline against
+opt_level=0 on them."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+import graphc as gc
+from graphc.errors import ShapeError
+from graphc.ir.shapes import dim
+from strategies import Built
+
+INPUTS = {"a": (("B", 4), "float32"), "b": ((4,), "float64"), "c": (("B", 4), "int8"),
+          "d": (("B", 1), "int32"), "m": (("B", 4), "bool"), "e": ((), "int64"),
+          "f": ((4,), "float32"), "w": ((4, 4), "float32")}
+FLOAT_SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 3e38, -3e38, 1e-40, -1e-40, 1.0, -2.5,
+                  0.5, 7.0]
+
+UNARY = [("exp", gc.exp), ("log", gc.log), ("sqrt", gc.sqrt), ("tanh", gc.tanh),
+         ("relu", gc.relu), ("neg", gc.neg), ("sigmoid", gc.sigmoid), ("gelu", gc.gelu),
+         ("square", lambda t: t * t), ("recip", lambda t: 1.0 / t), ("pow2", lambda t: t ** 2),
+         ("to_f64", lambda t: gc.astype(t, "float64")),
+         ("to_f32", lambda t: gc.astype(t, "float32")), ("to_i32", lambda t: gc.astype(t, "int32")),
+         ("stop", gc.stop_gradient)]
+# algebra true of real numbers and false of floats somewhere, and the exact identities beside
+# them: drawn often, so a rewrite that breaks one is found
+TRAPS = [("self_sub", lambda t: t - t), ("self_div", lambda t: t / t),
+         ("times_zero", lambda t: t * 0.0), ("plus_zero", lambda t: t + 0.0),
+         ("zero_plus", lambda t: 0.0 + t), ("minus_neg_zero", lambda t: t - (-0.0)),
+         ("times_one", lambda t: t * 1.0), ("minus_zero", lambda t: t - 0.0),
+         ("plus_neg_zero", lambda t: t + (-0.0)), ("div_one", lambda t: t / 1.0),
+         ("exp_log", lambda t: gc.exp(gc.log(t))), ("log_exp", lambda t: gc.log(gc.exp(t))),
+         ("neg_neg", lambda t: gc.neg(gc.neg(t))), ("twice_half", lambda t: (t * 2.0) * 0.5),
+         ("plus_minus", lambda t: (t + 1.0) - 1.0), ("sqrt_square", lambda t: gc.sqrt(t * t))]
+BINARY = [("add", gc.add), ("sub", gc.sub), ("mul", gc.mul), ("div", gc.div),
+          ("two_sum_err", lambda p, q: q - ((p + q) - p)), ("cancel", lambda p, q: (p * q) / q),
+          ("where", "where")]
+REDUCE = ["sum", "mean", "max", "logsumexp", "softmax", "log_softmax"]
+
+
+@st.composite
+def special_graph(draw, max_steps: int = 7):
+    inputs = {k: gc.tensor(k, s, dtype=d) for k, (s, d) in INPUTS.items()}
+    pool, steps = list(inputs.values()), []
+    for _ in range(draw(st.integers(1, max_steps))):
+        kind = draw(st.sampled_from(["trap", "trap", "unary", "binary", "binary", "reduce",
+                                     "matmul", "layout"]))
+        floats = [n for n in pool if n.dtype.startswith("float")]
+        src = draw(st.sampled_from(floats if kind == "trap" else pool))
+        try:
+            if kind in ("unary", "trap"):
+                name, f = draw(st.sampled_from(UNARY if kind == "unary" else TRAPS))
+                node = f(src)
+            elif kind == "binary":
+                name, f = draw(st.sampled_from(BINARY))
+                other = draw(st.sampled_from(pool))
+                node = gc.where(inputs["m"], src, other) if f == "where" else f(src, other)
+            elif kind == "reduce" and src.ndim:
+                name = draw(st.sampled_from(REDUCE))
+                # a maximum over an empty batch is an error; over the 4 features it is not
+                axis = -1 if name in ("max", "softmax", "log_softmax") else \
+                    draw(st.integers(-src.ndim, src.ndim - 1))
+                if name in ("softmax", "log_softmax"):
+                    node = getattr(gc, name)(src, axis=axis)
+                else:
+                    keep = draw(st.booleans())
+                    node = getattr(gc, name)(src, axis=axis, keepdims=keep)
+                    name += f"(keepdims={keep})"
+                name += f"(axis={axis})"
+            elif kind == "matmul" and src.ndim == 2 and src.shape[-1] == 4 and \
+                    src.dtype.startswith("float"):
+                name, node = "matmul", src @ inputs["w"]
+            elif kind == "layout" and src.ndim == 2:
+                name, node = "transpose", src.T
+            elif kind == "layout":
+                name, node = "reshape", src.reshape(-1)
+            else:
+                continue
+        except (ShapeError, TypeError, ValueError):
+            continue  # not a graph a user could build (shapes or dtypes do not fit)
+        pool.append(node)
+        steps.append(f"{name}[{node.dtype}]")
+    made = pool[len(inputs):] or pool
+    # the last node made is always an output (so the last rewrite candidate is observed)
+    picked = [made[-1]] + [n for n in draw(st.lists(st.sampled_from(made), max_size=2,
+                                                    unique_by=id)) if n is not made[-1]]
+    batch = draw(st.sampled_from([0, 1, 3, 3]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    used = gc.Graph.of(picked).inputs
+    built = Built(list(used), picked, _feeds(used, batch, np.random.default_rng(seed)), steps)
+    built.dims = {dim("B"): batch}
+    return built
+
+
+def _feeds(inputs, batch, rng):
+    feeds = {}
+    for i in inputs:
+        shape = tuple(batch if d == dim("B") else int(d) for d in i.shape)
+        if i.dtype == "bool":
+            feeds[i.name] = rng.integers(0, 2, shape).astype(bool)
+        elif i.dtype.startswith("int"):
+            info = np.iinfo(i.dtype)
+            choices = np.array([info.min, info.max, 0, 1, -1, 3], dtype=i.dtype)
+            feeds[i.name] = rng.choice(choices, size=shape)
+        else:
+            feeds[i.name] = rng.choice(np.array(FLOAT_SPECIALS), size=shape).astype(i.dtype)
+    return feeds
