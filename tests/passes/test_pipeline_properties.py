@@ -266,3 +266,18 @@ def test_the_docstring_examples_run(module):
     mod = importlib.import_module(f"graphc.passes.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_a_pass_that_changes_an_outputs_dtype_or_shape_is_named():
+    x = gc.tensor("x", (3,))
+
+    def widen(graph):
+        return gc.Graph(tuple(gc.astype(o, "float64") for o in graph.outputs), graph.inputs)
+
+    def flatten(graph):
+        return gc.Graph(tuple(gc.reshape(o, (1, 3)) for o in graph.outputs), graph.inputs)
+    with pytest.raises(ValueError, match=r"pass 'widen' changed output 0 from \(3,\) float32 "
+                                         r"to \(3,\) float64"):
+        optimize(gc.Graph.of([gc.tanh(x)]), [widen])
+    with pytest.raises(ValueError, match="pass 'flatten' changed output 0"):
+        optimize(gc.Graph.of([gc.tanh(x)]), [flatten])
