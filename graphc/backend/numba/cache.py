@@ -42,7 +42,7 @@ def _digest(source: str) -> str:
 def load(source: str, name: str | None = None):
     """The module of `source`, from the cache (written there first if missing or damaged);
     `name` defaults to one made from the source's hash."""
-    name = name or f"graphc_{_digest(source)}"
+    name = name or name_of(source)
     if name in sys.modules and getattr(sys.modules[name], "__graphc_source__", None) == source:
         return sys.modules[name]
     directory = cache_dir()
@@ -84,6 +84,21 @@ def _import(name: str, path: str, source: str):
     module.__graphc_source__ = source
     sys.modules[name] = module
     return module
+
+
+def name_of(source: str) -> str:
+    return f"graphc_{_digest(source)}"
+
+
+def purge(names) -> None:
+    """Forget these modules and delete their files and Numba's machine code."""
+    directory = cache_dir()
+    for name in names:
+        _forget(directory, name)
+        try:
+            os.remove(os.path.join(directory, name + ".py"))
+        except OSError:
+            pass
 
 
 def _forget(directory: str, name: str) -> None:

@@ -50,16 +50,41 @@ class CpuFunction:
         self.program = lower(graph)
         self.module_source = Module(self.program, versions())
         self.source = self.module_source.source
-        for name, src in self.module_source.kernel_modules.items():
-            cache.load(src, name)  # the driver imports them by name
-        self.module = cache.load(self.module_source.driver_source)
         p = self.program
         self._consts = [p.consts[n] for n in p.consts]
         self._dims = list(p.dims)
         self._outputs = [(p.buffers[o.buffer].dtype, tuple(o.shape)) for o in p.outputs]
         self._workspaces: OrderedDict = OrderedDict()
         self.blas = np.ones(len(self.module_source.blas_kernels), np.int64)
-        self._segments = self._prepare_segments()
+        self._load()
+
+    def _load(self, retry: bool = True):
+        """Import the generated modules and have Numba compile (or load from its cache) every
+        driver for the types it will be called with, now rather than at the first call. A
+        damaged cache entry is removed and rebuilt, never a crash."""
+        try:
+            for name, src in self.module_source.kernel_modules.items():
+                cache.load(src, name)  # the driver imports them by name
+            self.module = cache.load(self.module_source.driver_source)
+            self._segments = self._prepare_segments()
+            signature = self._signature()
+            for kind, run in self._segments:
+                if kind == "native":
+                    run.compile(signature)
+        except Exception:
+            if not retry:
+                raise
+            cache.purge([*self.module_source.kernel_modules,
+                         cache.name_of(self.module_source.driver_source)])
+            self._load(retry=False)
+
+    def _signature(self) -> tuple:
+        import numba
+        p = self.program
+        arrays = [np.empty((0,) * len(b.shape), b.dtype) for b in p.inputs] + \
+            self._consts + [np.empty(0, dtype) for dtype, _ in self._outputs] + \
+            [np.empty(0, np.uint8), self.blas]
+        return tuple(numba.typeof(a) for a in arrays) + (numba.types.int64,) * len(self._dims)
 
     # ---- calling ------------------------------------------------------------------------
     def run(self, arrays: dict, dims: dict) -> list:
@@ -67,7 +92,7 @@ class CpuFunction:
         ws = self._workspace(d)
         sizes = self.module.output_sizes(*d)
         outs = [np.empty(n, dtype) for (dtype, _), n in zip(self._outputs, sizes)]
-        inputs = [arrays[b.name[3:]] for b in self.program.inputs]
+        inputs = [_writeable(arrays[b.name[3:]]) for b in self.program.inputs]
         for kind, payload in self._segments:
             if kind == "native":
                 payload(*inputs, *self._consts, *outs, ws, self.blas, *d)
@@ -131,6 +156,12 @@ class CpuFunction:
                                   self.module_source.function_of.get(k.name, "-"), schedule,
                                   None, runs, tuple(ks.notes) if ks else ()))
         return out
+
+
+def _writeable(a: np.ndarray) -> np.ndarray:
+    """A read-only array (np.broadcast_to's) would need a second compiled signature: the
+    kernels never write inputs, but Numba types them apart."""
+    return a if a.flags.writeable else a.copy()
 
 
 def _shape(shape, dims) -> tuple:
