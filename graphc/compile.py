@@ -62,6 +62,22 @@ class CompiledFunction:
             fresh.append(v)
         return fresh[0] if self.single else tuple(fresh)
 
+    @property
+    def source(self) -> str | None:
+        """The code the backend generated for this function (None for the reference
+        interpreter, which generates none): for "cpu", the driver and every kernel."""
+        return getattr(self.impl, "source", None)
+
+    @property
+    def kernels(self) -> list:
+        """The kernels a call runs, in order: for "cpu", each with the ops it computes, its
+        schedule and whether BLAS or generated code runs it; for the reference, the graph's
+        kernel nodes."""
+        if hasattr(self.impl, "kernels"):
+            return list(self.impl.kernels)
+        from .passes.kernels import kernels
+        return kernels(self.graph)
+
     def cost(self):
         """Symbolic FLOPs and bytes per kernel of the compiled graph (see graphc.cost)."""
         from .cost import cost

@@ -74,3 +74,18 @@ def plan_memory(program) -> MemoryPlan:
 def _itemsize(dtype: str) -> int:
     import numpy as np
     return np.dtype(dtype).itemsize
+
+
+def check(program) -> None:
+    """Raise if two temporaries that share a slot are alive at once (one written before the
+    other's last read): the plan's one invariant, checked by the tests on real programs."""
+    plan = program.plan
+    by_slot: dict = {}
+    for name, slot in plan.slot_of.items():
+        by_slot.setdefault(slot, []).append(name)
+    for slot, names in by_slot.items():
+        spans = sorted(plan.live[n] + (n,) for n in names)
+        for (s1, e1, n1), (s2, e2, n2) in zip(spans, spans[1:]):
+            if s2 <= e1:
+                raise AssertionError(f"memory plan: {n2} (written by kernel {s2}) reuses slot "
+                                     f"{slot} while {n1} is read until kernel {e1}")

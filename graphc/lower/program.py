@@ -24,6 +24,7 @@ import sympy
 
 from ..ir.body import Body
 from ..ir.schedule import Schedule
+from ..ir.shapes import dims_equal
 from .views import Access, View
 
 
@@ -117,6 +118,26 @@ class ContractKernel(Kernel):
     def nbatch(self) -> int:
         return len(self.domain) - 3
 
+    def dense_layout(self):
+        """How a BLAS gemm reads each operand: "C" (row-major) or "F" (column-major) for A
+        (m, k), B (k, n) and the result (m, n), or None when one of them is not a dense matrix
+        per batch item or the dtype is no BLAS float."""
+        if self.acc_dtype not in ("float32", "float64"):
+            return None
+        nb = self.nbatch
+        M, N, K = self.domain[nb:]
+
+        def layout(rows_stride, cols_stride, rows, cols):
+            if cols_stride == 1 and _same(rows_stride, cols):
+                return "C"
+            if rows_stride == 1 and _same(cols_stride, rows):
+                return "F"
+            return None
+        a = layout(self.a.strides[nb], self.a.strides[nb + 2], M, K)
+        b = layout(self.b.strides[nb + 2], self.b.strides[nb + 1], K, N)
+        c = layout(self.out.strides[nb], self.out.strides[nb + 1], M, N)
+        return None if None in (a, b, c) else (a, b, c)
+
     def reads(self):
         return (self.a.buffer, self.b.buffer) + tuple(e.buffer for e in self.extras)
 
@@ -183,6 +204,10 @@ class Program:
 
     def kernel_summary(self) -> list[str]:
         return [f"{k.name}: {type(k).__name__} {'+'.join(k.provenance)}" for k in self.kernels]
+
+
+def _same(a, b) -> bool:
+    return a == b or dims_equal(a, b)
 
 
 def access_shape_check(access: Access, domain) -> None:

@@ -9,38 +9,9 @@ Two ways to compute it, both in the same kernel function (an argument picks one 
 """
 from __future__ import annotations
 
-from ...ir.shapes import dims_equal
 from ...lower.program import ContractKernel
 from .kernels import KernelSource, _finish, _Writer
 from .printer import Params, body_lines, index
-
-
-def _same(a, b) -> bool:
-    return a == b or dims_equal(a, b)
-
-
-def blas_layout(k: ContractKernel):
-    """How BLAS reads each operand: ("C" | "F") for A (m, k), B (k, n) and the result (m, n),
-    or None when one of them is not a dense matrix per batch item (or the dtype is not a
-    BLAS float, or the epilogue changes the accumulator's dtype)."""
-    if k.acc_dtype not in ("float32", "float64"):
-        return None
-    nb = k.nbatch
-    M, N, K = k.domain[nb:]
-
-    def layout(strides, rows, cols):
-        sr, sc = strides
-        if sc == 1 and _same(sr, cols):
-            return "C"
-        if sr == 1 and _same(sc, rows):
-            return "F"
-        return None
-    a = layout((k.a.strides[nb], k.a.strides[nb + 2]), M, K)
-    b = layout((k.b.strides[nb + 2], k.b.strides[nb + 1]), K, N)
-    c = layout((k.out.strides[nb], k.out.strides[nb + 1]), M, N)
-    if None in (a, b, c):
-        return None
-    return a, b, c
 
 
 def print_contract(k: ContractKernel) -> KernelSource:
@@ -52,7 +23,7 @@ def print_contract(k: ContractKernel) -> KernelSource:
     M, N, K = ext[nb:]
     batch = [f"p{j}" for j in range(nb)]
     sched = k.schedule
-    layout = blas_layout(k)
+    layout = k.dense_layout()
     for v, e in zip(batch, ext[:nb]):
         w.loop(v, e)
     loops_a = batch + ["mi", "ni", "ki"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
-from ...lower.program import (ContractKernel, ElementwiseKernel, NormalizeKernel, OneHotKernel,
+from ...lower.program import (ElementwiseKernel, NormalizeKernel, OneHotKernel,
                               ReduceKernel)
 from ...lower.views import row_major
 from .printer import Params, body_lines, index
@@ -302,11 +302,3 @@ def _(k: OneHotKernel) -> KernelSource:
     ks = _finish(k.name, "one_hot: out[..., c] = labels[...] == c", params, ["labels", "out"], w)
     ks.arrays = [k.labels.buffer, k.out.buffer]
     return ks
-
-
-def _register_contractions():
-    from .contract import print_contract  # its own file: the largest printer
-    print_kernel.register(ContractKernel, print_contract)
-
-
-_register_contractions()

@@ -69,7 +69,7 @@ class CpuFunction:
             self._segments = self._prepare_segments()
             signature = self._signature()
             for kind, run in self._segments:
-                if kind == "native":
+                if kind == "native" and hasattr(run, "compile"):  # not under NUMBA_DISABLE_JIT
                     run.compile(signature)
         except Exception:
             if not retry:
