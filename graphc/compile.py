@@ -47,6 +47,11 @@ class CompiledFunction:
         return [i.name for i in self.spec.inputs]
 
     def __call__(self, *args, **kwargs):
+        fast = getattr(self.impl, "fast_call", None)
+        if fast is not None and not args:
+            results = fast(kwargs)
+            if results is not None:  # every array exactly as the program wants it
+                return results[0] if self.single else results
         arrays, dims = self.spec.bind(args, kwargs)
         results = self.impl.run(arrays, dims)
         # an output that is an input node would otherwise hand back the caller's own array

@@ -152,7 +152,59 @@ class Module:
             f"def output_sizes({dims}):",
             '    """Elements of each output for these dims."""',
             f"    return ({outs}{',' if len(p.outputs) == 1 else ''})",
-            ""])
+            "", ""] + self._fast_call()) + "\n"
+
+    def _fast_call(self) -> list[str]:
+        """`call(kw, consts, blas, workspace)`: a call by keywords with arrays exactly as the
+        program wants them (dtype, C order, writeable) checked in a few integer comparisons and
+        run at once; anything else returns None, and the caller takes the checked path (the
+        one that converts, or says what is wrong)."""
+        p = self.program
+        if len(self.segments) != 1:
+            return []
+        names = [b.name[3:] for b in p.inputs]
+        lines = ["def call(kw, consts, blas, workspace):",
+                 '    """The program for arrays given exactly as it wants them, else None."""',
+                 f"    if len(kw) != {len(names)}:",
+                 "        return None",
+                 "    try:"]
+        lines += [f"        {_ident('a_' + n)} = kw[{n!r}]" for n in names]
+        lines += ["    except KeyError:", "        return None"]
+        bound = {}
+        for b, n in zip(p.inputs, names):
+            a = _ident("a_" + n)
+            lines.append(f"    if type({a}) is not ndarray or {a}.dtype is not _DT_{b.dtype} "
+                         f"or {a}.ndim != {len(b.shape)} or not {a}.flags.c_contiguous "
+                         f"or not {a}.flags.writeable:")
+            lines.append("        return None")
+            for axis, d in enumerate(b.shape):
+                if d in self.dims and d not in bound:
+                    bound[d] = f"{a}.shape[{axis}]"
+                    lines.append(f"    {self.dims[d]} = {bound[d]}")
+                else:
+                    lines.append(f"    if {a}.shape[{axis}] != {int_code(d, self.dims)}:")
+                    lines.append("        return None")
+        if set(bound) != set(self.dims):
+            return []  # a dim no input axis has: the checked path says so
+        d = ", ".join(self.dims.values())
+        lines.append(f"    ws = workspace(({d}{',' if len(self.dims) == 1 else ''}))")
+        out_names = [_ident(o.buffer) for o in p.outputs]
+        for o, name in zip(p.outputs, out_names):
+            n = int_code(p.buffers[o.buffer].numel, self.dims)
+            lines.append(f"    {name} = empty({n}, _DT_{p.buffers[o.buffer].dtype})")
+        args = [_ident("a_" + n) for n in names] + \
+            [f"consts[{j}]" for j in range(len(p.consts))] + out_names + ["ws", "blas"] + \
+            list(self.dims.values())
+        lines.append(f"    run0({', '.join(args)})")
+        shapes = [f"{name}.reshape(({', '.join(int_code(x, self.dims) for x in o.shape)}"
+                  f"{',' if len(o.shape) == 1 else ''}))" for name, o in zip(out_names,
+                                                                           p.outputs)]
+        lines.append(f"    return ({', '.join(shapes)},)")
+        dtypes = sorted({b.dtype for b in p.inputs} | {p.buffers[o.buffer].dtype
+                                                         for o in p.outputs})
+        head = ["ndarray, empty = np.ndarray, np.empty"] + \
+            [f"_DT_{t} = np.dtype({t!r})" for t in dtypes] + ["", ""]
+        return head + lines
 
 
 def versions() -> dict:

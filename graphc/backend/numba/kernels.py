@@ -296,7 +296,12 @@ def _(k: OneHotKernel) -> KernelSource:
     loops = [f"i{j}" for j in range(len(k.domain))]
     for v, d in zip(loops, k.domain):
         w.loop(v, params.term(d, "n"))
-    value = f"labels[{index(k.labels, loops, params)}] == {loops[-1]}"
+    w.line(f"label = labels[{index(k.labels, loops, params)}]")
+    if len(loops) > 0:
+        depth = params.term(k.domain[-1], "n")
+        w.line(f"if label < 0 or label >= {depth}:")
+        w.line("    raise ValueError('one_hot: a class label is out of range')")
+    value = f"label == {loops[-1]}"
     w.line(f"out[{index(k.out, loops, params)}] = "
            + (value if k.dtype == "bool" else f"np.{k.dtype}({value})"))
     ks = _finish(k.name, "one_hot: out[..., c] = labels[...] == c", params, ["labels", "out"], w)

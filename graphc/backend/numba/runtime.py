@@ -87,6 +87,17 @@ class CpuFunction:
         return tuple(numba.typeof(a) for a in arrays) + (numba.types.int64,) * len(self._dims)
 
     # ---- calling ------------------------------------------------------------------------
+    def fast_call(self, kwargs: dict):
+        """The outputs for arrays given by name exactly as the program wants them, else None
+        (gc.compile's checked path then converts or explains)."""
+        call = getattr(self.module, "call", None)
+        if call is None:
+            return None
+        try:
+            return call(kwargs, self._consts, self.blas, self._workspace)
+        except ValueError:
+            return None  # a check inside a kernel (a label out of range): the slow path says
+
     def run(self, arrays: dict, dims: dict) -> list:
         d = tuple(int(dims[s]) for s in self._dims)
         ws = self._workspace(d)
