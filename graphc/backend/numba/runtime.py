@@ -111,6 +111,24 @@ class CpuFunction:
                 self._reference(payload, inputs, outs, ws, dims)
         return [o.reshape(_shape(shape, dims)) for o, (_, shape) in zip(outs, self._outputs)]
 
+    def profile(self, arrays: dict, dims: dict, repeat: int = 5) -> dict:
+        """Seconds per kernel (the median of `repeat` runs), each kernel called from Python:
+        where a step's time goes."""
+        d = tuple(int(dims[s]) for s in self._dims)
+        ws = self._workspace(d)
+        outs = [np.empty(n, dt) for (dt, _), n in zip(self._outputs,
+                                                      self.module.output_sizes(*d))]
+        inputs = [_writeable(arrays[b.name[3:]]) for b in self.program.inputs]
+        times: dict = {}
+        for _ in range(repeat):
+            for j, (kind, _payload) in enumerate(self._segments):
+                if kind != "native":
+                    continue
+                getattr(self.module, f"profile{j}")(
+                    lambda name, t: times.setdefault(name, []).append(t),
+                    *inputs, *self._consts, *outs, ws, self.blas, *d)
+        return {name: float(np.median(ts)) for name, ts in times.items()}
+
     def _workspace(self, d: tuple) -> np.ndarray:
         ws = self._workspaces.get(d)
         if ws is None:
