@@ -8,7 +8,7 @@
     f = gc.compile([loss, gW, gb])
 """
 from . import ops as _ops  # noqa: F401  (registers every op)
-from .errors import InputError, ShapeError
+from .errors import InputError, InputWarning, ShapeError
 from .ir.node import Node as Tensor
 from .ir.graph import Graph
 from .dsl import (
@@ -32,7 +32,7 @@ from .checkpoint import save, load
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Graph", "ShapeError", "InputError", "tensor", "constant", "apply", "elementwise",
+    "Tensor", "Graph", "ShapeError", "InputError", "InputWarning", "tensor", "constant", "apply", "elementwise",
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu",
     "gelu", "astype", "reshape", "transpose", "broadcast_to", "sum", "mean", "max",
     "logsumexp", "softmax", "log_softmax", "matmul", "einsum", "mse_loss", "cross_entropy",
