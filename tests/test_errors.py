@@ -218,8 +218,9 @@ def test_compile_of_a_number_says_what_it_takes():
 
 @pytest.mark.parametrize("mistake", [
     lambda x: np.exp(x), lambda x: x[0], lambda x: float(x), lambda x: gc.compile(3.0),
-    lambda x: list(x), lambda x: gc.grad(x.sum(), [3]),
-], ids=["np.exp", "index", "float", "compile a number", "iterate", "grad of a number"])
+    lambda x: list(x), lambda x: gc.grad(x.sum(), [3]), lambda x: gc.to_dot(3),
+], ids=["np.exp", "index", "float", "compile a number", "iterate", "grad of a number",
+        "draw a number"])
 def test_errors_speak_of_tensors_not_nodes(mistake):
     with pytest.raises(TypeError) as info:
         mistake(gc.tensor("x", (3,)))
