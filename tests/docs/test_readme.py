@@ -6,6 +6,8 @@ import shlex
 import subprocess
 import sys
 
+import pytest
+
 from doc_blocks import REPO, blocks, run_python, run_shell
 
 README = REPO / "README.md"
@@ -25,7 +27,7 @@ def test_readme_opens_with_the_two_make_commands():
     assert re.search(r"^SELECT := \$\(if \$\(ALL\),,-m \"not slow\"\)$", makefile, re.M)
 
 
-def test_the_pictures_the_docs_show_exist_and_make_pictures_makes_them(tmp_path):
+def test_the_pictures_the_docs_show_exist():
     shown = set()
     for doc in [README, *(REPO / "docs").glob("*.md")]:
         for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", doc.read_text()):
@@ -36,6 +38,10 @@ def test_the_pictures_the_docs_show_exist_and_make_pictures_makes_them(tmp_path)
             "transformer_loss.png", "linear_regression_loss.png"} <= shown
     assert re.search(r"^pictures: .*\n\t.*docs/pictures/make_pictures.py",
                      (REPO / "Makefile").read_text(), re.M)
+
+
+@pytest.mark.slow
+def test_make_pictures_draws_them(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "docs" / "pictures" / "make_pictures.py"),
                            "--skip-training", "--out", str(tmp_path)], capture_output=True,
                           text=True, timeout=300)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -35,6 +37,7 @@ def test_training_recovers_the_true_weights(tmp_path):
     assert "input W" in dot and "#fde2c4" in dot                   # forward + backward
 
 
+@pytest.mark.slow
 def test_too_few_steps_is_reported_as_a_failure(tmp_path):
     done = run(tmp_path, "--steps", "3")
     assert done.returncode == 1
