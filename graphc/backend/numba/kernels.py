@@ -106,16 +106,21 @@ _INIT = {"sum": "0", "max": "-np.inf", "min": "np.inf", "logsumexp": None}
 
 
 def _acc_type(reduce: str, dtype: str) -> str:
-    """What a reduction accumulates in: float64 for float sums (a long float32 sum in float32
-    loses digits), the op's own dtype otherwise."""
-    if reduce in ("sum", "logsumexp") and dtype.startswith("float"):
-        return "float64"
+    """What a reduction accumulates in: its result's dtype, as NumPy does (a float32 sum adds
+    in float32, so it overflows where NumPy's does), but float16 in float32 and a logsumexp's
+    sum of exponentials in float64."""
+    if reduce == "logsumexp" or dtype == "float16":
+        return "float64" if reduce == "logsumexp" else "float32"
     return dtype
 
 
-def _combine(w: _Writer, reduce: str, acc: str, v: str, acc_type: str):
+def _combine(w: _Writer, reduce: str, acc: str, v: str, acc_type: str, first: str = "False"):
     if reduce == "sum":
-        w.line(f"{acc} += np.{acc_type}({v})")
+        # as NumPy: the first element as it is (-0.0 stays -0.0), then the others added
+        if first == "False":
+            w.line(f"{acc} += np.{acc_type}({v})")
+        else:
+            w.line(f"{acc} = np.{acc_type}({v}) if {first} else {acc} + np.{acc_type}({v})")
     elif reduce in ("max", "min"):
         cmp = ">" if reduce == "max" else "<"
         nan = f" or {v} != {v}" if acc_type.startswith("float") else ""
@@ -136,6 +141,8 @@ def _init(w: _Writer, reduce: str, acc: str, acc_type: str):
     if reduce == "logsumexp":
         w.line("m = -np.inf")
         w.line("s = 0.0")
+    elif reduce in ("max", "min") and acc_type == "bool":
+        w.line(f"{acc} = {reduce == 'min'}")
     elif reduce in ("max", "min") and not acc_type.startswith("float"):
         info = "min" if reduce == "max" else "max"
         w.line(f"{acc} = np.{acc_type}(np.iinfo(np.{acc_type}).{info})")
@@ -171,7 +178,7 @@ def _(k: ReduceKernel) -> KernelSource:
         for a in k.axes:
             w.loop(loops[a], extents[a])
         _prologue_value(w, k, loops, params, dims)
-        _combine(w, k.reduce, "acc", "p", acc_type)
+        _combine(w, k.reduce, "acc", "p", acc_type, _first(loops, k.axes))
         w.depth -= len(k.axes)
         _write_result(w, k, loops, params, dims, _final(k.reduce, "acc"))
         notes = ["reduced axes innermost: one accumulator per output element"]
@@ -199,7 +206,7 @@ def _(k: ReduceKernel) -> KernelSource:
             w.line("ss[j] = s")
         else:
             w.line("acc = accs[j]")
-            _combine(w, k.reduce, "acc", "p", acc_type)
+            _combine(w, k.reduce, "acc", "p", acc_type, _first(loops, k.axes))
             w.line("accs[j] = acc")
         w.depth -= rank
         for a in kept:
@@ -217,6 +224,11 @@ def _(k: ReduceKernel) -> KernelSource:
                  f"{what or 'x0'}", params, arrays, w, notes)
     ks.arrays = [a.buffer for a in k.operands] + [e.buffer for e in k.extras] + [k.out.buffer]
     return ks
+
+
+def _first(loops, axes) -> str:
+    """The condition that the loops are at the first element reduced."""
+    return " and ".join(f"{loops[a]} == 0" for a in axes) or "True"
 
 
 def _prologue_value(w, k, loops, params, dims):
