@@ -354,6 +354,35 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_kernels(args) -> int:
+    """The kernels a compiled function runs: name, kind, the ops it computes, what runs it
+    (BLAS or generated code), its schedule; --source prints the generated module."""
+    import graphc
+    outputs = build(args)
+    try:
+        f = graphc.compile(outputs, backend=args.backend)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    if args.source:
+        print(f.source or f"backend {args.backend!r} generates no source")
+        return 0
+    for k in f.kernels:
+        print(k if not hasattr(k, "op") else f"{k.op:20s} {k.shape}")
+    return 0
+
+
+def cmd_cache(args) -> int:
+    from .backend.numba import cache
+    if args.action == "clear":
+        n = cache.clear()
+        print(f"removed {n} module(s) from {cache.cache_dir()}")
+        return 0
+    info = cache.info()
+    print(f"{info['directory']}: {info['modules']} generated module(s), "
+          f"{info['bytes'] / 1e6:.1f} MB with Numba's machine code")
+    return 0
+
+
 def cmd_run(args) -> int:
     script, rest = args.script, list(args.args)
     if not os.path.isfile(script):
@@ -419,6 +448,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dims", metavar="B=64,...",
                    help="also evaluate the counts at these sizes of the symbolic dims")
     graph_command("explain", "what the optimizer did to the graph, and why", None)
+    k = graph_command("kernels", "the kernels a compiled function runs (cpu backend)", None)
+    k.add_argument("--backend", default="cpu", help="the backend to compile for (default cpu)")
+    k.add_argument("--source", action="store_true", help="print the generated module")
+    ch = sub.add_parser("cache", help="the compile cache: where it is, how big; or empty it",
+                        description="graphc cache info | graphc cache clear")
+    ch.add_argument("action", choices=("info", "clear"))
     r = sub.add_parser("run", help="run an example script with a chosen backend",
                        description="run SCRIPT as `python SCRIPT` would (in this process), "
                                    "passing --backend and the arguments after `--`")
@@ -428,7 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"dot": cmd_dot, "cost": cmd_cost, "explain": cmd_explain, "run": cmd_run}
+COMMANDS = {"dot": cmd_dot, "cost": cmd_cost, "explain": cmd_explain, "run": cmd_run,
+            "kernels": cmd_kernels, "cache": cmd_cache}
 
 
 def main(argv=None) -> int:

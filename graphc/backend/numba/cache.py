@@ -18,6 +18,7 @@ import sys
 import tempfile
 
 ENV = "GRAPHC_CACHE_DIR"
+MAX_MODULES = 4000  # beyond this many files the least recently written quarter is removed
 
 
 def cache_dir() -> str:
@@ -49,12 +50,23 @@ def load(source: str, name: str | None = None):
     path = os.path.join(directory, name + ".py")
     if not _intact(path, source):
         _write(path, source)
+        _bound(directory)
     try:
         return _import(name, path, source)
     except Exception:  # a damaged entry (or machine code Numba cannot read): rebuild it
         _forget(directory, name)
         _write(path, source)
         return _import(name, path, source)
+
+
+def _bound(directory: str) -> None:
+    """Keep the cache bounded: past MAX_MODULES files, drop the least recently written quarter
+    (with their machine code); a dropped module is simply generated again when needed."""
+    names = [f for f in os.listdir(directory) if f.startswith("graphc_") and f.endswith(".py")]
+    if len(names) <= MAX_MODULES:
+        return
+    names.sort(key=lambda f: os.path.getmtime(os.path.join(directory, f)))
+    purge([f[:-3] for f in names[:len(names) // 4] if f[:-3] not in sys.modules])
 
 
 def _intact(path: str, source: str) -> bool:
