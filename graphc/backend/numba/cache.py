@@ -66,7 +66,8 @@ def _bound(directory: str) -> None:
     if len(names) <= MAX_MODULES:
         return
     names.sort(key=lambda f: os.path.getmtime(os.path.join(directory, f)))
-    purge([f[:-3] for f in names[:len(names) // 4] if f[:-3] not in sys.modules])
+    for f in names[:len(names) // 4]:  # modules already imported keep running from memory
+        _remove_files(directory, f[:-3])
 
 
 def _intact(path: str, source: str) -> bool:
@@ -106,15 +107,24 @@ def purge(names) -> None:
     """Forget these modules and delete their files and Numba's machine code."""
     directory = cache_dir()
     for name in names:
-        _forget(directory, name)
-        try:
-            os.remove(os.path.join(directory, name + ".py"))
-        except OSError:
-            pass
+        sys.modules.pop(name, None)
+        _remove_files(directory, name)
 
 
 def _forget(directory: str, name: str) -> None:
     sys.modules.pop(name, None)
+    _remove_machine_code(directory, name)
+
+
+def _remove_files(directory: str, name: str) -> None:
+    try:
+        os.remove(os.path.join(directory, name + ".py"))
+    except OSError:
+        pass
+    _remove_machine_code(directory, name)
+
+
+def _remove_machine_code(directory: str, name: str) -> None:
     pycache = os.path.join(directory, "__pycache__")
     if os.path.isdir(pycache):
         for f in os.listdir(pycache):
