@@ -72,7 +72,12 @@ class TrainStep:
         inputs = batch + frozen + nodes + [self.update.lr] + \
             [self.update.state_inputs[k] for k in self.update.state_inputs]
         from .compile import compile
-        self.compiled = compile(outputs, inputs=inputs, backend=backend, **compile_options)
+        # new parameters and state may be written straight into the arrays they replace
+        donate = {1 + k: n.name for k, n in enumerate(nodes)}
+        donate.update({1 + len(nodes) + j: self.update.state_inputs[key].name
+                       for j, key in enumerate(state)})
+        self.compiled = compile(outputs, inputs=inputs, backend=backend, donate=donate,
+                                **compile_options)
         self.batch_inputs = [n.name for n in batch]
         # Parameters and state are fed as the very arrays training updates in place.
         self._feeds = {n.name: parameter_of(n).value for n in frozen}
@@ -101,9 +106,11 @@ class TrainStep:
         results = self.compiled(**batch, **self._feeds, **{self._lr_name: lr})
         loss, rest = results[0], results[1:]
         for p, new in zip(self.params, rest):
-            np.copyto(p.value, new, casting="same_kind")
+            if new is not p.value:  # a backend that wrote it in place handed back the array
+                np.copyto(p.value, new, casting="same_kind")
         for key, new in zip(self._state_keys, rest[len(self.params):]):
-            np.copyto(self.optimizer.state[key], new, casting="same_kind")
+            if new is not self.optimizer.state[key]:
+                np.copyto(self.optimizer.state[key], new, casting="same_kind")
         return float(loss)
 
     @property

@@ -33,24 +33,11 @@ def print_contract(k: ContractKernel) -> KernelSource:
     w.line(f"ia = {base_a}")
     w.line(f"ib = {base_b}")
     w.line(f"io = {base_o}")
+    form = k.gemm_form() if layout is not None else None
     if layout is not None:
-        la, lb, lc = layout
         w.line("if use_blas:")
         w.depth += 1
-        w.line(f"A = {_matrix('a', 'ia', M, K, la)}")
-        w.line(f"Bm = {_matrix('b', 'ib', K, N, lb)}")
-        if lc == "C":
-            w.line(f"C = out[io:io + {M} * {N}].reshape(({M}, {N}))")
-            w.line(f"if {K} == 0:")
-            w.line("    C[:] = 0")
-            w.line("else:")
-            w.line("    np.dot(A, Bm, C)")
-        else:  # a column-major result: C^T = B^T A^T, written row-major
-            w.line(f"Ct = out[io:io + {M} * {N}].reshape(({N}, {M}))")
-            w.line(f"if {K} == 0:")
-            w.line("    Ct[:] = 0")
-            w.line("else:")
-            w.line("    np.dot(Bm.T, A.T, Ct)")
+        _gemm_call(w, k, params, M, N, K, layout, form)
         w.depth -= 1
         w.line("else:")
         w.depth += 1
@@ -58,7 +45,7 @@ def print_contract(k: ContractKernel) -> KernelSource:
     if layout is not None:
         w.depth -= 1
     w.depth -= nb
-    if layout is not None and len(k.epilogue.stmts):
+    if layout is not None and len(k.epilogue.stmts) and form is None:
         # after a BLAS call the epilogue is its own pass over the result, in place
         w.line("if use_blas:")
         w.depth += 1
@@ -69,7 +56,8 @@ def print_contract(k: ContractKernel) -> KernelSource:
         _epilogue(w, k, params, dims, batch + ["mi", "ni", "ki"],
                   f"out[{index(k.out, batch + ['mi', 'ni', 'ki'], params)}]")
         w.depth -= nb + 3
-    notes = [f"BLAS gemm (A {layout[0]}, B {layout[1]}, result {layout[2]}) or "
+    notes = [f"BLAS gemm (A {layout[0]}, B {layout[1]}, result {layout[2]}"
+             f"{', alpha and beta: the update accumulates in place' if form else ''}) or "
              f"tiled {sched.tile_m}x{sched.tile_n}x{sched.tile_k}" if layout else
              f"tiled {sched.tile_m}x{sched.tile_n}x{sched.tile_k} (no dense layout for BLAS)"]
     what = " ".join(k.epilogue.lines()[:-1])
@@ -81,14 +69,56 @@ def print_contract(k: ContractKernel) -> KernelSource:
     return ks
 
 
+def _gemm_call(w, k, params, M, N, K, layout, form):
+    """One BLAS gemm per batch item, operands read in place: a column-major (transposed) one
+    by a transpose flag. Row-major C = alpha A B + beta C is column-major C^T = alpha B^T A^T +
+    beta C^T, which is how it is called. `form` folds an epilogue alpha*acc + beta*e (e the
+    result's own buffer) into the call's alpha and beta."""
+    nb = k.nbatch
+    la, lb, lc = layout
+    kind = "s" if k.acc_dtype == "float32" else "d"
+    t = k.acc_dtype
+
+    def ld(access, rows_axis, cols_axis, lay):
+        s = access.strides[rows_axis] if lay == "C" else access.strides[cols_axis]
+        return params.term(s, "s") if s not in (0, 1) else "1"
+    lda = ld(k.a, nb, nb + 2, la)
+    ldb = ld(k.b, nb + 2, nb + 1, lb)
+    ldc = ld(k.out, nb, nb + 1, lc)
+    def factor(sign_c):
+        sign, c = sign_c
+        value = "1" if c is None else f"e{c}[0]" if isinstance(c, int) else repr(c.value)
+        return f"np.{t}({'-' if sign < 0 else ''}{value})"
+    if form is None:
+        alpha, beta = f"np.{t}(1)", f"np.{t}(0)"
+    else:
+        alpha, beta = factor(form[0]), factor(form[1])
+    w.line(f"al = np.empty(1, np.{t})")
+    w.line(f"al[0] = {alpha}")
+    w.line(f"be = np.empty(1, np.{t})")
+    w.line(f"be[0] = {beta}")
+    w.line(f"if {M} > 0 and {N} > 0:")
+    w.depth += 1
+    if form is None:
+        w.line(f"if {K} == 0:  # an empty sum: BLAS may not touch C")
+        w.line(f"    for mi in range({M}):")
+        w.line(f"        for ni in range({N}):")
+        w.line(f"            out[{index(k.out, [f'p{j}' for j in range(nb)] + ['mi', 'ni', '0'], params)}] = 0")
+    if lc == "C":  # C^T (N x M) col-major = alpha * X (N x K) @ Y (K x M) + beta * C^T
+        tx, ty = ("n" if lb == "C" else "t"), ("n" if la == "C" else "t")
+        w.line(f"xxgemm(ord('{kind}'), ord('{tx}'), ord('{ty}'), {N}, {M}, {K}, al.ctypes.data, "
+               f"b[ib:].ctypes.data, {ldb}, a[ia:].ctypes.data, {lda}, be.ctypes.data, "
+               f"out[io:].ctypes.data, {ldc})")
+    else:  # C (M x N) col-major = alpha * A (M x K) @ B (K x N) + beta * C
+        tx, ty = ("n" if la == "F" else "t"), ("n" if lb == "F" else "t")
+        w.line(f"xxgemm(ord('{kind}'), ord('{tx}'), ord('{ty}'), {M}, {N}, {K}, al.ctypes.data, "
+               f"a[ia:].ctypes.data, {lda}, b[ib:].ctypes.data, {ldb}, be.ctypes.data, "
+               f"out[io:].ctypes.data, {ldc})")
+    w.depth -= 1
+
+
 def _batch_only(access, nb):
     return type(access)(access.buffer, access.strides[:nb] + (0, 0, 0), access.offset)
-
-
-def _matrix(array, base, rows, cols, layout):
-    if layout == "C":
-        return f"{array}[{base}:{base} + {rows} * {cols}].reshape(({rows}, {cols}))"
-    return f"{array}[{base}:{base} + {rows} * {cols}].reshape(({cols}, {rows})).T"
 
 
 def _tiled(w, k, params, M, N, K, sched):

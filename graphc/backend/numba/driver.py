@@ -31,6 +31,8 @@ from time import perf_counter
 
 import numpy as np
 from numba import njit
+
+from graphc.backend.numba.blas import xxgemm
 '''
 
 
@@ -74,6 +76,8 @@ class Module:
                 self.segments.append(("native", []))
             self.segments[-1][1].append(k)
         self.dims = {d: _ident(f"d_{d}") for d in program.dims}
+        # outputs the caller allocates (the others are inputs written in place: donated)
+        self.fresh = [o for o in program.outputs if program.buffers[o.buffer].role == "output"]
         drivers = [self._driver(f"run{j}", kernels) for j, (kind, kernels) in
                    enumerate(self.segments) if kind == "native"]
         drivers += [self._driver(f"profile{j}", kernels, timed=True) for j, (kind, kernels)
@@ -108,7 +112,7 @@ class Module:
     def arguments(self) -> list[str]:
         p = self.program
         names = [b.name for b in p.inputs] + list(p.consts) + \
-            [o.buffer for o in p.outputs] + ["ws", "blas"] + list(self.dims.values())
+            [o.buffer for o in self.fresh] + ["ws", "blas"] + list(self.dims.values())
         return [_ident(n) for n in names]
 
     def _driver(self, name: str, kernels, timed: bool = False) -> str:
@@ -154,7 +158,7 @@ class Module:
         p = self.program
         dims = ", ".join(self.dims.values())
         outs = ", ".join(int_code(self.program.buffers[o.buffer].numel, self.dims)
-                         for o in p.outputs)
+                         for o in self.fresh)
         return "\n".join([
             f"def workspace_bytes({dims}):",
             '    """Bytes of the workspace the memory plan needs for these dims."""',
@@ -163,7 +167,7 @@ class Module:
             "",
             f"def output_sizes({dims}):",
             '    """Elements of each output for these dims."""',
-            f"    return ({outs}{',' if len(p.outputs) == 1 else ''})",
+            f"    return ({outs}{',' if len(self.fresh) == 1 else ''})",
             "", ""] + self._fast_call()) + "\n"
 
     def _fast_call(self) -> list[str]:
@@ -175,7 +179,7 @@ class Module:
         if len(self.segments) != 1:
             return []
         names = [b.name[3:] for b in p.inputs]
-        lines = ["def call(kw, consts, blas, workspace):",
+        lines = ["def call(kw, consts, blas, prepare):",
                  '    """The program for arrays given exactly as it wants them, else None."""',
                  f"    if len(kw) != {len(names)}:",
                  "        return None",
@@ -199,15 +203,18 @@ class Module:
         if set(bound) != set(self.dims):
             return []  # a dim no input axis has: the checked path says so
         d = ", ".join(self.dims.values())
-        lines.append(f"    ws = workspace(({d}{',' if len(self.dims) == 1 else ''}))")
-        out_names = [_ident(o.buffer) for o in p.outputs]
-        for o, name in zip(p.outputs, out_names):
+        lines.append(f"    ws, threads = prepare(({d}{',' if len(self.dims) == 1 else ''}))")
+        out_names = [_ident(o.buffer) if o in self.fresh else _ident("a_" + o.buffer[3:])
+                     for o in p.outputs]
+        for o in self.fresh:
             n = int_code(p.buffers[o.buffer].numel, self.dims)
-            lines.append(f"    {name} = empty({n}, _DT_{p.buffers[o.buffer].dtype})")
+            lines.append(f"    {_ident(o.buffer)} = empty({n}, _DT_{p.buffers[o.buffer].dtype})")
         args = [_ident("a_" + n) for n in names] + \
-            [f"consts[{j}]" for j in range(len(p.consts))] + out_names + ["ws", "blas"] + \
+            [f"consts[{j}]" for j in range(len(p.consts))] + \
+            [_ident(o.buffer) for o in self.fresh] + ["ws", "blas"] + \
             list(self.dims.values())
-        lines.append(f"    run0({', '.join(args)})")
+        lines.append("    with threads:  # BLAS threads for calls of these sizes")
+        lines.append(f"        run0({', '.join(args)})")
         shapes = [f"{name}.reshape(({', '.join(int_code(x, self.dims) for x in o.shape)}"
                   f"{',' if len(o.shape) == 1 else ''}))" for name, o in zip(out_names,
                                                                            p.outputs)]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...lower import lower
+from ..blas import BlasThreads
 from ...lower.program import ContractKernel, ReferenceKernel
 from . import cache
 from .driver import Module, versions
@@ -42,19 +43,25 @@ class KernelInfo:
 class CpuFunction:
     backend = "cpu"
 
-    def __init__(self, graph, spec, upcast: bool = False):
+    def __init__(self, graph, spec, upcast: bool = False, donate: dict | None = None):
         if upcast:
             raise ValueError("backend 'cpu' computes in the graph's own dtypes; gc.check_grad "
                              "runs on the reference backend")
         self.graph, self.spec = graph, spec
-        self.program = lower(graph)
+        self.program = lower(graph, donate)
         self.module_source = Module(self.program, versions())
         self.source = self.module_source.source
         p = self.program
         self._consts = [p.consts[n] for n in p.consts]
         self._dims = list(p.dims)
         self._outputs = [(p.buffers[o.buffer].dtype, tuple(o.shape)) for o in p.outputs]
+        # per output: None for a fresh array, else the input whose array it is written into
+        self._donated = [o.buffer[3:] if p.buffers[o.buffer].role == "input" else None
+                         for o in p.outputs]
+        self._fresh = [out for out, d in zip(self._outputs, self._donated) if d is None]
         self._workspaces: OrderedDict = OrderedDict()
+        self._prepared: dict = {}
+        self.threads = BlasThreads(graph)
         self.blas = np.ones(len(self.module_source.blas_kernels), np.int64)
         self._load()
 
@@ -82,7 +89,7 @@ class CpuFunction:
         import numba
         p = self.program
         arrays = [np.empty((0,) * len(b.shape), b.dtype) for b in p.inputs] + \
-            self._consts + [np.empty(0, dtype) for dtype, _ in self._outputs] + \
+            self._consts + [np.empty(0, dtype) for dtype, _ in self._fresh] + \
             [np.empty(0, np.uint8), self.blas]
         return tuple(numba.typeof(a) for a in arrays) + (numba.types.int64,) * len(self._dims)
 
@@ -94,7 +101,7 @@ class CpuFunction:
         if call is None:
             return None
         try:
-            return call(kwargs, self._consts, self.blas, self._workspace)
+            return call(kwargs, self._consts, self.blas, self._prepare)
         except ValueError:
             return None  # a check inside a kernel (a label out of range): the slow path says
 
@@ -102,21 +109,24 @@ class CpuFunction:
         d = tuple(int(dims[s]) for s in self._dims)
         ws = self._workspace(d)
         sizes = self.module.output_sizes(*d)
-        outs = [np.empty(n, dtype) for (dtype, _), n in zip(self._outputs, sizes)]
+        outs = [np.empty(n, dtype) for (dtype, _), n in zip(self._fresh, sizes)]
         inputs = [_writeable(arrays[b.name[3:]]) for b in self.program.inputs]
         for kind, payload in self._segments:
             if kind == "native":
                 payload(*inputs, *self._consts, *outs, ws, self.blas, *d)
             else:
                 self._reference(payload, inputs, outs, ws, dims)
-        return [o.reshape(_shape(shape, dims)) for o, (_, shape) in zip(outs, self._outputs)]
+        fresh = iter(outs)
+        by_name = dict(zip((b.name[3:] for b in self.program.inputs), inputs))
+        return [(next(fresh) if donated is None else by_name[donated]).reshape(_shape(shape, dims))
+                for donated, (_, shape) in zip(self._donated, self._outputs)]
 
     def profile(self, arrays: dict, dims: dict, repeat: int = 5) -> dict:
         """Seconds per kernel (the median of `repeat` runs), each kernel called from Python:
         where a step's time goes."""
         d = tuple(int(dims[s]) for s in self._dims)
         ws = self._workspace(d)
-        outs = [np.empty(n, dt) for (dt, _), n in zip(self._outputs,
+        outs = [np.empty(n, dt) for (dt, _), n in zip(self._fresh,
                                                       self.module.output_sizes(*d))]
         inputs = [_writeable(arrays[b.name[3:]]) for b in self.program.inputs]
         times: dict = {}
@@ -128,6 +138,16 @@ class CpuFunction:
                     lambda name, t: times.setdefault(name, []).append(t),
                     *inputs, *self._consts, *outs, ws, self.blas, *d)
         return {name: float(np.median(ts)) for name, ts in times.items()}
+
+    def _prepare(self, d: tuple):
+        """(workspace, BLAS-thread context) for calls with dim sizes `d`."""
+        hit = self._prepared.get(d)
+        if hit is None:
+            hit = (self._workspace(d), self.threads.limit(dict(zip(self._dims, d))))
+            self._prepared[d] = hit
+            while len(self._prepared) > WORKSPACES:
+                self._prepared.pop(next(iter(self._prepared)))
+        return hit
 
     def _workspace(self, d: tuple) -> np.ndarray:
         ws = self._workspaces.get(d)
@@ -161,7 +181,9 @@ class CpuFunction:
         p = self.program
         found = {b.name: a.reshape(-1) for b, a in zip(p.inputs, inputs)}
         found.update(dict(zip(p.consts, self._consts)))
-        found.update({o.buffer: a for o, a in zip(p.outputs, outs)})
+        found.update({o.buffer: a for o, a in zip([o for o in p.outputs
+                                                   if p.buffers[o.buffer].role == "output"],
+                                                  outs)})
         for name, slot in p.plan.slot_of.items():
             buf = p.buffers[name]
             off = int(p.plan.offsets[slot].subs(dims)) if p.plan.offsets[slot].free_symbols \
@@ -204,8 +226,8 @@ def _aligned_empty(nbytes: int, align: int = 64) -> np.ndarray:
     return raw[start:start + nbytes]
 
 
-def factory(graph, spec, upcast=False, **unknown):
+def factory(graph, spec, upcast=False, donate=None, **unknown):
     if unknown:
         raise TypeError(f"compile: unknown option(s) {', '.join(map(repr, unknown))} for "
                         f"backend 'cpu'")
-    return CpuFunction(graph, spec, upcast=upcast)
+    return CpuFunction(graph, spec, upcast=upcast, donate=donate)
