@@ -38,7 +38,6 @@ def blas_pools():
 def refresh() -> None:
     global _blas_pools
     _blas_pools = None
-_NONE = contextlib.nullcontext()
 
 
 class _Limit:

@@ -49,13 +49,13 @@ def load(source: str, name: str | None = None):
     directory = cache_dir()
     path = os.path.join(directory, name + ".py")
     if not _intact(path, source):
-        _write(path, source)
+        write_atomic(path, source)
         _bound(directory)
     try:
         return _import(name, path, source)
     except Exception:  # a damaged entry (or machine code Numba cannot read): rebuild it
         _forget(directory, name)
-        _write(path, source)
+        write_atomic(path, source)
         return _import(name, path, source)
 
 
@@ -78,8 +78,10 @@ def _intact(path: str, source: str) -> bool:
         return False
 
 
-def _write(path: str, source: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".py")
+def write_atomic(path: str, source: str) -> None:
+    """Write `source` to `path` through a temporary file renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-",
+                               suffix=os.path.splitext(path)[1])
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(source)
@@ -93,9 +95,13 @@ def _write(path: str, source: str) -> None:
 def _import(name: str, path: str, source: str):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module  # before it runs: what compiles as it imports knows its module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     module.__graphc_source__ = source
-    sys.modules[name] = module
     return module
 
 

@@ -1,12 +1,12 @@
 """The generated module: every kernel of a Program, and one driver that runs them in order.
 
-    run(<inputs>, <constants>, <outputs>, ws, blas, <dims>)
+    run(<inputs>, <constants>, <outputs>, ws, modes, <dims>)
 
 The driver is one native call per step: it carves the temporaries out of the workspace `ws`
 (the memory plan's slots, one uint8 buffer allocated once per set of dim sizes), computes
 every kernel's sizes, strides and offsets from the dims in integer code, and calls the kernels.
-Outputs are fresh arrays the caller passes in. `blas[k]` says whether contraction k calls
-BLAS. An op with no native kernel splits the driver into segments (run0, run1, ...) with the
+Outputs are fresh arrays the caller passes in. `modes[k]` says how contraction k runs
+(generated, BLAS, generated on all threads: graphc/backend/numba/contract.py). An op with no native kernel splits the driver into segments (run0, run1, ...) with the
 op's NumPy reference called between them.
 """
 from __future__ import annotations
@@ -62,7 +62,8 @@ class Module:
         self.function_of = {}      # kernel name -> the function that computes it
         self.kernel_modules = {}   # module name -> source, one per distinct kernel function
         self.segments = []         # [(kind, payload)]: ("native", [kernels]) | ("reference", k)
-        self.blas_kernels = []     # names of contractions that may call BLAS, by flag index
+        self.contractions = []     # names of the contraction kernels, by `modes` index
+        self.gemm_dtypes = set()   # the shared matmul modules (gemm.py) the kernels import
         for k in program.kernels:
             if isinstance(k, ReferenceKernel):
                 self.segments.append(("reference", k))
@@ -70,7 +71,7 @@ class Module:
             ks = print_kernel(k)
             self.kernel_sources[k.name] = ks
             if isinstance(k, ContractKernel):
-                self.blas_kernels.append(k.name)
+                self.contractions.append(k.name)
             self.function_of[k.name] = self._kernel_module(ks)
             if not self.segments or self.segments[-1][0] != "native":
                 self.segments.append(("native", []))
@@ -92,12 +93,14 @@ class Module:
 
     def _kernel_module(self, ks) -> str:
         """The function computing `ks`, in its own module named by its source's hash."""
-        body = ks.source.replace(f"def {ks.name}(", "def KERNEL(")
+        body = "\n".join(ks.imports) + "\n\n\n" + \
+            ks.source.replace(f"def {ks.name}(", "def KERNEL(")
         digest = hashlib.sha256((body + repr(sorted(self.versions.items()))).encode())
         function = f"{ks.name.split('_', 1)[0][0]}{digest.hexdigest()[:16]}"
         module = f"graphc_k_{function}"
         self.kernel_modules[module] = HEADER.format(what="One kernel.", **self.versions) + \
-            "\n\n" + body.replace("def KERNEL(", f"def {function}(")
+            body.replace("def KERNEL(", f"def {function}(")
+        self.gemm_dtypes.update([ks.gemm] if getattr(ks, "gemm", None) else [])
         return function
 
     @property
@@ -112,7 +115,7 @@ class Module:
     def arguments(self) -> list[str]:
         p = self.program
         names = [b.name for b in p.inputs] + list(p.consts) + \
-            [o.buffer for o in self.fresh] + ["ws", "blas"] + list(self.dims.values())
+            [o.buffer for o in self.fresh] + ["ws", "modes"] + list(self.dims.values())
         return [_ident(n) for n in names]
 
     def _driver(self, name: str, kernels, timed: bool = False) -> str:
@@ -149,8 +152,8 @@ class Module:
         return [(n, b) for n, b in p.buffers.items() if b.role == "temp" and n in p.plan.slot_of]
 
     def _array(self, buffer: str, kernel) -> str:
-        if buffer == "use_blas":
-            return f"blas[{self.blas_kernels.index(kernel.name)}]"
+        if buffer == "mode":
+            return f"modes[{self.contractions.index(kernel.name)}]"
         role = self.program.buffers[buffer].role
         return _ident(buffer) + ("_" if role == "input" else "")
 
@@ -171,7 +174,7 @@ class Module:
             "", ""] + self._fast_call()) + "\n"
 
     def _fast_call(self) -> list[str]:
-        """`call(kw, consts, blas, workspace)`: a call by keywords with arrays exactly as the
+        """`call(kw, consts, prepare)`: a call by keywords with arrays exactly as the
         program wants them (dtype, C order, writeable) checked in a few integer comparisons and
         run at once; anything else returns None, and the caller takes the checked path (the
         one that converts, or says what is wrong)."""
@@ -179,7 +182,7 @@ class Module:
         if len(self.segments) != 1:
             return []
         names = [b.name[3:] for b in p.inputs]
-        lines = ["def call(kw, consts, blas, prepare):",
+        lines = ["def call(kw, consts, prepare):",
                  '    """The program for arrays given exactly as it wants them, else None."""',
                  f"    if len(kw) != {len(names)}:",
                  "        return None",
@@ -203,7 +206,7 @@ class Module:
         if set(bound) != set(self.dims):
             return []  # a dim no input axis has: the checked path says so
         d = ", ".join(self.dims.values())
-        lines.append(f"    ws, threads = prepare(({d}{',' if len(self.dims) == 1 else ''}))")
+        lines.append(f"    ws, threads, modes = prepare(({d}{',' if len(self.dims) == 1 else ''}))")
         out_names = [_ident(o.buffer) if o in self.fresh else _ident("a_" + o.buffer[3:])
                      for o in p.outputs]
         for o in self.fresh:
@@ -211,7 +214,7 @@ class Module:
             lines.append(f"    {_ident(o.buffer)} = empty({n}, _DT_{p.buffers[o.buffer].dtype})")
         args = [_ident("a_" + n) for n in names] + \
             [f"consts[{j}]" for j in range(len(p.consts))] + \
-            [_ident(o.buffer) for o in self.fresh] + ["ws", "blas"] + \
+            [_ident(o.buffer) for o in self.fresh] + ["ws", "modes"] + \
             list(self.dims.values())
         lines.append("    with threads:  # BLAS threads for calls of these sizes")
         lines.append(f"        run0({', '.join(args)})")

@@ -29,6 +29,7 @@ class KernelSource:
     arrays: list                 # buffer names, in argument order
     ints: list                   # sympy expressions of the int parameters, in order
     notes: list = field(default_factory=list)  # what the printer chose (BLAS, flattened...)
+    imports: list = field(default_factory=list)  # lines the kernel's module needs
 
 
 class _Writer:
