@@ -120,6 +120,10 @@ def compile(outputs, inputs=None, backend: str = "reference", passes=None,
     24.0
     """
     if backend not in available_backends():
+        if backend in UNAVAILABLE:  # a known backend this machine cannot run: say why
+            raise ValueError(f"backend {backend!r} is not available here: "
+                             f"{UNAVAILABLE[backend]}; available backends: "
+                             f"{', '.join(available_backends())}")
         raise ValueError(f"unknown backend {backend!r}; available backends: "
                          f"{', '.join(available_backends())}")
     single = isinstance(outputs, Node)
@@ -160,11 +164,19 @@ def available_backends() -> list[str]:
     return sorted(BACKENDS)
 
 
+# backends that need optional pieces (a package, a device): name -> the module that registers
+# it when importable, and why one is not (its ImportError), for compile's error
+OPTIONAL = {"cpu": "graphc.backend.numba_cpu", "cuda": "graphc.backend.numba_cuda"}
+UNAVAILABLE: dict[str, str] = {}
+
+
 def _load_optional_backends():
     """Backends that need optional pieces register themselves when importable."""
     import importlib
-    for module in ("graphc.backend.numba_cpu", "graphc.backend.numba_cuda"):
+    for name, module in OPTIONAL.items():
+        if name in BACKENDS:
+            continue
         try:
             importlib.import_module(module)
-        except ImportError:
-            pass
+        except ImportError as e:
+            UNAVAILABLE[name] = str(e)
