@@ -104,7 +104,7 @@ def _print(k: ContractKernel, t, params: Params) -> str:
     w.line(f"        br[j] = Bs[kk, tx + j * {tx_n}]")
     w.line(f"    for i in range({t.tm}):")
     w.line(f"        for j in range({t.tn}):")
-    w.line("            acc[i, j] += ar[i] * br[j]")
+    w.line("            acc[i, j] = cuda.fma(ar[i], br[j], acc[i, j])")
     w.line("cuda.syncthreads()")
     w.depth -= 1
     # write back, the epilogue fused

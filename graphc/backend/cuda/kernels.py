@@ -48,6 +48,11 @@ class CudaKernel:
     notes: list = field(default_factory=list)
 
 
+def _np(dtype: str) -> str:
+    """The NumPy scalar type's name in kernel source (np.bool_: NumPy 1 has no np.bool)."""
+    return "np.bool_" if dtype == "bool" else f"np.{dtype}"
+
+
 def _header(w: _Writer, doc: str, arrays, params: Params) -> str:
     head = [JIT, f"def KERNEL({', '.join(arrays + params.names)}):", f'    """{doc}"""']
     return "\n".join(head + w.lines) + "\n"
@@ -268,7 +273,7 @@ def _(k: ReduceKernel, target) -> CudaKernel:
     shuffle = target.shuffles and block[0] == 1 and all(x in SHUFFLE_TYPES for x in types)
     shared = [f"sh_{v}" for v in state]
     for s, x in zip(shared, types):
-        w.line(f"{s} = cuda.shared.array(({block[1]}, {block[0]}), np.{x})")
+        w.line(f"{s} = cuda.shared.array(({block[1]}, {block[0]}), {_np(x)})")
     w.line("tx = cuda.threadIdx.x")
     w.line("ty = cuda.threadIdx.y")
     _rows(w, block, n_out, loops, kept, extents)

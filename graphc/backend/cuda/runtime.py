@@ -41,6 +41,7 @@ class Frame:
     inputs: list      # (program input Buffer, device view or None when carried)
     outputs: list     # (device view or None when carried, numel, dtype, shape)
     steps: list       # (kernel, grid, block, args) or a host callable
+    names: list       # the kernel of each step
 
 
 class CudaFunction:
@@ -87,25 +88,45 @@ class CudaFunction:
 
     # ---- calling ------------------------------------------------------------------------
     def run(self, arrays: dict, dims: dict) -> list:
-        d = tuple(int(dims[s]) for s in self._dims)
+        return self.call(self._frame(tuple(int(dims[s]) for s in self._dims)), arrays)
+
+    def profile(self, arrays: dict, dims: dict, repeat: int = 5) -> dict:
+        """Seconds per kernel on the device, the median of `repeat` runs (CUDA events around
+        each launch; the inputs copied in once): where a step's time goes. The simulator's
+        events carry no times."""
+        cuda = self._cuda
+        frame = self._frame(tuple(int(dims[s]) for s in self._dims))
+        self._copy_in(frame, arrays)
+        times: dict = {}
+        for _ in range(repeat):
+            for name, step in zip(frame.names, frame.steps):
+                start, end = cuda.event(), cuda.event()
+                start.record()
+                _run(step)
+                end.record()
+                end.synchronize()
+                times.setdefault(name, []).append(start.elapsed_time(end) / 1e3)
+        return {name: float(np.median(ts)) for name, ts in times.items()}
+
+    @staticmethod
+    def _copy_in(frame: Frame, arrays: dict) -> None:
+        for buf, dev in frame.inputs:
+            if dev is not None:
+                dev.copy_to_device(arrays[buf.name[3:]].reshape(-1))
+
+    def _frame(self, d: tuple) -> Frame:
         frame = self._frames.get(d)
         if frame is None:
             frame = self._frames[d] = self.frame(d, {})
             while len(self._frames) > FRAMES:
                 self._frames.popitem(last=False)
-        return self.call(frame, arrays)
+        return frame
 
     def call(self, frame: Frame, arrays: dict) -> list:
         """Copy the inputs in, launch every kernel, copy the outputs out (fresh arrays)."""
-        for buf, dev in frame.inputs:
-            if dev is not None:
-                dev.copy_to_device(arrays[buf.name[3:]].reshape(-1))
+        self._copy_in(frame, arrays)
         for step in frame.steps:
-            if callable(step):
-                step()
-            else:
-                kernel, grid, block, args = step
-                kernel[grid, block](*args)
+            _run(step)
         return [None if dev is None else
                 dev.copy_to_host().reshape(shape) if n else np.empty(shape, dtype)
                 for dev, n, dtype, shape in frame.outputs]
@@ -152,10 +173,11 @@ class CudaFunction:
                           for x in o.shape)
             dev = None if o.buffer in overrides else bufs[o.buffer][:max(n, 1)]
             outputs.append((dev, n, dtype, shape))
-        steps = []
+        steps, names = [], []
         for k, (ints, launch) in zip(p.kernels, per_kernel):
             if isinstance(k, ReferenceKernel):
                 steps.append(lambda k=k: self._reference(k, bufs, dims))
+                names.append(k.name)
                 continue
             ck = self.module_source.kernels[k.name]
             config = self._configure(ck, launch)
@@ -164,7 +186,8 @@ class CudaFunction:
             variant, grid, block = config
             args = tuple(bufs[a] for a in ck.arrays) + tuple(int(i) for i in ints)
             steps.append((self._functions[k.name][variant], grid, block, args))
-        return Frame(inputs, outputs, steps)
+            names.append(k.name)
+        return Frame(inputs, outputs, steps, names)
 
     def _configure(self, ck, launch):
         """(variant, grid, block) of one kernel for its launch extents; None: no work."""
@@ -233,6 +256,14 @@ class CudaFunction:
                                   " | ".join(self.module_source.functions.get(k.name, ["-"])),
                                   schedule, None, runs, tuple(ck.notes) if ck else ()))
         return out
+
+
+def _run(step) -> None:
+    if callable(step):
+        step()  # an op's NumPy reference, on the host
+    else:
+        kernel, grid, block, args = step
+        kernel[grid, block](*args)
 
 
 def factory(graph, spec, upcast=False, **unknown):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from dataclasses import dataclass
 
 
@@ -20,6 +21,8 @@ def unavailable() -> str | None:
     if importlib.util.find_spec("numba_cuda") is None:
         return ("backend 'cuda' needs the numba-cuda package (pip install 'graphc[cuda]'); "
                 "it is not installed")
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return None  # the simulator: nothing to probe (numba.cuda is imported when used)
     try:
         from numba import cuda
         from numba.cuda.core import config
