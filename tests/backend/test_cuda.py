@@ -56,3 +56,14 @@ def test_without_a_gpu_or_the_simulator_backend_cuda_is_a_clear_error():
     assert "ERROR: backend 'cuda' is not available here" in out, out
     assert ("NUMBA_ENABLE_CUDASIM=1" in out and "GPU" in out) or "numba-cuda" in out, out
     assert "available backends: cpu, reference" in out, out
+
+
+@needs_numba_cuda
+@pytest.mark.slow
+def test_every_kernel_compiles_for_a_gpu():
+    # Numba's CUDA compiler, no GPU: types and intrinsics the simulator does not check
+    done = subprocess.run([sys.executable, str(REPO / "tests" / "backend" / "cuda_ptx_check.py")],
+                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
+    if done.stdout.startswith("SKIP"):
+        pytest.skip(done.stdout.strip())
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]

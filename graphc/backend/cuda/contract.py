@@ -18,6 +18,7 @@ from ..numba.contract import _batch_only, _epilogue
 from ..numba.kernels import _Writer
 from ..numba.printer import Params, index
 from .kernels import CudaKernel, _header, _unravel, print_kernel
+from .printer import DevicePrinter
 from .target import PAD
 
 
@@ -116,7 +117,8 @@ def _print(k: ContractKernel, t, params: Params) -> str:
     w.line(f"            if gn < {N}:")
     w.depth += 4
     loops = batch + ["gm", "gn", "0"]
-    _epilogue(w, k, params, dims, loops, "acc[i, j]", f"out[{index(k.out, loops, params)}]")
+    _epilogue(w, k, params, dims, loops, "acc[i, j]", f"out[{index(k.out, loops, params)}]",
+              printer=DevicePrinter())
     what = " ".join(k.epilogue.lines()[:-1])
     return _header(w, f"{'+'.join(k.provenance)}: acc = A @ B per batch item, {t}"
                    + (f"; epilogue {what}" if what else ""), arrays, params)

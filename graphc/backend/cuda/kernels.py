@@ -2,8 +2,8 @@
 class), the second printer of the Program after graphc/backend/numba/kernels.py.
 
 What is the same as on the CPU is the CPU's: bodies print with its `body_lines` (typed
-np.float32(...) casts and np.* ufuncs, which Numba's CUDA target compiles to libdevice
-calls), sizes and strides are its `Params` and accesses its `index`. What differs is how the
+np.float32(...) casts and literals; functions as the CUDA target has them, printer.py),
+sizes and strides are its `Params` and accesses its `index`. What differs is how the
 work is spread over threads:
 
 - elementwise and one_hot: one thread per element in a grid-stride loop (a flat index,
@@ -28,7 +28,9 @@ import sympy
 
 from ...lower.program import ElementwiseKernel, NormalizeKernel, OneHotKernel, ReduceKernel
 from ..numba.kernels import _acc_type, _contiguous_over, _dims_of, _write_result, _Writer
-from ..numba.printer import Params, body_lines, index
+from ..numba.printer import Params, index
+from ..numba.printer import body_lines as cpu_body_lines
+from .printer import DevicePrinter
 
 JIT = "@cuda.jit(cache=True)"
 SHUFFLE_TYPES = ("int32", "int64", "float32", "float64")  # what cuda.shfl_down_sync moves
@@ -46,6 +48,11 @@ class CudaKernel:
     variants: list = field(default_factory=list)  # "tiles": a Tiles per source
     empty_error: str | None = None  # raised on the host when the reduced extent is 0
     notes: list = field(default_factory=list)
+
+
+def body_lines(body, operand_texts, dims, prefix: str = "v"):
+    """The CPU's statement lines, with the device's functions (printer.py)."""
+    return cpu_body_lines(body, operand_texts, dims, prefix, printer=DevicePrinter())
 
 
 def _np(dtype: str) -> str:
@@ -213,10 +220,10 @@ def _accumulate(w: _Writer, reduce: str, t: str, v: str) -> None:
     else:
         w.line(f"vv = np.float64({v})")
         w.line("if vv > m:")
-        w.line("    s = s * np.exp(m - vv) + np.float64(1)")
+        w.line("    s = s * math.exp(m - vv) + np.float64(1)")
         w.line("    m = vv")
         w.line("elif vv != -np.inf:  # an equal maximum adds exp(0) (two +inf give +inf)")
-        w.line("    s += np.float64(1) if vv == m else np.exp(vv - m)")
+        w.line("    s += np.float64(1) if vv == m else math.exp(vv - m)")
 
 
 def _merger(reduce: str, t: str):
@@ -234,12 +241,12 @@ def _merger(reduce: str, t: str):
             w.line(f"if {m2} > {m}:")
             w.line(f"    {m}, {s}, {m2}, {s2} = {m2}, {s2}, {m}, {s}")
             w.line(f"if {s2} != 0:  # (a NaN sum propagates)")
-            w.line(f"    {s} += {s2} * (np.float64(1) if {m2} == {m} else np.exp({m2} - {m}))")
+            w.line(f"    {s} += {s2} * (np.float64(1) if {m2} == {m} else math.exp({m2} - {m}))")
     return merge
 
 
 def _final(reduce: str) -> str:
-    return "m + np.log(s)" if reduce == "logsumexp" else "acc"
+    return "m + math.log(s)" if reduce == "logsumexp" else "acc"
 
 
 def _rows(w: _Writer, block, n_out: str, loops, kept, extents) -> None:
@@ -293,7 +300,7 @@ def _(k: ReduceKernel, target) -> CudaKernel:
     _block_reduce(w, state, shared, _merger(k.reduce, t), shuffle)
     w.line(f"if ty == 0 and o < {n_out}:")
     w.depth += 1
-    _write_result(w, k, loops, params, dims, _final(k.reduce))
+    _write_result(w, k, loops, params, dims, _final(k.reduce), printer=DevicePrinter())
     w.depth -= 1
     w.line("cuda.syncthreads()  # the shared partials are reused by the next rows")
     what = " ".join(k.body.lines()[:-1])
@@ -357,7 +364,7 @@ def _(k: NormalizeKernel, target) -> CudaKernel:
     w.line(f"s = np.{t}(0)")
 
     def exp_sum():
-        w.line(f"e = np.exp({src} - m)")
+        w.line(f"e = math.exp({src} - m)")
         if k.op == "log_softmax":  # the maximum's own exp(0) = 1 is left out: log1p below
             w.line(f"if {ax} != arg:")
             w.line("    s += e")
@@ -368,7 +375,7 @@ def _(k: NormalizeKernel, target) -> CudaKernel:
     _block_reduce(w, ("s",), ("sh_s",), _merger("sum", t), shuffle)
     _broadcast(w, ("s",), ("sh_s",))
     if k.op == "log_softmax":
-        w.line("ls = np.log1p(s)")
+        w.line("ls = math.log1p(s)")
         each(lambda: w.line(f"{dst} = ({src} - m) - ls"))
     else:
         each(lambda: w.line(f"{dst} = {dst} / s"))
