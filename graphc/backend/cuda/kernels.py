@@ -10,10 +10,10 @@ work is spread over threads:
   unravelled into the domain's indices where an operand is strided);
 - reductions and softmax / log_softmax: a block of (tx, ty) threads per group of tx output
   rows; the ty threads of a row each reduce a strided part of it, then combine their
-  partials in a tree in shared memory (the last 32 with warp shuffles on a GPU). Reduced axes
-  innermost (a row sum) use (1, threads): consecutive threads read consecutive elements; reduced axes
-  outermost (a column sum) use (32, threads/32): consecutive threads read consecutive
-  outputs' elements.
+  partials in a tree in shared memory (the last 32 with warp shuffles on a GPU). Reduced
+  axes innermost (a row sum) use (1, threads): consecutive threads read consecutive elements.
+  Reduced axes outermost (a column sum) use (32, 8) on a GPU: consecutive threads read
+  consecutive outputs' elements.
 
 Each printer returns a `CudaKernel`: the source of `def KERNEL(...)` (module.py names it),
 its array and integer arguments, and what the runtime needs to launch it.
@@ -331,7 +331,7 @@ def _(k: NormalizeKernel, target) -> CudaKernel:
     src, dst = (f"x[{index(k.operand, loops, params)}]",
                 f"out[{index(k.out, loops, params)}]")
     for s, x in (("sh_m", t), ("sh_arg", "int64"), ("sh_s", t)):
-        w.line(f"{s} = cuda.shared.array(({block[1]}, {block[0]}), np.{x})")
+        w.line(f"{s} = cuda.shared.array(({block[1]}, {block[0]}), {_np(x)})")
     w.line("tx = cuda.threadIdx.x")
     w.line("ty = cuda.threadIdx.y")
     _rows(w, block, n_rows, loops, kept, extents)

@@ -120,6 +120,8 @@ class CudaFunction:
             frame = self._frames[d] = self.frame(d, {})
             while len(self._frames) > FRAMES:
                 self._frames.popitem(last=False)
+        else:
+            self._frames.move_to_end(d)
         return frame
 
     def call(self, frame: Frame, arrays: dict) -> list:
