@@ -87,7 +87,7 @@ class TrainStep:
         self._lr_name = self.update.lr.name
         self._state_keys = state
         self._frozen = [parameter_of(n) for n in frozen]
-        self._device = self._keep_on_device(nodes, state)
+        self._device = self._keep_on_device(nodes, state, donate)
 
     def __call__(self, *args, **batch) -> float:
         """Run one step on a batch (arrays by input name); returns the loss before the
@@ -119,24 +119,20 @@ class TrainStep:
                 np.copyto(self.optimizer.state[key], new, casting="same_kind")
         return float(loss)
 
-    def _keep_on_device(self, nodes, state):
+    def _keep_on_device(self, nodes, state, donate):
         """For a backend that keeps values between calls (backend "cuda": `impl.resident`),
-        the parameters and optimizer state stay in its memory, each input replaced by its
-        updated output after every step; None for the others. Each owner (a Parameter, the
-        optimizer) gets a `pull` that copies its values back when the host reads them."""
+        the parameters and optimizer state stay in its memory, each input replaced by the
+        output donated to it after every step; None for the others. Each owner (a Parameter,
+        the optimizer) gets a `pull` that copies its values back when the host reads them."""
         make = getattr(self.compiled.impl, "resident", None)
-        inputs = self.update.state_inputs
-        carried = {n.name: 1 + i for i, n in enumerate(nodes)}
-        carried.update({inputs[k].name: 1 + len(nodes) + j for j, k in enumerate(state)
-                        if k in inputs})
-        resident = make(carried) if make is not None else None
+        resident = make({name: index for index, name in donate.items()}) if make else None
         if resident is None:
             return None
 
         def puller(names):
             return lambda: [resident.download(n, self._feeds[n]) for n in names]
         owners = [(p, [n.name]) for n, p in zip(nodes, self.params)]
-        owners.append((self.optimizer, [inputs[k].name for k in state if k in inputs]))
+        owners.append((self.optimizer, [self.update.state_inputs[k].name for k in state]))
         return resident, [(owner, names, puller(names)) for owner, names in owners]
 
     def _step_on_device(self, batch, lr) -> float:

@@ -268,7 +268,9 @@ def _run(step) -> None:
         kernel[grid, block](*args)
 
 
-def factory(graph, spec, upcast=False, **unknown):
+def factory(graph, spec, upcast=False, donate=None, **unknown):
+    """`donate` is taken and left unused: outputs come back as fresh host arrays, and a
+    train step's parameters stay on the device instead (`CudaFunction.resident`)."""
     if unknown:
         raise TypeError(f"compile: unknown option(s) {', '.join(map(repr, unknown))} for "
                         f"backend 'cuda'")
