@@ -47,6 +47,7 @@ class CudaKernel:
     block: tuple = ()            # "rows": the (tx, ty) block the kernel is printed for
     variants: list = field(default_factory=list)  # "tiles": a Tiles per source
     empty_error: str | None = None  # raised on the host when the reduced extent is 0
+    shuffles: bool = False       # "rows": warp shuffles, so at least 32 threads along y
     notes: list = field(default_factory=list)
 
 
@@ -143,6 +144,13 @@ def _block(target, trailing: bool) -> tuple:
         return (1, target.threads)
     tx = min(32, target.threads // 4)
     return (tx, target.threads // tx)
+
+
+def _shuffles(target, block, types) -> bool:
+    """Whether a row kernel ends its tree with warp shuffles: on a GPU, for one row per block
+    of at least a warp, and values cuda.shfl_down_sync can move."""
+    return target.shuffles and block[0] == 1 and block[1] >= 32 and \
+        all(t in SHUFFLE_TYPES for t in types)
 
 
 def _block_reduce(w: _Writer, state, shared, merge, shuffle: bool) -> None:
@@ -280,7 +288,7 @@ def _(k: ReduceKernel, target) -> CudaKernel:
     block = _block(target, trailing)
     state = ("m", "s") if k.reduce == "logsumexp" else ("acc",)
     types = ("float64", "float64") if k.reduce == "logsumexp" else (t,)
-    shuffle = target.shuffles and block[0] == 1 and all(x in SHUFFLE_TYPES for x in types)
+    shuffle = _shuffles(target, block, types)
     shared = [f"sh_{v}" for v in state]
     for s, x in zip(shared, types):
         w.line(f"{s} = cuda.shared.array(({block[1]}, {block[0]}), {_np(x)})")
@@ -314,6 +322,7 @@ def _(k: ReduceKernel, target) -> CudaKernel:
     return CudaKernel(k.name, [src], [a.buffer for a in k.operands] +
                       [e.buffer for e in k.extras] + [k.out.buffer], list(params.exprs),
                       [n_out_expr, n_red_expr], "rows", block=block, empty_error=empty,
+                      shuffles=shuffle,
                       notes=[f"block tree reduction, {block[0]}x{block[1]} threads"
                              + (", warp shuffles" if shuffle else "")])
 
@@ -330,7 +339,7 @@ def _(k: NormalizeKernel, target) -> CudaKernel:
     n_rows, n = params.term(n_rows_expr, "n"), extents[k.axis]
     t = k.dtype
     block = _block(target, k.axis == rank - 1)
-    shuffle = target.shuffles and block[0] == 1 and t in SHUFFLE_TYPES
+    shuffle = _shuffles(target, block, (t, "int64"))
     src, dst = (f"x[{index(k.operand, loops, params)}]",
                 f"out[{index(k.out, loops, params)}]")
     for s, x in (("sh_m", t), ("sh_arg", "int64"), ("sh_s", t)):
@@ -387,6 +396,6 @@ def _(k: NormalizeKernel, target) -> CudaKernel:
            "(z - max) - log1p(sum of exp(z - max) but the max's)")
     source = _header(w, f"{k.op} along axis {k.axis}: {doc}", ["x", "out"], params)
     return CudaKernel(k.name, [source], [k.operand.buffer, k.out.buffer], list(params.exprs),
-                      [n_rows_expr, k.domain[k.axis]], "rows", block=block,
+                      [n_rows_expr, k.domain[k.axis]], "rows", block=block, shuffles=shuffle,
                       notes=[f"a block per {block[0]} row(s), {block[0]}x{block[1]} threads"
                              + (", warp shuffles" if shuffle else "")])

@@ -207,8 +207,8 @@ class CudaFunction:
                 return None
             tx, ty_max = ck.block
             ty = min(ty_max, _pow2_at_least(n_red))
-            if tx == 1 and t.shuffles:
-                ty = min(ty_max, max(ty, 32))  # a whole warp per row: the shuffles need it
+            if ck.shuffles:
+                ty = max(ty, 32)  # a whole warp per row: the shuffles need it
             return 0, min(-(-n_out // tx), t.max_blocks), (tx, ty)
         batch, m, n = launch
         if batch * m * n == 0:

@@ -7,7 +7,7 @@ import pytest
 
 import graphc as gc
 from graphc.backend.cuda import target as targets
-from graphc.backend.cuda.target import SIMULATOR, Tiles
+from graphc.backend.cuda.target import Tiles
 from cuda_check import assert_agree
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -15,8 +15,10 @@ RNG = np.random.default_rng(3)
 
 
 def use(monkeypatch, **changes):
+    """Print for this process's target (the simulator, or a GPU) with `changes`."""
     from dataclasses import replace
-    monkeypatch.setattr(targets, "current", lambda: replace(SIMULATOR, **changes))
+    base = targets.current()
+    monkeypatch.setattr(targets, "current", lambda: replace(base, **changes))
 
 
 @pytest.mark.parametrize("tiles", [Tiles(4, 4, 2, 1, 1), Tiles(8, 16, 8, 4, 2),
