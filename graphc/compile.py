@@ -119,7 +119,12 @@ def compile(outputs, inputs=None, backend: str = "reference", passes=None,
     >>> float(f(x=np.ones((4, 3), np.float32)))
     24.0
     """
-    if backend not in available_backends():
+    _load_optional_backends([backend] if backend in OPTIONAL else [])  # only the one asked for
+    if backend not in BACKENDS:
+        if backend in UNAVAILABLE:  # a known backend this machine cannot run: say why
+            raise ValueError(f"backend {backend!r} is not available here: "
+                             f"{UNAVAILABLE[backend]}; available backends: "
+                             f"{', '.join(available_backends())}")
         raise ValueError(f"unknown backend {backend!r}; available backends: "
                          f"{', '.join(available_backends())}")
     single = isinstance(outputs, Node)
@@ -160,11 +165,20 @@ def available_backends() -> list[str]:
     return sorted(BACKENDS)
 
 
-def _load_optional_backends():
-    """Backends that need optional pieces register themselves when importable."""
+# backends that need optional pieces (a package, a device): name -> the module that registers
+# it when importable, and why one is not (its ImportError), for compile's error
+OPTIONAL = {"cpu": "graphc.backend.numba_cpu", "cuda": "graphc.backend.numba_cuda"}
+UNAVAILABLE: dict[str, str] = {}
+
+
+def _load_optional_backends(names=OPTIONAL):
+    """Backends that need optional pieces register themselves when importable (each looked
+    for once per process: finding a GPU takes a driver call)."""
     import importlib
-    for module in ("graphc.backend.numba_cpu", "graphc.backend.numba_cuda"):
+    for name in names:
+        if name in BACKENDS or name in UNAVAILABLE:
+            continue
         try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
+            importlib.import_module(OPTIONAL[name])
+        except ImportError as e:
+            UNAVAILABLE[name] = str(e)

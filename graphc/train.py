@@ -86,6 +86,8 @@ class TrainStep:
                             for k in self.update.state_inputs})
         self._lr_name = self.update.lr.name
         self._state_keys = state
+        self._frozen = [parameter_of(n) for n in frozen]
+        self._device = self._keep_on_device(nodes, state, donate)
 
     def __call__(self, *args, **batch) -> float:
         """Run one step on a batch (arrays by input name); returns the loss before the
@@ -103,6 +105,10 @@ class TrainStep:
         if missing:
             raise InputTypeError(f"train step: missing batch input(s) {missing}")
         lr = np.asarray(self.optimizer.lr, self.update.lr.dtype)
+        if self._device is not None:
+            return self._step_on_device(batch, lr)
+        for owner in [*self._frozen, *self.params, self.optimizer]:
+            owner.sync()  # the newest values, if a "cuda" train step kept them
         results = self.compiled(**batch, **self._feeds, **{self._lr_name: lr})
         loss, rest = results[0], results[1:]
         for p, new in zip(self.params, rest):
@@ -111,6 +117,37 @@ class TrainStep:
         for key, new in zip(self._state_keys, rest[len(self.params):]):
             if new is not self.optimizer.state[key]:
                 np.copyto(self.optimizer.state[key], new, casting="same_kind")
+        return float(loss)
+
+    def _keep_on_device(self, nodes, state, donate):
+        """For a backend that keeps values between calls (backend "cuda": `impl.resident`),
+        the parameters and optimizer state stay in its memory, each input replaced by the
+        output donated to it after every step; None for the others. Each owner (a Parameter,
+        the optimizer) gets a `pull` that copies its values back when the host reads them."""
+        make = getattr(self.compiled.impl, "resident", None)
+        resident = make({name: index for index, name in donate.items()}) if make else None
+        if resident is None:
+            return None
+
+        def puller(names):
+            return lambda: [resident.download(n, self._feeds[n]) for n in names]
+        owners = [(p, [n.name]) for n, p in zip(nodes, self.params)]
+        owners.append((self.optimizer, [self.update.state_inputs[k].name for k in state]))
+        return resident, [(owner, names, puller(names)) for owner, names in owners]
+
+    def _step_on_device(self, batch, lr) -> float:
+        resident, owners = self._device
+        for owner in self._frozen:
+            owner.sync()
+        for owner, names, pull in owners:
+            if not owner.held_by(pull):  # the host (or another step) has the newest value
+                owner.sync()
+                for n in names:
+                    resident.upload(n, self._feeds[n])
+        arrays, dims = self.compiled.spec.bind((), {**batch, **self._feeds, self._lr_name: lr})
+        loss = resident(arrays, dims)[0]
+        for owner, _, pull in owners:
+            owner.hold(pull)
         return float(loss)
 
     @property
@@ -133,7 +170,9 @@ def train_step(loss: Node, optimizer: Optimizer, backend: str = "reference",
     opt.step() (see this module's docstring for the loops side by side).
 
     `compile_options` go to gc.compile (passes=, opt_level=, ...). Parameters the loss uses
-    that are not in the optimizer stay fixed (fed, not updated).
+    that are not in the optimizer stay fixed (fed, not updated). With backend="cuda" the
+    parameters and optimizer state stay in device memory between steps: only the loss is
+    copied back each step, and a value when the host reads it (`p.value`, state_dict, gc.save).
 
     >>> import graphc as gc, numpy as np
     >>> gc.nn.manual_seed(0); model = gc.nn.Linear(3, 1)

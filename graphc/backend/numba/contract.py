@@ -177,14 +177,14 @@ def _tiled(w, k, params, M, N, K, strides, dims):
     w.depth -= 4
 
 
-def _epilogue(w, k, params, dims, loops, acc_text, target=None):
+def _epilogue(w, k, params, dims, loops, acc_text, target=None, printer=None):
     """The epilogue of one result element: read the accumulator and the extras, apply the
     body's statements, write the result."""
     target = target or acc_text
     for j, e in enumerate(k.extras):
         w.line(f"b{j} = e{j}[{index(e, loops, params)}]")
     lines, result = body_lines(k.epilogue, [acc_text] + [f"b{j}" for j in range(len(k.extras))],
-                               dims, prefix="u")
+                               dims, prefix="u", printer=printer)
     for ln in lines:
         w.line(ln)
     w.line(f"{target} = {result}")

@@ -241,14 +241,15 @@ def _prologue_value(w, k, loops, params, dims):
     w.line(f"p = {result}")
 
 
-def _write_result(w, k, loops, params, dims, value: str, index_name: str | None = None):
+def _write_result(w, k, loops, params, dims, value: str, index_name: str | None = None,
+                  printer=None):
     w.line(f"r = np.{k.acc_dtype}({value})")
     result = "r"
     if k.epilogue is not None:
         for j, e in enumerate(k.extras):
             w.line(f"b{j} = e{j}[{index(e, loops, params)}]")
         lines, result = body_lines(k.epilogue, ["r"] + [f"b{j}" for j in range(len(k.extras))],
-                                   dims, prefix="u")
+                                   dims, prefix="u", printer=printer)
         for ln in lines:
             w.line(ln)
     target = index_name or index(k.out, loops, params)
