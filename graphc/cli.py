@@ -5,6 +5,7 @@
     graphc cost examples/einsum_tour.py:matmul_as_einsum
     graphc explain examples/einsum_tour.py:linear_4d
     graphc run examples/mlp_digits.py --backend reference -- --epochs 2
+    graphc bench --quick --only matmul
 
 A TARGET is `SCRIPT.py:OBJECT` or `package.module:OBJECT` (OBJECT may be dotted: `net.fc1`).
 OBJECT may be a tensor, a list/tuple/dict of tensors, a gc.Graph, a compiled function, a
@@ -413,6 +414,29 @@ def cmd_run(args) -> int:
     return 0
 
 
+def bench_script() -> str:
+    """benchmarks/run.py of the source checkout this graphc was imported from."""
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.join(checkout, "benchmarks", "run.py")
+
+
+def cmd_bench(args) -> int:
+    script = bench_script()
+    # its package beside it tells graphc's run.py from some other project's
+    if not os.path.isfile(os.path.join(os.path.dirname(script), "graphc_bench", "__init__.py")):
+        raise CLIError(f"the benchmarks are not here ({script} is missing): they ship with "
+                       f"graphc's source checkout, not with an installed package; run "
+                       f"`graphc bench` from a checkout installed with `pip install -e .`")
+    # a fresh interpreter: its timings and its fresh-process latencies must not include
+    # what this CLI process imported
+    import subprocess
+    try:
+        code = subprocess.call([sys.executable, script, *args.args])
+    except KeyboardInterrupt:
+        return 130
+    return code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="graphc", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -460,11 +484,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("script", metavar="SCRIPT")
     r.add_argument("--backend", help="a backend name (see the error for what is available)")
     r.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    # prefix_chars="+": every argument, --help included, is benchmarks/run.py's, not graphc's
+    b = sub.add_parser("bench", help="run benchmarks/run.py: graphc against NumPy, torch and "
+                                     "jax, one table (`graphc bench --help` for its options)",
+                       add_help=False, prefix_chars="+")
+    b.add_argument("args", nargs="*", metavar="ARGS", help="options for benchmarks/run.py")
     return p
 
 
 COMMANDS = {"dot": cmd_dot, "cost": cmd_cost, "explain": cmd_explain, "run": cmd_run,
-            "kernels": cmd_kernels, "cache": cmd_cache}
+            "kernels": cmd_kernels, "cache": cmd_cache, "bench": cmd_bench}
 
 
 def main(argv=None) -> int:
