@@ -1,6 +1,8 @@
 """gc.compile: graph -> optimized graph -> a backend's callable, behind one calling convention."""
 from __future__ import annotations
 
+import os
+
 from typing import Callable
 
 import numpy as np
@@ -99,10 +101,17 @@ class CompiledFunction:
                 f"outputs={len(self.graph.outputs)} nodes={len(self.graph)}>")
 
 
-def compile(outputs, inputs=None, backend: str = "reference", passes=None,
+def default_backend() -> str:
+    """The backend gc.compile and gc.train_step use when none is named: GRAPHC_BACKEND, else
+    "cpu" (Numba-compiled kernels); "reference" is the NumPy interpreter every backend is
+    tested against."""
+    return os.environ.get("GRAPHC_BACKEND") or "cpu"
+
+
+def compile(outputs, inputs=None, backend: str | None = None, passes=None,
             opt_level: int | None = None, fast_math: bool = False, donate: dict | None = None,
             **options) -> CompiledFunction:  # noqa: A001
-    """Compile outputs into a callable.
+    """Compile outputs into a callable, for `backend` (default: `default_backend()`).
 
     `passes` is a list of passes (or their names) to run instead of the default pipeline;
     `opt_level=0` runs none; `dump_dir=` (or env GRAPHC_DUMP_DIR) writes the graph after
@@ -119,6 +128,7 @@ def compile(outputs, inputs=None, backend: str = "reference", passes=None,
     >>> float(f(x=np.ones((4, 3), np.float32)))
     24.0
     """
+    backend = backend or default_backend()
     _load_optional_backends([backend] if backend in OPTIONAL else [])  # only the one asked for
     if backend not in BACKENDS:
         if backend in UNAVAILABLE:  # a known backend this machine cannot run: say why

@@ -37,7 +37,7 @@ class TrainStep:
     UpdateGraph), `compiled` (the gc.compile result: .graph, .raw_graph, .cost()),
     `batch_inputs` (the names step() takes)."""
 
-    def __init__(self, loss: Node, optimizer: Optimizer, backend: str = "reference",
+    def __init__(self, loss: Node, optimizer: Optimizer, backend: str | None = None,
                  **compile_options):
         if not isinstance(loss, Node):
             raise TypeError(f"train_step: loss must be a graphc tensor, got "
@@ -161,7 +161,7 @@ class TrainStep:
                 f"nodes={len(self.compiled.graph)}>")
 
 
-def train_step(loss: Node, optimizer: Optimizer, backend: str = "reference",
+def train_step(loss: Node, optimizer: Optimizer, backend: str | None = None,
                **compile_options) -> TrainStep:
     """Compile forward + loss + gc.grad + the optimizer's update into ONE graph, once, and
     return `step(**batch) -> float`: it feeds the batch plus the current parameter and

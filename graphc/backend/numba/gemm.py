@@ -59,7 +59,7 @@ T = np.{dtype}
 '''
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=16)
 def source(dtype: str) -> str:
     """The module's source; its C entry points are named by the hash of the rest."""
     mr, nr = register_block(dtype)
@@ -304,19 +304,19 @@ def _measure(dtype, m, n, k, tiles, candidates) -> dict:
     runs = {BLAS: lambda reps: mod.timed_blas(a, b, out, m, n, k, reps),
             SERIAL: lambda reps: mod.timed_serial(a, b, out, m, n, k, *tiles, reps),
             PARALLEL: lambda reps: mod.timed_parallel(a, b, out, m, n, k, *tiles, reps)}
-    times = {}
-    for c in candidates:
-        run = runs[c]
+    reps = {}
+    for c in candidates:  # a first run warms the caches and sizes the repeats
         start = time.perf_counter()
-        run(1)  # compiled already; a first run warms the caches
+        runs[c](1)
         once = max(time.perf_counter() - start, 1e-7)
-        reps = max(1, min(10000, int(3e-3 / once)))
-        best = float("inf")
-        for _ in range(3):
+        reps[c] = max(1, min(10000, int(3e-3 / once)))
+    times = {MODE_NAMES[c]: float("inf") for c in candidates}
+    for _ in range(3):  # interleaved, the best of three: a burst of other work hits one run
+        for c in candidates:
             start = time.perf_counter()
-            run(reps)
-            best = min(best, (time.perf_counter() - start) / reps)
-        times[MODE_NAMES[c]] = best
+            runs[c](reps[c])
+            times[MODE_NAMES[c]] = min(times[MODE_NAMES[c]],
+                                       (time.perf_counter() - start) / reps[c])
     return times
 
 
