@@ -133,7 +133,7 @@ def _combine(w: _Writer, reduce: str, acc: str, v: str, acc_type: str, first: st
         w.line("    s = s * np.exp(m - vv) + 1.0")
         w.line("    m = vv")
         w.line("elif vv != -np.inf:")
-        w.line("    s += np.exp(vv - m)")
+        w.line("    s += 1.0 if vv == m else np.exp(vv - m)  # +inf twice: inf - inf is NaN")
     else:
         raise NotImplementedError(f"reduction {reduce!r}")
 

@@ -23,7 +23,7 @@ def assert_same(want, got, label=""):
 
 
 def assert_agree(outputs, feeds, opt_level=None, inputs=None):
-    ref = gc.compile(outputs, inputs=inputs, opt_level=opt_level)
+    ref = gc.compile(outputs, inputs=inputs, backend="reference", opt_level=opt_level)
     dev = gc.compile(outputs, inputs=inputs, backend="cuda", opt_level=opt_level)
     with np.errstate(all="ignore"):
         want, got = ref(**feeds), dev(**feeds)
