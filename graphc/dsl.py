@@ -183,6 +183,71 @@ def gelu(a) -> Tensor:
     return apply(ew.GELU, a)
 
 
+# ---- comparisons and the min/max family ----------------------------------------------------
+def comparable(v) -> bool:
+    """Whether `x == v` (and <, >, ...) builds a comparison: v is a tensor, a parameter, a
+    NumPy array or a number. Anything else (None, a string) compares by identity."""
+    return isinstance(v, (Node, np.ndarray, np.generic, sympy.Expr)) or \
+        hasattr(v, "__graphc_node__") or \
+        (isinstance(v, numbers.Number) and not isinstance(v, complex))
+
+
+def greater(a, b) -> Tensor:
+    """a > b elementwise, a bool tensor (also the operator `>`)."""
+    return apply(ew.GREATER, a, b)
+
+
+def greater_equal(a, b) -> Tensor:
+    """a >= b elementwise, a bool tensor (also the operator `>=`)."""
+    return apply(ew.GREATER_EQUAL, a, b)
+
+
+def less(a, b) -> Tensor:
+    """a < b elementwise, a bool tensor (also the operator `<`)."""
+    return apply(ew.LESS, a, b)
+
+
+def less_equal(a, b) -> Tensor:
+    """a <= b elementwise, a bool tensor (also the operator `<=`)."""
+    return apply(ew.LESS_EQUAL, a, b)
+
+
+def equal(a, b) -> Tensor:
+    """a == b elementwise, a bool tensor (also the operator `==`)."""
+    return apply(ew.EQUAL_TO, a, b)
+
+
+def not_equal(a, b) -> Tensor:
+    """a != b elementwise, a bool tensor (also the operator `!=`; NaN != NaN is true)."""
+    return apply(ew.NOT_EQUAL, a, b)
+
+
+def maximum(a, b) -> Tensor:
+    """np.maximum: the larger of a and b, NaN if either is; integer dtypes stay. At a tie
+    the gradient is split in half, as torch.maximum."""
+    return apply(ew.MAXIMUM, a, b)
+
+
+def minimum(a, b) -> Tensor:
+    """np.minimum: the smaller of a and b, NaN if either is (ties as maximum)."""
+    return apply(ew.MINIMUM, a, b)
+
+
+def abs(a) -> Tensor:  # noqa: A001 (NumPy's name)
+    """|a| (integer dtypes stay); its gradient is sign(a), 0 at 0 as in torch."""
+    return apply(ew.ABS, a)
+
+
+def clip(a, lo, hi) -> Tensor:
+    """np.clip(a, lo, hi): lo and hi are numbers, tensors, or None for no bound. NaN stays
+    NaN; lo > hi gives hi. The gradient is torch.clamp's: 1 where lo <= a <= hi."""
+    if lo is None and hi is None:
+        raise ValueError("clip: give lo, hi or both (None means no bound on that side)")
+    lo = -np.inf if lo is None else lo
+    hi = np.inf if hi is None else hi
+    return apply(ew.CLIP, a, lo, hi)
+
+
 def astype(a, dtype: str) -> Tensor:
     """The tensor converted to `dtype` (gradients flow through float casts)."""
     a = _operand("astype", a)
@@ -287,6 +352,18 @@ def sum(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001 (NumPy's name)
 
 def max(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001 (NumPy's name)
     return _reduce("max", a, axis, keepdims)
+
+
+def min(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001 (NumPy's name)
+    """The minimum over axes (ties share the gradient equally, as torch.amin)."""
+    return _reduce("min", a, axis, keepdims)
+
+
+def argmax(a, axis=-1) -> Tensor:
+    """The index (int64) of the first maximum along `axis`, as np.argmax; no gradient."""
+    a = _operand("argmax", a)
+    (axis,) = normalize_axes("argmax", axis, a.ndim)
+    return make("argmax", (a,), axis=axis)
 
 
 def logsumexp(a, axis=None, keepdims=False) -> Tensor:
@@ -429,3 +506,10 @@ def cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
     total = neg(sum(picked))
     return div(total, numel(labels.shape)) if reduction == "mean" else \
         _reduced(total, reduction, "cross_entropy")
+
+
+# Indexing, joining, gathering, convolution and dropout live in their own modules; they are
+# the DSL's too (x[1:] calls dsl.getitem).
+from .indexing import (getitem, concat, stack, split, take, take_along_axis,  # noqa: E402
+                       arange, tril, triu)
+from .functional import conv2d, max_pool2d, avg_pool2d, dropout  # noqa: E402

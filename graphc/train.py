@@ -26,7 +26,8 @@ from .grad import grad
 from .ir.graph import graph_inputs
 from .ir.node import Node
 from .ir.shapes import fmt_shape
-from .nn.module import parameter_of
+from .nn.layers import is_seed
+from .nn.module import generator, parameter_of
 from .ops.common import is_float
 from .optim.optimizer import Optimizer
 
@@ -64,13 +65,14 @@ class TrainStep:
 
         fixed = {id(n) for n in nodes} | {id(self.update.lr)} | \
             {id(n) for n in self.update.state_inputs.values()}
-        batch, frozen = [], []
+        batch, frozen, seeds = [], [], []
         for n in graph_inputs(outputs):
             if id(n) in fixed:
                 continue
-            (frozen if parameter_of(n) is not None else batch).append(n)
+            (seeds if is_seed(n) else frozen if parameter_of(n) is not None
+             else batch).append(n)
         inputs = batch + frozen + nodes + [self.update.lr] + \
-            [self.update.state_inputs[k] for k in self.update.state_inputs]
+            [self.update.state_inputs[k] for k in self.update.state_inputs] + seeds
         from .compile import compile
         self.compiled = compile(outputs, inputs=inputs, backend=backend, **compile_options)
         self.batch_inputs = [n.name for n in batch]
@@ -81,6 +83,9 @@ class TrainStep:
                             for k in self.update.state_inputs})
         self._lr_name = self.update.lr.name
         self._state_keys = state
+        # dropout masks: a new seed per step, from a base drawn off gc.nn's generator (so
+        # gc.nn.manual_seed makes a training run reproducible)
+        self.seeds = SeedFeeder([n.name for n in seeds])
 
     def __call__(self, *args, **batch) -> float:
         """Run one step on a batch (arrays by input name); returns the loss before the
@@ -98,7 +103,8 @@ class TrainStep:
         if missing:
             raise TypeError(f"train step: missing batch input(s) {missing}")
         lr = np.asarray(self.optimizer.lr, self.update.lr.dtype)
-        results = self.compiled(**batch, **self._feeds, **{self._lr_name: lr})
+        results = self.compiled(**batch, **self._feeds, **{self._lr_name: lr},
+                                **self.seeds.next())
         loss, rest = results[0], results[1:]
         for p, new in zip(self.params, rest):
             np.copyto(p.value, new, casting="same_kind")
@@ -115,6 +121,24 @@ class TrainStep:
         return (f"<graphc.TrainStep batch={self.batch_inputs} parameters={len(self.params)} "
                 f"optimizer={type(self.optimizer).__name__} backend={self.compiled.backend} "
                 f"nodes={len(self.compiled.graph)}>")
+
+
+class SeedFeeder:
+    """Fresh int64 seeds for the dropout seed inputs of a compiled graph, one per call:
+    base, base + 1, ... (random_uniform hashes the seed, so consecutive seeds give
+    independent masks)."""
+
+    def __init__(self, names):
+        self.names = list(names)
+        self.base = int(generator().integers(0, 2 ** 62)) if self.names else 0
+        self.count = 0
+
+    def next(self) -> dict:
+        if not self.names:
+            return {}
+        seed = np.asarray(self.base + self.count, dtype=np.int64)
+        self.count += 1
+        return {name: seed for name in self.names}
 
 
 def train_step(loss: Node, optimizer: Optimizer, backend: str = "reference",

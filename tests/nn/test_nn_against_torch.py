@@ -67,11 +67,10 @@ def test_cross_entropy_with_the_class_axis_last(reduction):
 def torch_attention(ours: gc.nn.MultiHeadSelfAttention):
     D = ours.embed_dim
     theirs = torch.nn.MultiheadAttention(D, ours.num_heads, batch_first=True, dtype=F64)
-    with torch.no_grad():  # torch packs q, k, v into one (3D, D) projection
-        theirs.in_proj_weight.copy_(t(np.concatenate(
-            [ours.query.weight.value.T, ours.key.weight.value.T, ours.value.weight.value.T])))
-        theirs.in_proj_bias.copy_(t(np.concatenate(
-            [ours.query.bias.value, ours.key.bias.value, ours.value.bias.value])))
+    # both pack q, k, v into one projection (torch's weight is ours transposed)
+    with torch.no_grad():
+        theirs.in_proj_weight.copy_(t(ours.qkv.weight.value.T))
+        theirs.in_proj_bias.copy_(t(ours.qkv.bias.value))
     set_linear(ours.out, theirs.out_proj)
     return theirs
 
@@ -108,10 +107,10 @@ def test_causal_multi_head_self_attention_and_its_gradients():
     X2 = X.copy()
     X2[:, 1:] += 1.0
     np.testing.assert_allclose(run(out, x=X2)[:, 0], got[0][:, 0], rtol=1e-12, atol=1e-12)
-    # weight gradients: torch's are transposed and q/k/v packed
-    gq, gk, gv = (got[2 + list(params).index(f"{n}.weight")] for n in ("query", "key", "value"))
-    np.testing.assert_allclose(np.concatenate([gq.T, gk.T, gv.T]),
-                               theirs.in_proj_weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+    # weight gradients: torch's are transposed, q/k/v packed the same way
+    gqkv = got[2 + list(params).index("qkv.weight")]
+    np.testing.assert_allclose(gqkv.T, theirs.in_proj_weight.grad.numpy(), rtol=1e-10,
+                               atol=1e-12)
     np.testing.assert_allclose(got[2 + list(params).index("out.weight")].T,
                                theirs.out_proj.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
 

@@ -176,7 +176,7 @@ def test_embedding_rejects_float_ids_and_out_of_range_ids():
     with pytest.raises(TypeError, match="Embedding: ids must be integers"):
         emb(gc.tensor("x", (3,)))
     ids = gc.tensor("ids", (3,), dtype="int64")
-    with pytest.raises(gc.InputError, match="'ids'.*label 5 is out of range"):
+    with pytest.raises(gc.InputError, match="'ids'.*index 5 is out of range"):
         run(emb(ids), ids=np.array([0, 5, 1]))
 
 
