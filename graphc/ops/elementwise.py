@@ -242,11 +242,13 @@ MAXIMUM = ScalarFn("maximum", (x, y), sympy.Max(x, y), kind="promote",
 MINIMUM = ScalarFn("minimum", (x, y), sympy.Min(x, y), kind="promote",
                    template="minimum({0}, {1})")
 ABS = unary("abs", sympy.Abs(x), kind="promote")
-# clip(x, lo, hi) as np.clip (NaN stays NaN; lo > hi gives hi everywhere), written as a
-# selection so that its derivative is torch.clamp's: 1 for lo <= x <= hi, bounds included.
+# clip(x, lo, hi) as np.clip, min(max(x, lo), hi) (NaN stays NaN; lo > hi gives hi), with
+# x itself where lo <= x <= hi: that way its derivative is torch.clamp's, 1 there, bounds
+# included (min and max alone would give 1/2 at a bound).
 lo, hi = sympy.symbols("lo hi")
 CLIP = ScalarFn("clip", (x, lo, hi),
-                sympy.Piecewise((hi, (x > hi) | (lo > hi)), (lo, x < lo), (x, True)),
+                sympy.Piecewise((x, (x >= lo) & (x <= hi)),
+                                (sympy.Min(sympy.Max(x, lo), hi), True)),
                 kind="promote", template="clip({0}, {1}, {2})")
 
 BUILTINS = {f.name: f for f in (ADD, SUB, MUL, DIV, POW, NEG, EXP, LOG, SQRT, TANH, SIGMOID,
