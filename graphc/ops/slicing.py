@@ -18,9 +18,10 @@ A box whose bounds are symbolic is checked when a compiled function binds its di
 """
 from __future__ import annotations
 
-import sympy
+from functools import lru_cache
 
 import numpy as np
+import sympy
 
 from ..errors import InputError, ShapeError
 from ..ir.node import make
@@ -38,7 +39,7 @@ def _num(v):
 
 def box_error(begin, size, step, n, dims=None):
     """Why the box does not fit an axis of n elements (all known), or None when it does."""
-    b, c, n = (int(sympy.sympify(v).subs(dims or {})) for v in (begin, size, n))
+    b, c, n = ints((begin, size, n), dims or {})
     if c < 0:
         return f"it would hold {c} elements"
     if c == 0:
@@ -47,6 +48,16 @@ def box_error(begin, size, step, n, dims=None):
     if not (0 <= b < n and 0 <= last < n):
         return f"it reads positions {b} to {last}, outside [0, {n})"
     return None
+
+
+def ints(exprs, dims: dict) -> tuple:
+    """Sizes or positions in symbolic dims as ints for `dims` (cached: called every run)."""
+    return _ints(tuple(exprs), tuple(sorted(dims.items(), key=lambda kv: str(kv[0]))))
+
+
+@lru_cache(maxsize=4096)
+def _ints(exprs, dims):
+    return tuple(int(sympy.sympify(e).subs(dict(dims))) for e in exprs)
 
 
 def check_box(op, shape, begin, size, step, what="input"):
@@ -67,8 +78,7 @@ def check_box(op, shape, begin, size, step, what="input"):
 def numpy_box(begin, size, step, dims) -> tuple:
     """The box as a tuple of Python slices (checked: NumPy would wrap or clamp instead)."""
     out = []
-    for b, c, s in zip(begin, size, step):
-        b, c = (int(sympy.sympify(v).subs(dims)) for v in (b, c))
+    for b, c, s in zip(ints(begin, dims), ints(size, dims), step):
         if c == 0:
             out.append(slice(0, 0))
             continue
@@ -80,13 +90,22 @@ def numpy_box(begin, size, step, dims) -> tuple:
 def _checked_box(op, sizes, attrs, outer, dims):
     """The NumPy box (of `sizes`) of a slice/pad at call time, after checking that it fits
     the `outer` shape it cuts from or writes into."""
-    shape = concrete(outer, dims)
-    for axis, (b, c, s, n) in enumerate(zip(attrs["begin"], sizes, attrs["step"], shape)):
-        why = box_error(b, c, s, n, dims)
+    for axis in _uncertain(attrs["begin"], sizes, attrs["step"], outer):
+        why = box_error(attrs["begin"][axis], sizes[axis], attrs["step"][axis], outer[axis],
+                        dims)
         if why:
-            raise IndexError(f"{op}: the box on axis {axis} of shape {shape} does not fit "
-                             f"for {dict(dims)}: {why}")
+            raise IndexError(f"{op}: the box on axis {axis} of shape {ints(outer, dims)} does "
+                             f"not fit for {dict(dims)}: {why}")
     return numpy_box(attrs["begin"], sizes, attrs["step"], dims)
+
+
+@lru_cache(maxsize=1024)
+def _uncertain(begin, size, step, outer) -> tuple:
+    """The axes whose fit depends on the dims: not all known (checked when built), and not
+    the whole axis (begin 0, step 1, size n)."""
+    return tuple(k for k, (b, c, s, n) in enumerate(zip(begin, size, step, outer))
+                 if not all(_num(v) is not None for v in (b, c, n))
+                 and not (b == 0 and s == 1 and dims_equal(c, n)))
 
 
 # ---- slice ---------------------------------------------------------------------------------
@@ -206,11 +225,13 @@ def call_checks(node) -> list:
     outer = node.inputs[0].shape if node.op == "slice" else node.shape
     inner = node.shape if node.op == "slice" else node.inputs[0].shape
     begin, step = node.attrs["begin"], node.attrs["step"]
-    if all(_num(v) is not None for v in begin + tuple(inner) + tuple(outer)):
+    axes = _uncertain(begin, tuple(inner), step, tuple(outer))
+    if not axes:
         return []
 
     def check(arrays, dims, bound_by):
-        for axis, (b, c, s, n) in enumerate(zip(begin, inner, step, outer)):
+        for axis in axes:
+            b, c, s, n = begin[axis], inner[axis], step[axis], outer[axis]
             why = box_error(b, c, s, n, dims)
             if why:
                 free = sorted(set().union(*[sympy.sympify(v).free_symbols for v in (b, c, n)]),

@@ -37,6 +37,8 @@ def basic_index(draw):
             items.append(Ellipsis)
             axis, rest = len(SHAPE) - draw(st.integers(0, len(SHAPE) - axis)), True
             continue
+        else:  # a second Ellipsis is not allowed: a full slice instead
+            items.append(slice(None))
         axis += 1
     return tuple(items) if len(items) != 1 or draw(st.booleans()) else items[0]
 
