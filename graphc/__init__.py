@@ -27,7 +27,7 @@ from .dsl import (
     mse_loss, cross_entropy, one_hot,
     greater, greater_equal, less, less_equal, equal, not_equal,
     maximum, minimum, abs, clip, min, argmax,
-    getitem, concat, stack, split, take, take_along_axis, arange, tril, triu,
+    concat, stack, split, take, take_along_axis, arange, tril, triu,
     conv2d, max_pool2d, avg_pool2d, dropout,
 )
 

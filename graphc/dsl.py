@@ -233,19 +233,19 @@ def minimum(a, b) -> Tensor:
     return apply(ew.MINIMUM, a, b)
 
 
-def abs(a) -> Tensor:  # noqa: A001 (NumPy's name)
-    """|a| (integer dtypes stay); its gradient is sign(a), 0 at 0 as in torch."""
-    return apply(ew.ABS, a)
+def abs(x) -> Tensor:  # noqa: A001 (NumPy's name)
+    """|x| (integer dtypes stay); its gradient is sign(x), 0 at 0 as in torch."""
+    return apply(ew.ABS, x)
 
 
-def clip(a, lo, hi) -> Tensor:
-    """np.clip(a, lo, hi): lo and hi are numbers, tensors, or None for no bound. NaN stays
-    NaN; lo > hi gives hi. The gradient is torch.clamp's: 1 where lo <= a <= hi."""
+def clip(x, lo, hi) -> Tensor:
+    """np.clip(x, lo, hi): lo and hi are numbers, tensors, or None for no bound. NaN stays
+    NaN; lo > hi gives hi. The gradient is torch.clamp's: 1 where lo <= x <= hi."""
     if lo is None and hi is None:
         raise ValueError("clip: give lo, hi or both (None means no bound on that side)")
     lo = -np.inf if lo is None else lo
     hi = np.inf if hi is None else hi
-    return apply(ew.CLIP, a, lo, hi)
+    return apply(ew.CLIP, x, lo, hi)
 
 
 def astype(a, dtype: str) -> Tensor:
@@ -354,16 +354,16 @@ def max(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001 (NumPy's name)
     return _reduce("max", a, axis, keepdims)
 
 
-def min(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001 (NumPy's name)
+def min(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001 (NumPy's name)
     """The minimum over axes (ties share the gradient equally, as torch.amin)."""
-    return _reduce("min", a, axis, keepdims)
+    return _reduce("min", x, axis, keepdims)
 
 
-def argmax(a, axis=-1) -> Tensor:
+def argmax(x, axis=-1) -> Tensor:
     """The index (int64) of the first maximum along `axis`, as np.argmax; no gradient."""
-    a = _operand("argmax", a)
-    (axis,) = normalize_axes("argmax", axis, a.ndim)
-    return make("argmax", (a,), axis=axis)
+    x = _operand("argmax", x)
+    (axis,) = normalize_axes("argmax", axis, x.ndim)
+    return make("argmax", (x,), axis=axis)
 
 
 def logsumexp(a, axis=None, keepdims=False) -> Tensor:

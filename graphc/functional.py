@@ -127,4 +127,4 @@ def dropout(x, p, seed, stream=0) -> Tensor:
     if p == 1:  # nothing kept (and no 1/0 scale for a gradient to multiply with 0)
         return dsl.broadcast_to(dsl.constant(0, dtype=x.dtype), x.shape)
     u = make("random_uniform", (seed,), shape=x.shape, stream=int(stream))
-    return dsl.where(u >= float(p), x * (1.0 / (1.0 - p)), 0)
+    return dsl.where(dsl.greater_equal(u, float(p)), x * (1.0 / (1.0 - p)), 0)

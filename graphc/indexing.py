@@ -170,7 +170,7 @@ def stack(tensors, axis=0) -> Tensor:
     return concat(lifted, axis)
 
 
-def split(a, sections, axis=0) -> tuple:
+def split(x, sections, axis=0) -> tuple:
     """np.split-like: `sections` an int (that many equal parts) or a list of part sizes
     (ints or symbolic sizes summing to the axis). Returns a tuple of slices (views).
 
@@ -179,7 +179,7 @@ def split(a, sections, axis=0) -> tuple:
     >>> q.shape, v.shape
     ((B, 4), (B, 4))
     """
-    a = dsl._operand("split", a)
+    a = dsl._operand("split", x)
     (axis,) = normalize_axes("split", axis, a.ndim)
     n = a.shape[axis]
     if _is_int(sections) and not isinstance(sections, sympy.Expr):
@@ -213,8 +213,8 @@ def _tensors(op, tensors) -> list:
 
 
 # ---- gathering -----------------------------------------------------------------------------
-def take(a, indices, axis=0) -> Tensor:
-    """np.take: a's entries at integer `indices` along `axis` (an embedding lookup is
+def take(a, idx, axis=0) -> Tensor:
+    """np.take: a's entries at the integer indices `idx` along `axis` (an embedding lookup is
     take(table, ids)); negative indices count from the end. The gradient scatter-adds, so
     repeated indices add up; indices fed straight from an input are range-checked at call
     time (a gc.InputError naming it).
@@ -223,15 +223,15 @@ def take(a, indices, axis=0) -> Tensor:
     >>> gc.take(gc.tensor("table", (100, 16)), gc.tensor("ids", ("B", "T"), "int64")).shape
     (B, T, 16)
     """
-    a, idx = dsl._operand("take", a), _indices("take", indices)
+    a, idx = dsl._operand("take", a), _indices("take", idx)
     (axis,) = normalize_axes("take", axis, a.ndim)
     return make("take", (a, idx), axis=axis)
 
 
-def take_along_axis(a, indices, axis) -> Tensor:
-    """np.take_along_axis: per position, a's entry at the index along `axis`; `indices` has
+def take_along_axis(a, idx, axis) -> Tensor:
+    """np.take_along_axis: per position, a's entry at the index along `axis`; `idx` has
     a's rank and broadcasts with it on the other axes."""
-    a, idx = dsl._operand("take_along_axis", a), _indices("take_along_axis", indices)
+    a, idx = dsl._operand("take_along_axis", a), _indices("take_along_axis", idx)
     (axis,) = normalize_axes("take_along_axis", axis, a.ndim)
     return make("take_along_axis", (a, idx), axis=axis)
 
@@ -265,14 +265,14 @@ def tri_mask(rows, cols, k=0, lower=True) -> Tensor:
     return dsl.less_equal(c, shifted) if lower else dsl.greater_equal(c, shifted)
 
 
-def tril(a, k=0) -> Tensor:
+def tril(x, k=0) -> Tensor:
     """np.tril on the last two axes (symbolic sizes too): zero above the k-th diagonal."""
-    return _tri("tril", a, k, lower=True)
+    return _tri("tril", x, k, lower=True)
 
 
-def triu(a, k=0) -> Tensor:
+def triu(x, k=0) -> Tensor:
     """np.triu on the last two axes: zero below the k-th diagonal."""
-    return _tri("triu", a, k, lower=False)
+    return _tri("triu", x, k, lower=False)
 
 
 def _tri(op, a, k, lower):
