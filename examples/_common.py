@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -43,7 +44,11 @@ def out_dir(example: str) -> str:
 
 
 class Progress:
-    """A one-line progress bar: `[#####.....] 50/100 loss 0.4211 12.3 ms/step`."""
+    """A one-line progress bar: `[#####.....] 50/100 loss 0.4211 12.3 ms/step`.
+
+    Pass each step's own duration (`step_time=`, seconds) and the ms/step shown is their
+    median, the number the example's summary prints at the end; without it, wall time per
+    step (which then also counts evaluation and printing)."""
 
     def __init__(self, total: int, width: int = 30, stream=None):
         # sys.stdout is looked up now, not at import: a test harness may have replaced it
@@ -51,48 +56,57 @@ class Progress:
         self.start = time.perf_counter()
         self.tty = self.stream.isatty()
         self.last_print = 0.0
+        self.step_times: list[float] = []
 
-    def update(self, step: int, loss: float, **extra) -> None:
+    def update(self, step: int, loss: float, step_time: float | None = None, **extra) -> None:
+        if step_time is not None:
+            self.step_times.append(step_time)
         now = time.perf_counter()
         done = step == self.total
         if not done and now - self.last_print < (0.1 if self.tty else 2.0):
             return
         self.last_print = now
         filled = int(self.width * step / self.total)
-        ms = 1e3 * (now - self.start) / max(step, 1)
+        ms = 1e3 * (statistics.median(self.step_times) if self.step_times
+                    else (now - self.start) / max(step, 1))
         more = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                         for k, v in extra.items())
         line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {step}/{self.total} "
-                f"loss {loss:.4f} {ms:.2f} ms/step {more}").rstrip()
+                f"loss {loss:.4f} {format_ms(ms)} ms/step {more}").rstrip()
         end = "\n" if done or not self.tty else ""
         self.stream.write(("\r" if self.tty else "") + line + end)
         self.stream.flush()
 
 
-def save_loss_curve(losses, path: str, title: str = "training loss") -> str | None:
-    """Write the loss curve as a PNG (needs matplotlib: `pip install -e .[examples]`)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"(matplotlib is not installed: no loss curve written to {path})")
-        return None
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot(range(1, len(losses) + 1), losses, lw=1.2)
+def format_ms(ms: float) -> str:
+    """Milliseconds as the progress bar and the summaries print them: 3 significant digits."""
+    return f"{ms:.3g}" if ms < 100 else f"{ms:.0f}"
+
+
+def save_loss_curve(losses, path: str, title: str = "training loss", log: bool = False,
+                    reference: float | None = None, reference_label: str = "") -> str | None:
+    """Write the loss curve as a PNG. `log` draws the loss on a log scale (a loss falling by
+    orders of magnitude); `reference` draws a dashed horizontal line to compare against (the
+    unigram entropy a language model must beat, the noise floor a regression cannot beat)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.add_subplot()
+    ax.plot(range(1, len(losses) + 1), losses, lw=1.2, label="loss per step")
+    if reference is not None:
+        ax.axhline(reference, color="#c05621", ls="--", lw=1.2,
+                   label=reference_label or f"reference {reference:.3g}")
+        ax.legend(loc="upper right", fontsize=8)
+    if log:
+        ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+    ax.set_ylabel("loss" + (" (log scale)" if log else ""))
     ax.set_title(title)
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both" if log else "major")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
-def save_graph(outputs, path_without_ext: str, title: str | None = None) -> list[str]:
-    """Write the graph as .dot, and as .svg where Graphviz's `dot` is installed."""
-    try:
-        return gc.render(outputs, path_without_ext + ".svg", title=title)
-    except RuntimeError:
-        return gc.render(outputs, path_without_ext + ".dot", title=title)
+def save_graph(outputs, path_without_ext: str, title: str | None = None, **options) -> list[str]:
+    """Write the graph as .svg (drawn by Graphviz where installed, else by graphc) and .dot."""
+    return gc.render(outputs, path_without_ext + ".svg", title=title, **options)

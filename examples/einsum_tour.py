@@ -7,7 +7,11 @@ arrays and checked against numpy.einsum.
 
     python examples/einsum_tour.py [--backend reference]
     graphc dot examples/einsum_tour.py:batched_matmul -o bmm.svg
+    graphc dot examples/einsum_tour.py:linear_cross_entropy --grad -o backward.svg
     graphc cost examples/einsum_tour.py:linear_4d
+
+Writes each graph's picture to out/einsum_tour/ (NAME.svg, drawn by Graphviz where it is
+installed and by graphc otherwise, with NAME.dot beside it).
 """
 from __future__ import annotations
 
@@ -58,12 +62,19 @@ def stacked_linears():
 
 
 def linear_cross_entropy():
-    """The lecture's backward example: z = xw + b, loss = CrossEntropy(z, target); returns
-    [loss, dloss/dw, dloss/db, dloss/dx]."""
+    """The lecture's backward example, forward only: z = xw + b, loss = CrossEntropy(z,
+    target). `graphc dot ...:linear_cross_entropy --grad` adds its backward graph, and
+    linear_cross_entropy_with_grads returns [loss, dloss/dw, dloss/db, dloss/dx]."""
     x, w = gc.tensor("x", ("b", "d")), gc.tensor("w", ("d", "e"))
     bias, target = gc.tensor("bias", ("e",)), gc.tensor("target", ("b",), dtype="int64")
-    loss = gc.cross_entropy(gc.einsum("bd,de->be", x, w) + bias, target)
-    return [loss] + gc.grad(loss, [w, bias, x])
+    return gc.cross_entropy(gc.einsum("bd,de->be", x, w) + bias, target)
+
+
+def linear_cross_entropy_with_grads():
+    """[loss, dloss/dw, dloss/db, dloss/dx]: the backward graph, built once."""
+    loss = linear_cross_entropy()
+    inputs = {i.name: i for i in gc.Graph.of([loss]).inputs}
+    return [loss] + gc.grad(loss, [inputs["w"], inputs["bias"], inputs["x"]])
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -95,7 +106,7 @@ def check_formula(what: str, got, want, shown: str | None = None) -> None:
 
 def draw(outputs, name: str, title: str) -> None:
     files = save_graph(outputs, os.path.join(out_dir("einsum_tour"), name), title)
-    print("  drew " + ", ".join(os.path.basename(f) for f in files))
+    print("  drew " + ", ".join(os.path.basename(f) for f in reversed(files)))
 
 
 def section(title: str) -> None:
@@ -160,7 +171,7 @@ def main(argv=None) -> int:
     draw(Y2, "4_stacked_linears", "Linear(30, 40) after Linear(20, 30)")
 
     section("5. the backward graph of z = xw + b, loss = CrossEntropy(z, target)")
-    outs = linear_cross_entropy()
+    outs = linear_cross_entropy_with_grads()
     backward = 0
     for node in gc.Graph.of(outs).nodes():
         if node.origin == "grad" and node.op == "einsum":

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import numpy as np
 
 import graphc as gc
-from _common import Progress, example_parser, out_dir, parse_example_args, save_graph, save_loss_curve
+from _common import (Progress, example_parser, format_ms, out_dir, parse_example_args, save_graph,
+                     save_loss_curve)
 
 IN_FEATURES, OUT_FEATURES = 8, 3   # d and e of the lecture: X is (b, d), W is (d, e)
 TOLERANCE = 0.05                   # max |W - W_true| that counts as "recovered"
@@ -71,17 +73,24 @@ def main(argv=None) -> int:
 
     W = np.zeros((IN_FEATURES, OUT_FEATURES), np.float32)   # the parameters live in NumPy
     b = np.zeros(OUT_FEATURES, np.float32)
-    losses, bar = [], Progress(args.steps)
+    losses, step_times, bar = [], [], Progress(args.steps)
     for step in range(1, args.steps + 1):
         idx = rng.integers(0, args.samples, args.batch)
+        t0 = time.perf_counter()
         loss, gW, gb = step_fn(X=X[idx], Y=Y[idx], W=W, b=b)   # forward + backward
+        step_times.append(time.perf_counter() - t0)
         W -= args.lr * gW                                        # theta = theta - lr * grad
         b -= args.lr * gb
         losses.append(float(loss))
-        bar.update(step, float(loss))
+        bar.update(step, float(loss), step_time=step_times[-1])
+    print(f"step time: {format_ms(1e3 * np.median(step_times))} ms median over "
+          f"{len(step_times)} steps (batch {args.batch}, backend {step_fn.backend})")
 
     folder = out_dir("linear_regression")
-    curve = save_loss_curve(losses, os.path.join(folder, "loss.png"), "linear regression: MSE")
+    # the loss falls by orders of magnitude, to the noise: what no model of the data can beat
+    curve = save_loss_curve(losses, os.path.join(folder, "loss.png"), "linear regression: MSE",
+                            log=True, reference=args.noise ** 2,
+                            reference_label=f"noise floor {args.noise ** 2:.3g}")
     drawn = save_graph(graph, os.path.join(folder, "graph"), "MSE loss of XW + b and its gradients")
     full_loss = step_fn(X=X, Y=Y, W=W, b=b)[0]
     print(f"loss: first step {losses[0]:.4f}, last step {losses[-1]:.4f}, "

@@ -9,8 +9,11 @@ the training set's statistics.
     python examples/mlp_digits.py                        # 30 epochs, about a second of training
     python examples/mlp_digits.py --epochs 2 --backend reference
 
-Writes to out/mlp_digits/: loss_curve.png, train_graph.dot/.svg (forward + backward) and
+Writes to out/mlp_digits/: loss_curve.png, train_graph.svg/.dot (forward + backward) and
 checkpoint.npz.
+
+    graphc dot examples/mlp_digits.py:training_graph -o mlp.svg    # the graph it trains
+    graphc cost examples/mlp_digits.py:training_graph --dims B=64
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ import time
 import numpy as np
 
 import graphc as gc
-from _common import Progress, example_parser, out_dir, parse_example_args, save_graph, save_loss_curve
+from _common import (Progress, example_parser, format_ms, out_dir, parse_example_args, save_graph,
+                     save_loss_curve)
 
 TARGET_ACCURACY = 0.97  # what the full run must reach on the held-out test set
 SHADES = " .:-=+*#%@"   # 0..16 ink -> characters, for the sample predictions
@@ -48,6 +52,16 @@ class MLP(gc.nn.Module):
 
     def forward(self, x):
         return self.fc2(gc.relu(self.fc1(x)))
+
+
+def training_graph():
+    """[loss, d loss / d each parameter] of a fresh MLP on a symbolic batch B: the graph
+    `graphc dot / cost / explain examples/mlp_digits.py:training_graph` show."""
+    model = MLP()
+    x = gc.tensor("x", ("B", 64))
+    y = gc.tensor("y", ("B",), dtype="int64")
+    loss = gc.nn.CrossEntropyLoss()(model(x), y)
+    return [loss, *gc.grad(loss, model.parameters())]
 
 
 def parse_args(argv=None):
@@ -109,13 +123,13 @@ def main(argv=None) -> int:
             step_times.append(time.perf_counter() - t0)
             if start + args.batch >= len(order):  # the epoch's last batch: evaluate
                 accuracy = f"{(predict(x=X_test).argmax(1) == y_test).mean():.1%}"
-            bar.update(len(losses), losses[-1], epoch=f"{epoch}/{args.epochs}",
-                       test_acc=accuracy)
+            bar.update(len(losses), losses[-1], step_time=step_times[-1],
+                       epoch=f"{epoch}/{args.epochs}", test_acc=accuracy)
 
     predicted = predict(x=X_test).argmax(1)
     correct = int((predicted == y_test).sum())
     train_acc = float((predict(x=X_train).argmax(1) == y_train).mean())
-    print(f"step time: {1e3 * np.median(step_times):.2f} ms median over {len(step_times)} "
+    print(f"step time: {format_ms(1e3 * np.median(step_times))} ms median over {len(step_times)} "
           f"steps (batch {args.batch}, backend {args.backend}); "
           f"training took {sum(step_times):.1f} s")
     print(f"final loss {np.mean(losses[-per_epoch:]):.4f} (mean of the last epoch); "
@@ -126,7 +140,7 @@ def main(argv=None) -> int:
 
     out = out_dir("mlp_digits")
     curve = save_loss_curve(losses, os.path.join(out, "loss_curve.png"),
-                            title="mlp_digits: cross-entropy per step")
+                            title="mlp_digits: cross-entropy per step", log=True)
     graph = save_graph([loss, *step.grads], os.path.join(out, "train_graph"),
                        title="MLP 64-128-10: forward (blue) and backward (orange)")
     checkpoint = gc.save(os.path.join(out, "checkpoint.npz"), model, optimizer)

@@ -18,8 +18,9 @@ characters lets the model go well below it. At the end it samples new text (fixe
     python examples/tiny_transformer.py                      # 600 steps, reference backend
     python examples/tiny_transformer.py --steps 20 --backend reference
 
-Writes to out/tiny_transformer/: loss_curve.png, train_graph.dot (the whole step),
-block_graph.dot/.svg (one block, forward and backward) and sample.txt.
+Writes to out/tiny_transformer/: loss_curve.png (with the unigram entropy to beat),
+train_graph.svg/.dot (the whole step, a box per module), block_graph.svg/.dot (one block,
+forward and backward) and sample.txt.
 The text, examples/data/fables.txt, is Aesop's fables retold in plain English for this
 project (see examples/data/README.md).
 """
@@ -34,7 +35,8 @@ from collections import Counter
 import numpy as np
 
 import graphc as gc
-from _common import Progress, example_parser, out_dir, parse_example_args, save_graph, save_loss_curve
+from _common import (Progress, example_parser, format_ms, out_dir, parse_example_args, save_graph,
+                     save_loss_curve)
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "fables.txt")
 
@@ -138,12 +140,12 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         losses.append(step(ids=x, targets=y))
         step_times.append(time.perf_counter() - t0)
-        bar.update(i, losses[-1], lr=f"{optimizer.lr:.1e}")
+        bar.update(i, losses[-1], step_time=step_times[-1], lr=f"{optimizer.lr:.1e}")
 
     final = float(np.mean(losses[-min(50, len(losses)):]))
     x, y = windows(valid, np.arange(0, len(valid) - T - 1, T), T)
     held_out = float(evaluate(ids=x, targets=y))
-    print(f"step time: {1e3 * np.median(step_times):.1f} ms median over {len(step_times)} "
+    print(f"step time: {format_ms(1e3 * np.median(step_times))} ms median over {len(step_times)} "
           f"steps (batch {args.batch} x {T} characters, backend {args.backend}); "
           f"training took {sum(step_times):.1f} s")
     print(f"loss: {losses[0]:.3f} at the start -> {final:.3f} nats/char (mean of the last "
@@ -159,11 +161,14 @@ def main(argv=None) -> int:
 
     out = out_dir("tiny_transformer")
     written = [save_loss_curve(losses, os.path.join(out, "loss_curve.png"),
-                               title="tiny_transformer: cross-entropy (nats/char) per step")]
-    # Graphviz needs minutes to lay out the whole step (about a thousand nodes), so it is
-    # written as .dot only; one block, forward and backward, is drawn as well.
-    written += gc.render([loss, *step.grads], os.path.join(out, "train_graph.dot"),
-                         title="character transformer: forward and backward")
+                               title="tiny_transformer: cross-entropy (nats/char) per step",
+                               reference=baseline,
+                               reference_label=f"unigram entropy {baseline:.2f}")]
+    # The whole step (about 600 nodes) is readable with each module drawn as one box; one
+    # block is drawn open below, forward and backward.
+    written += save_graph([loss, *step.grads], os.path.join(out, "train_graph"),
+                          title="character transformer: one training step, a box per module",
+                          collapse=1)
     block = model.blocks[0]
     h = gc.tensor("h", ("B", "T", args.dim))
     block_out = block(h).sum()

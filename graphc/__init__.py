@@ -14,7 +14,7 @@ import importlib
 
 from . import ops as _ops
 from . import dsl as _dsl
-from .errors import InputError, ShapeError
+from .errors import InputError, InputWarning, ShapeError
 from .ir.node import Node as Tensor
 from .ir.graph import Graph
 from .ir import tensor_ops as _tensor_ops
@@ -70,7 +70,7 @@ def __dir__():
 
 
 __all__ = [
-    "Tensor", "Graph", "ShapeError", "InputError", "tensor", "constant", "apply", "elementwise",
+    "Tensor", "Graph", "ShapeError", "InputError", "InputWarning", "tensor", "constant", "apply", "elementwise",
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu",
     "gelu", "astype", "reshape", "transpose", "broadcast_to", "stop_gradient", "where",
     "sum", "mean", "max", "logsumexp", "softmax", "log_softmax", "matmul", "einsum",

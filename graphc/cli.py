@@ -22,6 +22,7 @@ import importlib.util
 import inspect
 import os
 import runpy
+import shutil
 import sys
 import traceback
 
@@ -94,6 +95,9 @@ def _import_module(name: str):
 
 
 def _one_line(e: BaseException, path) -> str:
+    if isinstance(e, SyntaxError):  # where the bad line is, not where importlib compiled it
+        where = f" ({os.path.basename(e.filename)}, line {e.lineno})" if e.filename else ""
+        return f"{type(e).__name__}: {e.msg}{where}"
     where = ""
     frames = traceback.extract_tb(e.__traceback__)
     mine = [f for f in frames if path and os.path.abspath(f.filename) == os.path.abspath(path)]
@@ -129,8 +133,8 @@ def _as_tensors(obj):
         return list(obj.outputs)
     if isinstance(obj, CompiledFunction):
         return list(obj.outputs)
-    if isinstance(obj, dict):
-        obj = list(obj.values())
+    if isinstance(obj, dict) and obj and all(isinstance(o, Node) for o in obj.values()):
+        return list(obj.values())
     if isinstance(obj, (list, tuple)) and obj and all(isinstance(o, Node) for o in obj):
         return list(obj)
     return None
@@ -213,10 +217,13 @@ def _required_params(fn) -> list[str]:
 
 
 def _call(fn, label, args):
+    shown = ", ".join(f"{a.name}{fmt_shape(a.shape)}" for a in args)
     try:
         return fn(*args)
+    except SystemExit as e:  # sys.exit() inside the target: a failure, not graphc's exit
+        raise CLIError(f"calling {label}({shown}) exited (status {e.code}) instead of "
+                       f"returning a graph") from None
     except Exception as e:
-        shown = ", ".join(f"{a.name}{fmt_shape(a.shape)}" for a in args)
         raise CLIError(f"calling {label}({shown}) failed: {_one_line(e, None)}") from None
 
 
@@ -238,21 +245,29 @@ def with_gradients(outputs: list[Node]) -> tuple[list[Node], str]:
 
 
 def build(args) -> list[Node]:
-    """TARGET + --input + --grad + --stage -> the outputs to draw, cost or explain."""
+    """TARGET + --input + --grad -> the outputs to draw, cost or explain."""
+    return build_named(args)[0]
+
+
+def build_named(args) -> tuple[list[Node], list | None]:
+    """(outputs, the names a dict target gives them, or None)."""
     inputs = [parse_input(s) for s in args.input]
     names = [i.name for i in inputs]
     if len(set(names)) != len(names):
         raise CLIError(f"--input names must differ, got {', '.join(names)}")
-    outputs = resolve(load_target(args.target), args.target, inputs)
+    target = load_target(args.target)
+    outputs = resolve(target, args.target, inputs)
+    given = [str(k) for k in target] if isinstance(target, dict) else None
     if getattr(args, "grad", False):
         outputs, note = with_gradients(outputs)
+        given = given + [None] * (len(outputs) - len(given)) if given else None
         if note:
             print(note, file=sys.stderr)  # stdout may be the DOT text
-    return outputs
+    return outputs, given
 
 
-def staged(outputs: list[Node], stage: str) -> list[Node]:
-    if stage == "raw":
+def staged(outputs: list[Node], stage: str | None) -> list[Node]:
+    if stage in (None, "raw"):
         return outputs
     from .passes.pipeline import optimize
     graph, _ = optimize(Graph.of(outputs))
@@ -261,20 +276,45 @@ def staged(outputs: list[Node], stage: str) -> list[Node]:
 
 # ---- the subcommands -------------------------------------------------------------------------
 def cmd_dot(args) -> int:
-    from .viz.dot import render, to_dot
-    outputs = staged(build(args), args.stage)
-    title = args.title or f"{args.target} ({args.stage}{', with gradients' if args.grad else ''})"
-    if not args.output:
-        sys.stdout.write(to_dot(outputs, title=title))
-        return 0
+    from .viz.pictures import render
+    from .viz.dot import to_dot
+    outputs, names = build_named(args)
+    stage = args.stage or "raw"
+    title = args.title or f"{args.target} ({stage}{', with gradients' if args.grad else ''})"
+    collapse = _collapse_option(args)
+    options = dict(title=title, stage=stage, names=names, collapse=collapse)
     try:
-        written = render(outputs, args.output, title=title)
+        if not args.output:
+            sys.stdout.write(to_dot(outputs, **options))
+            return 0
+        written = render(outputs, args.output, **options)
+    except RecursionError:
+        raise  # main says the graph is too deep
     except (ValueError, RuntimeError) as e:
         raise CLIError(str(e)) from None
-    nodes = Graph.of(outputs).nodes()
+    except OSError as e:  # an unwritable path, a directory given as the file
+        if e.strerror is None:  # render's own message
+            raise CLIError(str(e).removeprefix("render: ")) from None
+        raise CLIError(f"cannot write {args.output}: {e.strerror}") from None
+    nodes = Graph.of(staged(outputs, stage)).nodes()
     backward = sum(n.origin == "grad" for n in nodes)
-    print(f"wrote {', '.join(written)} ({len(nodes)} nodes, {backward} of them backward)")
+    how = "" if not written[-1].endswith((".svg", ".png", ".pdf")) else \
+        (" by Graphviz" if shutil.which("dot") else " by graphc's layout (Graphviz's dot is "
+                                                     "not installed)")
+    print(f"wrote {', '.join(written)}{how} ({len(nodes)} nodes, {backward} of them backward)")
     return 0
+
+
+def _collapse_option(args):
+    if args.collapse and args.collapse_depth:
+        raise CLIError("give --collapse MODULES or --collapse-depth N, not both")
+    if args.collapse_depth is not None:
+        if args.collapse_depth < 1:
+            raise CLIError(f"--collapse-depth must be at least 1, got {args.collapse_depth}")
+        return args.collapse_depth
+    if args.collapse:
+        return [m.strip() for item in args.collapse for m in item.split(",") if m.strip()]
+    return None
 
 
 def cmd_cost(args) -> int:
@@ -366,8 +406,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = graph_command("dot", "draw the forward (and with --grad backward) graph", STAGES)
     d.add_argument("-o", "--output", metavar="FILE",
-                   help="FILE.dot, .svg, .png or .pdf (default: DOT text on stdout)")
+                   help="FILE.dot, .svg, .png or .pdf (default: DOT text on stdout); pictures "
+                        "are drawn by Graphviz where its dot is installed, else by graphc")
     d.add_argument("--title", help="the drawing's title")
+    d.add_argument("--collapse", action="append", default=[], metavar="MODULES",
+                   help="draw these gc.nn modules (comma-separated names such as "
+                        "blocks.0.attn) as one box each; repeatable")
+    d.add_argument("--collapse-depth", type=int, metavar="N",
+                   help="draw every module N levels down as one box (1: blocks.0, head, ...)")
     c = graph_command("cost", "symbolic FLOPs and bytes per kernel and in total",
                       ("both",) + STAGES)
     c.add_argument("--dims", metavar="B=64,...",
@@ -396,3 +442,19 @@ def main(argv=None) -> int:
     except CLIError as e:
         print(f"graphc {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except RecursionError as e:
+        print(f"graphc {args.command}: error: the graph is too deep for graphc's "
+              f"{_deepest_graphc_step(e)} (Python's recursion limit is "
+              f"{sys.getrecursionlimit()}); try --stage raw, or a shallower graph",
+              file=sys.stderr)
+        return 2
+
+
+def _deepest_graphc_step(e: BaseException) -> str:
+    """The graphc module that recursed, e.g. 'passes/fuse_elementwise.py'."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    mine = [f.filename for f in traceback.extract_tb(e.__traceback__)
+            if os.path.abspath(f.filename).startswith(package + os.sep)]
+    if not mine:
+        return "code"
+    return os.path.relpath(mine[-1], package).replace(os.sep, "/")

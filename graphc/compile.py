@@ -6,6 +6,7 @@ from typing import Callable
 import numpy as np
 
 from .backend.binding import InputSpec
+from .backend.blas import BlasThreads
 from .ir.graph import Graph, graph_inputs
 from .ir.node import Node
 
@@ -37,6 +38,7 @@ class CompiledFunction:
         self.outputs, self.single = outputs, single
         self.graph, self.raw_graph = graph, raw
         self.impl, self.spec, self.report = impl, spec, report
+        self.blas_threads = BlasThreads(graph)  # BLAS threads per call, from the call's sizes
 
     @property
     def backend(self) -> str:
@@ -47,8 +49,14 @@ class CompiledFunction:
         return [i.name for i in self.spec.inputs]
 
     def __call__(self, *args, **kwargs):
+        fast = getattr(self.impl, "fast_call", None)
+        if fast is not None and not args:
+            results = fast(kwargs)
+            if results is not None:  # every array exactly as the program wants it
+                return results[0] if self.single else results
         arrays, dims = self.spec.bind(args, kwargs)
-        results = self.impl.run(arrays, dims)
+        with self.blas_threads.limit(dims):
+            results = self.impl.run(arrays, dims)
         # an output that is an input node would otherwise hand back the caller's own array
         fresh, seen = [], {id(a) for a in arrays.values()}
         for node, value in zip(self.graph.outputs, results):
@@ -61,6 +69,22 @@ class CompiledFunction:
             seen.add(id(v))
             fresh.append(v)
         return fresh[0] if self.single else tuple(fresh)
+
+    @property
+    def source(self) -> str | None:
+        """The code the backend generated for this function (None for the reference
+        interpreter, which generates none): for "cpu", the driver and every kernel."""
+        return getattr(self.impl, "source", None)
+
+    @property
+    def kernels(self) -> list:
+        """The kernels a call runs, in order: for "cpu", each with the ops it computes, its
+        schedule and whether BLAS or generated code runs it; for the reference, the graph's
+        kernel nodes."""
+        if hasattr(self.impl, "kernels"):
+            return list(self.impl.kernels)
+        from .passes.kernels import kernels
+        return kernels(self.graph)
 
     def cost(self):
         """Symbolic FLOPs and bytes per kernel of the compiled graph (see graphc.cost)."""
@@ -93,7 +117,12 @@ def compile(outputs, inputs=None, backend: str = "reference", passes=None,
         raise ValueError(f"unknown backend {backend!r}; available backends: "
                          f"{', '.join(available_backends())}")
     single = isinstance(outputs, Node)
-    outs = (outputs,) if single else tuple(outputs)
+    try:
+        outs = (outputs,) if single else tuple(outputs)
+    except TypeError:  # not "'float' object is not iterable": say what compile wants
+        raise TypeError(f"compile: outputs must be a graphc tensor or a list of them (what "
+                        f"gc.tensor, operators and gc.grad build), got "
+                        f"{type(outputs).__name__} {outputs!r:.40}") from None
     for o in outs:
         if not isinstance(o, Node):
             raise TypeError(f"compile: outputs must be graphc tensors, got {type(o).__name__}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ShapeError
+from .errors import InputTypeError, ShapeError
 from .grad import grad
 from .ir.graph import graph_inputs
 from .ir.node import Node
@@ -91,17 +91,17 @@ class TrainStep:
         """Run one step on a batch (arrays by input name); returns the loss before the
         update, and updates the parameters and the optimizer state in place."""
         if args:
-            raise TypeError(f"train step: pass the batch by name: step("
-                            f"{', '.join(f'{n}=...' for n in self.batch_inputs)})")
+            raise InputTypeError(f"train step: pass the batch by name: step("
+                                 f"{', '.join(f'{n}=...' for n in self.batch_inputs)})")
         for name in batch:
             if name not in self.batch_inputs:
                 what = "is a parameter or optimizer state, fed automatically" \
                     if name in self._feeds else "is not an input of the loss"
-                raise TypeError(f"train step: {name!r} {what}; the batch inputs are "
-                                f"{self.batch_inputs}")
+                raise InputTypeError(f"train step: {name!r} {what}; the batch inputs are "
+                                     f"{self.batch_inputs}")
         missing = [n for n in self.batch_inputs if n not in batch]
         if missing:
-            raise TypeError(f"train step: missing batch input(s) {missing}")
+            raise InputTypeError(f"train step: missing batch input(s) {missing}")
         lr = np.asarray(self.optimizer.lr, self.update.lr.dtype)
         results = self.compiled(**batch, **self._feeds, **{self._lr_name: lr},
                                 **self.seeds.next())

@@ -1,6 +1,10 @@
 """Checkpoints (graphc/checkpoint.py): .npz without pickle, atomic writes, resuming training
 exactly, and clear errors for wrong names and shapes."""
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -109,7 +113,7 @@ def test_an_optimizer_mismatch_restores_the_model(tmp_path):
 def test_pickled_or_unreadable_files_are_refused(tmp_path):
     model, _, _ = setup()
     np.savez(tmp_path / "evil.npz", **{"model/0.weight": np.array([object()], dtype=object)})
-    with pytest.raises(ValueError, match="not a readable .npz checkpoint"):
+    with pytest.raises(ValueError, match="not a graphc checkpoint.*Python objects"):
         gc.load(tmp_path / "evil.npz", model)
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="junk.npz"):
@@ -133,7 +137,7 @@ def test_truncated_empty_or_single_array_files_are_clear_errors(tmp_path):
         np.save(f, np.ones(3))  # a .npy under a .npz name
     before = model.state_dict()
     for name in ("half.npz", "empty.npz", "array.npz"):
-        with pytest.raises(ValueError, match=rf"load: '.*{name}' is not a readable .npz"):
+        with pytest.raises(ValueError, match=rf"load: '.*{name}' is not a graphc checkpoint"):
             gc.load(tmp_path / name, model, opt)
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(v, before[k])
@@ -166,3 +170,88 @@ def test_a_bad_optimizer_entry_changes_nothing(tmp_path):
             gc.load(tmp_path / "bad.npz", model, opt)
         for k, v in opt.state_dict().items():
             np.testing.assert_array_equal(v, before[k])
+
+
+def test_a_text_file_is_not_a_graphc_checkpoint(tmp_path):
+    """np.load's own message for a text file talks about pickled data."""
+    model, _, _ = setup()
+    (tmp_path / "notes.txt").write_text("my training notes\n")
+    with pytest.raises(ValueError, match=r"'.*notes.txt' is not a graphc checkpoint "
+                                         r"\(gc.save writes .npz archives\): it is a text file"
+                       ) as info:
+        gc.load(tmp_path / "notes.txt", model)
+    assert "pickle" not in str(info.value)
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match="not a graphc checkpoint.*the file is empty"):
+        gc.load(tmp_path / "empty.npz", model)
+
+
+# A save killed mid-write, as by kill -9: the child writes part of the archive, then kills
+# itself, so its temporary file stays behind with its (now dead) process id in the name.
+KILLED_MID_SAVE = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np
+    import graphc as gc
+    def die(file, **arrays):
+        file.write(b"PK\\x03\\x04 part of an archive")
+        file.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    np.savez = die
+    gc.nn.manual_seed(0)
+    gc.save(sys.argv[1], gc.nn.Linear(3, 2))
+""")
+
+
+def kill_a_save_midway(path):
+    done = subprocess.run([sys.executable, "-c", KILLED_MID_SAVE, str(path)], timeout=120)
+    assert done.returncode == -signal.SIGKILL
+
+
+def test_the_next_save_sweeps_temporaries_of_killed_saves(tmp_path):
+    model, opt, _ = setup()
+    path = tmp_path / "ckpt.npz"
+    gc.save(path, model, opt)
+    good = path.read_bytes()
+    for _ in range(3):
+        kill_a_save_midway(path)
+    # each save swept the one killed before it; the last killed one's temporary is left
+    left = sorted(f for f in os.listdir(tmp_path) if f.endswith(".tmp"))
+    assert len(left) == 1 and left[0].startswith(".ckpt.npz.")
+    assert path.read_bytes() == good  # no data lost
+    (tmp_path / "ckpt.npz.notes").write_text("not ours")  # other files are never touched
+    (tmp_path / ".other.npz.1.abc.tmp").write_text("another checkpoint's temporary")
+    gc.save(path, model, opt)
+    assert sorted(os.listdir(tmp_path)) == [".other.npz.1.abc.tmp", "ckpt.npz",
+                                            "ckpt.npz.notes"]
+    gc.load(path, model, opt)
+
+
+def test_a_temporary_of_a_live_save_is_kept(tmp_path):
+    model, _, _ = setup()
+    path = tmp_path / "ckpt.npz"
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
+        try:
+            busy = tmp_path / f".ckpt.npz.{other.pid}.x1y2z3.tmp"  # another process saving
+            busy.write_bytes(b"PK half written")
+            gc.save(path, model)
+            assert busy.exists()
+        finally:
+            other.kill()
+    other.wait()
+    gc.save(path, model)
+    assert not busy.exists()  # its writer is gone now
+
+
+def test_saving_through_a_symlink_writes_the_file_it_points_at(tmp_path):
+    model, opt, _ = setup()
+    (tmp_path / "runs").mkdir()
+    real = tmp_path / "runs" / "epoch3.npz"
+    gc.save(real, model)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(real)
+    before = real.read_bytes()
+    assert gc.save(link, model, opt) == str(link)
+    assert link.is_symlink() and os.readlink(link) == str(real)  # still a link ...
+    assert real.read_bytes() != before                            # ... to the new file
+    gc.load(link, model, opt)
+    assert sorted(os.listdir(tmp_path / "runs")) == ["epoch3.npz"]  # its temporary was there

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 import graphc as gc
 from graphc.cli import main
 from graphc.passes.pipeline import optimize
+from graphc.viz import pictures
 
 SCRIPT = textwrap.dedent("""
     import graphc as gc
@@ -89,8 +91,10 @@ def test_dot_grad_adds_the_backward_graph(script, capsys, tmp_path):
     text = (tmp_path / "g.dot").read_text()
     assert "#fde2c4" in text  # the backward nodes' colour
     assert "dtanh/dx" in text
-    # loss plus one gradient per float input (x and W)
-    assert text.count("shape=plaintext") == 3
+    # loss plus one gradient per float input (x and W), each named for what it is
+    assert len(re.findall(r"-> out\d+ \[style=dashed\]", text)) == 3
+    for name in ("loss", "grad x", "grad W"):
+        assert f'[label="{name}", shape=plaintext]' in text
     assert "wrote g.dot" in out and "backward" in out
 
 
@@ -117,8 +121,9 @@ def test_dot_optimized_stage_draws_the_pipeline_output(script, capsys):
     assert code == 0
     loss = load(SCRIPT, "loss")
     wrt = [i for i in gc.Graph.of([loss]).inputs]
+    assert out == gc.to_dot([loss] + gc.grad(loss, wrt), title="t", stage="optimized")
     graph, _ = optimize(gc.Graph.of([loss] + gc.grad(loss, wrt)))
-    assert out == gc.to_dot(graph, title="t")
+    assert out.count("peripheries=2") == sum("fused" in n.attrs for n in graph.nodes()) > 0
 
 
 def test_dot_calls_a_function_on_the_declared_inputs(script, capsys):
@@ -288,3 +293,82 @@ def test_run_an_example_in_process(tmp_path, monkeypatch, capsys):
     assert code == 0
     assert "backend reference" in out and "OK: recovered the true W and b" in out
     assert (tmp_path / "linear_regression" / "loss.png").exists()
+
+
+# ---- pictures without Graphviz, named outputs, modules as boxes --------------------------------
+def test_dot_draws_a_picture_without_graphviz(script, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(pictures.shutil, "which", lambda name: None)
+    for ext, magic in ((".svg", b"<svg"), (".png", b"\x89PNG")):
+        code, out, err = cli(capsys, "dot", f"{script}:loss", "--grad", "-o", "g" + ext)
+        assert code == 0, err
+        assert magic in (tmp_path / ("g" + ext)).read_bytes()[:400]
+        assert "by graphc's layout (Graphviz's dot is not installed)" in out
+    assert "grad W" in (tmp_path / "g.svg").read_text()  # the outputs are named in the picture
+
+
+def test_dot_names_a_dicts_outputs_by_its_keys(script, capsys):
+    code, out, _ = cli(capsys, "dot", f"{script}:named")
+    assert code == 0
+    assert '[label="loss", shape=plaintext]' in out and '[label="y", shape=plaintext]' in out
+
+
+def test_dot_collapses_modules(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(
+        "import graphc as gc\nnet = gc.nn.Sequential(gc.nn.Linear(6, 5), gc.nn.ReLU(), "
+        "gc.nn.Linear(5, 2))\n")
+    code, out, err = cli(capsys, "dot", "net.py:net", "-i", "x=B,6", "--grad",
+                         "--collapse-depth", "1")
+    assert code == 0, err
+    assert out.count("penwidth=2.5") == 6  # 3 modules forward, 3 backward (relu's too)
+    code, out, err = cli(capsys, "dot", "net.py:net", "-i", "x=B,6", "--collapse", "0,2")
+    assert code == 0, err
+    assert out.count("penwidth=2.5") == 2 and "subgraph cluster_forward_1" in out
+    assert_error(capsys, ["dot", "net.py:net", "-i", "x=B,6", "--collapse", "fc9"],
+                 "no module 'fc9'", "its modules are: 0, 1, 2")
+    assert_error(capsys, ["dot", "net.py:net", "-i", "x=B,6", "--collapse-depth", "0"],
+                 "at least 1")
+
+
+# ---- user errors of the first hour: one line, status 2, never a traceback ----------------------
+def test_an_unwritable_output_path_is_one_line(script, capsys, tmp_path):
+    (tmp_path / "afile").write_text("")
+    assert_error(capsys, ["dot", f"{script}:loss", "-o", "afile/g.svg"],
+                 "cannot write afile/g.svg")
+
+
+def test_an_output_that_is_a_directory_is_refused(script, capsys, tmp_path):
+    (tmp_path / "pictures").mkdir()
+    assert_error(capsys, ["dot", f"{script}:loss", "-o", "pictures"],
+                 "'pictures' is a directory; give a file name")
+    assert os.listdir(tmp_path / "pictures") == [] and not (tmp_path / "pictures.dot").exists()
+
+
+def test_a_target_calling_sys_exit_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quits.py").write_text("import sys\ndef build():\n    sys.exit(3)\n")
+    assert_error(capsys, ["dot", "quits.py:build"], "exited (status 3)")
+
+
+def test_a_syntax_error_names_the_scripts_line_only(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "typo.py").write_text("import graphc as gc\nx = gc.tensor('x', (3,)\n")
+    err = assert_error(capsys, ["dot", "typo.py:x"], "SyntaxError", "(typo.py, line 2)")
+    assert "importlib" not in err and "frozen" not in err
+
+
+def test_a_graph_too_deep_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deep.py").write_text(
+        "import graphc as gc\ny = gc.tensor('x', (3,))\nfor _ in range(600):\n"
+        "    y = gc.tanh(y)\nloss = y.sum()\n")
+    monkeypatch.setattr(sys, "getrecursionlimit", lambda: 200)  # only what the message says
+    import graphc.cli as cli_module
+
+    def too_deep(args):
+        def recurse(k):
+            return recurse(k + 1)
+        return recurse(0)
+    monkeypatch.setitem(cli_module.COMMANDS, "explain", too_deep)
+    assert_error(capsys, ["explain", "deep.py:loss"], "the graph is too deep for graphc's",
+                 "recursion limit is 200")

@@ -1,14 +1,20 @@
 """Every bad input of the issue gets a clear error of the right type that names the culprit:
 the op and both shapes while building, the input's name at call time."""
+import contextlib
+import warnings
+
 import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.errors import InputTypeError
 
 
 # ---- while building: gc.ShapeError (a ValueError) naming the op and the shapes -------------
 def test_shape_error_is_a_value_error():
     assert issubclass(gc.ShapeError, ValueError) and issubclass(gc.InputError, ValueError)
+    # the call-time problems Python calls TypeErrors stay TypeErrors, and are InputErrors too
+    assert issubclass(InputTypeError, gc.InputError) and issubclass(InputTypeError, TypeError)
 
 
 def test_matmul_mismatch():
@@ -123,8 +129,103 @@ def test_call_time_errors_name_the_input(f, change, err, pattern):
     feeds = _good()
     feeds.update(change)
     feeds = {k: v for k, v in feeds.items() if v is not None}
-    with pytest.raises(err, match=pattern):
+    with pytest.raises(err, match=pattern) as info:
         f(**feeds)
+    assert isinstance(info.value, gc.InputError)  # one except clause catches every one
+
+
+def test_positional_call_errors_are_input_errors(f):
+    good = _good()
+    with pytest.raises(gc.InputError, match="at most 3 positional") as info:
+        f(good["x"], good["w"], good["labels"], good["x"])
+    assert isinstance(info.value, TypeError)
+    with pytest.raises(gc.InputError, match="both positionally and by name"):
+        f(good["x"], x=good["x"], w=good["w"], labels=good["labels"])
+
+
+def test_train_step_and_nn_function_call_errors_are_input_errors():
+    gc.nn.manual_seed(0)
+    model = gc.nn.Linear(4, 2)
+    x, y = gc.tensor("x", ("B", 4)), gc.tensor("y", ("B", 2))
+    step = gc.train_step(gc.mse_loss(model(x), y), gc.optim.SGD(model.parameters(), lr=0.1))
+    predict = gc.nn.function(model(x))
+    batch = np.zeros((3, 4), np.float32)
+    for call, pattern in [(lambda: step(x=batch), r"missing batch input\(s\) \['y'\]"),
+                          (lambda: step(batch), "pass the batch by name"),
+                          (lambda: step(x=batch, y=batch[:, :2], z=batch), "'z' is not an input"),
+                          (lambda: predict(x=batch, weight=batch), "is a parameter"),
+                          (lambda: predict(batch, batch), "at most 1 positional"),
+                          (lambda: step(x=batch, y=np.zeros((3, 5), np.float32)), "input 'y'")]:
+        with pytest.raises(gc.InputError, match=pattern):
+            call()
+
+
+# ---- lossy conversions at call time: a gc.InputWarning, once per compiled function --------
+def test_narrowing_float64_warns_once_per_compiled_function():
+    x = gc.tensor("x", ("B",))
+    f, g = gc.compile(x * 2), gc.compile(x * 3)
+    with pytest.warns(gc.InputWarning, match=r"input 'x': float64 values were narrowed to "
+                                             r"float32.*astype\(np.float32\)") as caught:
+        f(x=np.ones(3))
+        f(x=np.ones(3))  # the same function: said once
+        g(x=np.ones(3))  # another compiled function says it again
+    assert len(caught) == 2
+    assert caught[0].filename == __file__  # it points at the caller's line
+
+
+def test_no_warning_for_float32_input_or_a_float64_graph(recwarn):
+    x, d = gc.tensor("x", ("B",)), gc.tensor("d", ("B",), dtype="float64")
+    gc.compile(x * 2)(x=np.ones(3, np.float32))
+    gc.compile(d * 2)(d=np.ones(3))
+    gc.compile(x * 2)(x=np.ones(3, np.int64))  # integers become floats without loss here
+    assert not [w for w in recwarn if issubclass(w.category, gc.InputWarning)]
+
+
+def test_a_value_overflowing_to_inf_warns_once():
+    x = gc.tensor("x", ("B",))
+    f = gc.compile(x * 1)
+    with pytest.warns(gc.InputWarning) as caught:
+        out = f(x=np.array([1.0, 1e300]))
+        f(x=np.array([1e300]))
+    messages = [str(w.message) for w in caught]
+    assert any("values such as 1e+300 overflowed to inf when cast to float32" in m
+               for m in messages)
+    assert len(messages) == 2  # narrowed once, overflowed once
+    assert np.isinf(out[1])
+    with pytest.warns(gc.InputWarning, match="overflowed"):  # an inf given is no overflow...
+        gc.compile(x * 1)(x=np.array([np.inf, 1e300]))
+    with warnings_as_errors():
+        gc.compile(x * 1)(x=np.array([np.inf], np.float32))  # ... and float32 is no cast
+
+
+# ---- messages a learner meets in the first hour ---------------------------------------------
+def test_numpy_functions_on_a_tensor_say_which_graphc_function_to_use():
+    x = gc.tensor("x", (3,))
+    with pytest.raises(TypeError, match=r"np.exp cannot be applied to a graphc tensor.*gc.exp"):
+        np.exp(x)
+    with pytest.raises(TypeError, match=r"np.maximum.*gc.elementwise"):
+        np.maximum(x, 0)
+    # numpy operators on tensors still build graph ops
+    assert (np.ones(3, np.float32) * x).op == "elementwise"
+    assert np.add(x, 1.0).shape == (3,)
+
+
+def test_compile_of_a_number_says_what_it_takes():
+    with pytest.raises(TypeError, match=r"compile: outputs must be a graphc tensor or a list "
+                                        r"of them.*got float 3.0"):
+        gc.compile(3.0)
+
+
+@pytest.mark.parametrize("mistake", [
+    lambda x: np.exp(x), lambda x: x[0], lambda x: float(x), lambda x: gc.compile(3.0),
+    lambda x: list(x), lambda x: gc.grad(x.sum(), [3]), lambda x: gc.to_dot(3),
+], ids=["np.exp", "index", "float", "compile a number", "iterate", "grad of a number",
+        "draw a number"])
+def test_errors_speak_of_tensors_not_nodes(mistake):
+    with pytest.raises(TypeError) as info:
+        mistake(gc.tensor("x", (3,)))
+    assert "Node" not in str(info.value), str(info.value)
+    assert "tensor" in str(info.value), str(info.value)
 
 
 def test_dim_clash_names_both_inputs():
@@ -147,3 +248,10 @@ def test_errors_do_not_come_from_deep_inside(f):
     with pytest.raises(gc.InputError) as info:
         f(**feeds)
     assert info.traceback[-1].path.name == "binding.py"
+
+
+@contextlib.contextmanager
+def warnings_as_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield

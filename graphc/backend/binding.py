@@ -1,14 +1,18 @@
 """Checking the arrays a compiled function is called with, and binding the symbolic dims.
 
-Every backend calls `bind` first, so bad input gets the same clear error everywhere: it names
-the input (and, for a dim clash, both inputs) and never reaches a kernel.
+Every backend calls `bind` first, so bad input gets the same clear error everywhere: a
+gc.InputError that names the input (and, for a dim clash, both inputs) and never reaches a
+kernel. A lossy conversion (float64 narrowed to float32, values overflowing to inf) is a
+gc.InputWarning, once per compiled function: a training loop would otherwise say it per step.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import sympy
 
-from ..errors import InputError
+from ..errors import InputError, InputTypeError, InputWarning
 from ..ir.graph import topo_order
 from ..ir.node import Node
 from ..ir.op import is_layout
@@ -45,6 +49,7 @@ class InputSpec:
         _check_dims_are_bound(self.inputs, nodes)
         # index ranges of gathers fed by an input, slice boxes with symbolic bounds
         self.checks = call_checks(nodes)
+        self.warned: set[str] = set()  # the kinds of lossy conversion already warned about
         # shapes with an entry computed from dims (reshape(-1, 4) of (B, 6) is (3*B/2, 4)):
         # each must come out whole for the dims of a call
         self.derived_shapes = {}
@@ -55,23 +60,24 @@ class InputSpec:
     def bind(self, args, kwargs) -> tuple[dict, dict]:
         """-> ({input name: checked array}, {dim symbol: size})."""
         if len(args) > len(self.inputs):
-            raise TypeError(f"expected at most {len(self.inputs)} positional inputs "
-                            f"({', '.join(self.by_name)}), got {len(args)}")
+            raise InputTypeError(f"expected at most {len(self.inputs)} positional inputs "
+                                 f"({', '.join(self.by_name)}), got {len(args)}")
         given = dict(zip((i.name for i in self.inputs), args))
         for name, value in kwargs.items():
             if name not in self.by_name:
-                raise TypeError(f"unknown input {name!r}; the inputs are: "
-                                f"{', '.join(self.by_name)}")
+                raise InputTypeError(f"unknown input {name!r}; the inputs are: "
+                                     f"{', '.join(self.by_name)}")
             if name in given:
-                raise TypeError(f"input {name!r} is given both positionally and by name")
+                raise InputTypeError(f"input {name!r} is given both positionally and by "
+                                     f"name")
             given[name] = value
         missing = [n for n in self.by_name if n not in given]
         if missing:
-            raise TypeError(f"missing input(s) {', '.join(map(repr, missing))}; "
-                            f"the inputs are: {', '.join(self.by_name)}")
+            raise InputTypeError(f"missing input(s) {', '.join(map(repr, missing))}; "
+                                 f"the inputs are: {', '.join(self.by_name)}")
         arrays, dims, bound_by = {}, {}, {}
         for node in self.inputs:
-            a = _as_array(node, given[node.name], self.upcast)
+            a = _as_array(node, given[node.name], self.upcast, self.warned)
             _bind_dims(node, a, dims, bound_by)
             arrays[node.name] = a
         for node in self.inputs:
@@ -100,20 +106,23 @@ def _check_dims_are_bound(inputs, nodes):
                              f"tensor that has it")
 
 
-def _as_array(node: Node, value, upcast: bool = False) -> np.ndarray:
+def _as_array(node: Node, value, upcast: bool = False, warned: set | None = None) -> np.ndarray:
+    """The value as a C-contiguous array of the input's dtype. `warned` holds the kinds of lossy
+    conversion already reported by this compiled function (None: do not check for loss)."""
     name, want = node.name, np.dtype(node.dtype)
     if upcast and want.kind == "f":
         want = np.dtype(np.float64)
     try:
         a = np.asarray(value)
     except Exception as e:  # ragged lists and the like
-        raise TypeError(f"input {name!r}: cannot be read as an array ({e})") from None
+        raise InputTypeError(f"input {name!r}: cannot be read as an array ({e})") from None
     kind = a.dtype.kind
     if kind not in "fiub":
-        raise TypeError(f"input {name!r}: expected a numeric array of dtype {want}, got dtype "
-                        f"{a.dtype}")
+        raise InputTypeError(f"input {name!r}: expected a numeric array of dtype {want}, got "
+                             f"dtype {a.dtype}")
     if want.kind in "iu" and kind == "f":
-        raise TypeError(f"input {name!r}: expected integers ({want}), got floats ({a.dtype})")
+        raise InputTypeError(f"input {name!r}: expected integers ({want}), got floats "
+                             f"({a.dtype})")
     if want.kind in "iu" and kind in "iu" and a.size:
         info = np.iinfo(want)
         if a.min() < info.min or a.max() > info.max:
@@ -124,8 +133,36 @@ def _as_array(node: Node, value, upcast: bool = False) -> np.ndarray:
     # a copy in the declared dtype: the caller's array is never touched, and kernels get
     # contiguous memory whatever strides came in (np.array, not np.ascontiguousarray, which
     # would turn a 0-d input into shape (1,))
-    return np.array(a, dtype=want, order="C") if a.dtype != want or not a.flags.c_contiguous \
-        else a
+    if a.dtype == want and a.flags.c_contiguous:
+        return a
+    with np.errstate(over="ignore"):  # an overflow is reported below, naming the input
+        cast = np.array(a, dtype=want, order="C")
+    if warned is not None and want.kind == "f" and a.dtype.itemsize > want.itemsize:
+        _warn_of_loss(name, a, cast, warned)
+    return cast
+
+
+def _warn_of_loss(name: str, a: np.ndarray, cast: np.ndarray, warned: set) -> None:
+    """float64 -> float32 keeps about 7 digits, and values beyond float32's range become inf.
+    Each kind is said once per compiled function: a training loop would say it every step."""
+    notes = []
+    if "narrowed" not in warned and a.dtype.kind == "f":
+        notes.append(("narrowed", f"input {name!r}: {a.dtype} values were narrowed to "
+                                  f"{cast.dtype}, the input's dtype; pass {cast.dtype} arrays "
+                                  f"(x.astype(np.{cast.dtype})) or declare the input with "
+                                  f"dtype='{a.dtype}'"))
+    if "overflow" not in warned and a.size:
+        overflowed = np.isinf(cast) & np.isfinite(a)
+        if overflowed.any():
+            big = float(np.abs(a[overflowed]).max())
+            notes.append(("overflow", f"input {name!r}: values such as {big:.3g} overflowed to "
+                                      f"inf when cast to {cast.dtype} (whose largest value is "
+                                      f"{float(np.finfo(cast.dtype).max):.3g})"))
+    for kind, message in notes:
+        warned.add(kind)
+        # stacklevel 5: here <- _as_array <- bind <- the compiled function <- the caller
+        warnings.warn(message + " (said once per compiled function)", InputWarning,
+                      stacklevel=5)
 
 
 def _bind_dims(node, a, dims, bound_by):

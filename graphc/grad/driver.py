@@ -38,6 +38,8 @@ def grad(y: Node, wrt) -> list:
     with building("grad"):
         cotangents = _backward(y, targets)
         grads = [_finish(cotangents.get(id(t)), t) for t in targets]
+    from ..viz.names import remember_gradients  # drawings call them "loss" and "grad W"
+    remember_gradients(y, targets, grads)
     return grads[0] if single else grads
 
 
@@ -73,17 +75,18 @@ def _backward(y, targets) -> dict:
         parts = pending.pop(id(n), None)
         if parts is None or id(n) not in on_path:
             continue
-        g = _sum(parts)
-        done[id(n)] = g
-        if not any(id(i) in on_path for i in n.inputs):
-            continue
-        rule = vjp_by_expansion if is_fused(n) else get_op(n.op).vjp
-        if rule is None:
-            raise TypeError(f"grad: op {n.op!r} has no gradient, but a target depends on "
-                            f"{n!r} through it")
-        for inp, c in zip(n.inputs, rule(n, g)):
-            if c is not None and id(inp) in on_path:
-                pending.setdefault(id(inp), []).append(unbroadcast(c, inp))
+        with building(scope=n.scope):  # a node's backward sits in the module of its forward
+            g = _sum(parts)
+            done[id(n)] = g
+            if not any(id(i) in on_path for i in n.inputs):
+                continue
+            rule = vjp_by_expansion if is_fused(n) else get_op(n.op).vjp
+            if rule is None:
+                raise TypeError(f"grad: op {n.op!r} has no gradient, but a target depends on "
+                                f"{n!r} through it")
+            for inp, c in zip(n.inputs, rule(n, g)):
+                if c is not None and id(inp) in on_path:
+                    pending.setdefault(id(inp), []).append(unbroadcast(c, inp))
     return done
 
 

@@ -34,9 +34,30 @@ def _compare(name, a, b):
     return getattr(dsl, name)(a, b)
 
 
+# NumPy ufuncs that are Python operators, and the graphc builder each one means
+# (`ndarray > node` reaches NumPy first, as np.greater).
+_OPERATOR_UFUNCS = {"add": "add", "subtract": "sub", "multiply": "mul", "true_divide": "div",
+                    "divide": "div", "power": "pow", "matmul": "matmul", "negative": "neg",
+                    "greater": "greater", "greater_equal": "greater_equal", "less": "less",
+                    "less_equal": "less_equal", "equal": "equal", "not_equal": "not_equal"}
+
+
 class TensorOps:
-    # NumPy must hand `ndarray * node` to our __rmul__ instead of looping over the array.
-    __array_ufunc__ = None
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """`ndarray * node` reaches NumPy first, which hands it here as np.multiply: build the
+        graph op. Any other ufunc (np.exp(x)) gets told the graphc function to use instead."""
+        builder = _OPERATOR_UFUNCS.get(ufunc.__name__)
+        if builder is not None and method == "__call__" and not kwargs:
+            return getattr(_dsl(), builder)(*inputs)
+        name = ufunc.__name__
+        if builder is not None:  # out=, where=, np.add.reduce: an array cannot hold a node
+            hint = "write the operator itself (a = a - x), with no out= or in-place update"
+        elif hasattr(_dsl(), name):
+            hint = f"use gc.{name}(x)"
+        else:
+            hint = f"graphc has no {name}; build it with gc.elementwise(lambda x: ...) from sympy"
+        raise TypeError(f"np.{name} cannot be applied to a graphc tensor: a tensor is a "
+                        f"symbolic graph node, not an array; {hint}")
 
     def __add__(self, other):
         return _dsl().add(self, other)
@@ -149,3 +170,13 @@ class TensorOps:
 
     def __iter__(self):
         raise TypeError("a graphc tensor is not iterable")
+
+    def __getitem__(self, index):
+        raise TypeError("a graphc tensor cannot be indexed: it is a symbolic graph node; use "
+                        ".reshape, .transpose or gc.einsum, or compile it and index the result")
+
+    def __float__(self):
+        raise TypeError("a graphc tensor has no value until it is compiled and called: "
+                        "gc.compile(t)(...) returns arrays")
+
+    __int__ = __complex__ = __index__ = __float__

@@ -1,6 +1,7 @@
 """gc.nn.function: compile a model's graph for inference, with the parameters fed for you."""
 from __future__ import annotations
 
+from ..errors import InputTypeError
 from ..ir.node import Node
 from .layers import is_seed
 from .module import parameter_of
@@ -23,15 +24,16 @@ class Function:
 
     def __call__(self, *args, **inputs):
         if len(args) > len(self.input_names):
-            raise TypeError(f"expected at most {len(self.input_names)} positional inputs "
-                            f"({', '.join(self.input_names)}), got {len(args)}")
+            raise InputTypeError(f"expected at most {len(self.input_names)} positional "
+                                 f"inputs ({', '.join(self.input_names)}), got {len(args)}")
         given = dict(zip(self.input_names, args))
         for name, value in inputs.items():
             if name in self.parameters:
-                raise TypeError(f"input {name!r} is a parameter, fed from the model; "
-                                f"pass only data inputs ({', '.join(self.input_names)})")
+                raise InputTypeError(f"input {name!r} is a parameter, fed from the model; "
+                                     f"pass only data inputs ({', '.join(self.input_names)})")
             if name in given:
-                raise TypeError(f"input {name!r} is given both positionally and by name")
+                raise InputTypeError(f"input {name!r} is given both positionally and by "
+                                     f"name")
             given[name] = value
         given.update({name: p.value for name, p in self.parameters.items()})
         given.update(self.seeds.next())  # a model built in training mode: a new dropout mask

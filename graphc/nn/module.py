@@ -17,7 +17,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import ShapeError
-from ..ir.node import Node, make
+from ..ir.node import Node, building, make
 from ..ir.tensor_ops import TensorOps
 from ..ir.shapes import as_shape, fmt_shape
 
@@ -137,7 +137,9 @@ def parameter_of(node: Node) -> Parameter | None:
     return node.attrs.get("parameter")
 
 
-_depth = contextvars.ContextVar("graphc_module_depth", default=0)
+# While a module is called: id(module) -> its dotted name ("blocks.0.attn") in the outermost
+# module being called (as its named_modules() names them); None outside every call.
+_module_names = contextvars.ContextVar("graphc_module_names", default=None)
 
 
 class Module:
@@ -283,14 +285,23 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        if _depth.get() == 0:
+        names = _module_names.get()
+        token = None
+        if names is None:  # the outermost call names the modules and the parameters
+            names = {id(m): name for name, m in self.named_modules()}
             for name, p in self.named_parameters():
-                p._make_node(name)
-        token = _depth.set(_depth.get() + 1)
+                with building(scope=name.rpartition(".")[0]):  # the module that owns it
+                    p._make_node(name)
+            token = _module_names.set(names)
         try:
-            return self.forward(*args, **kwargs)
+            # every node built inside carries the module's name, so drawings can group a
+            # large model by module; a module outside the tree (made inside a forward)
+            # builds in the scope of its caller
+            with building(scope=names.get(id(self))):
+                return self.forward(*args, **kwargs)
         finally:
-            _depth.reset(token)
+            if token is not None:
+                _module_names.reset(token)
 
     # ---- printing --------------------------------------------------------------------------
     def extra_repr(self) -> str:

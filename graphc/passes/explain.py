@@ -31,6 +31,7 @@ def explain(outputs, passes=None, opt_level=None, fast_math: bool = False) -> st
     lines += _pass_lines(report, steps)
     lines += _kernel_lines(final)
     lines += _unfused_lines(final)
+    lines += _lowering_lines(final)
     lines += _fast_math_lines(report, fast_math)
     return "\n".join(lines)
 
@@ -61,6 +62,28 @@ def _changes(changes: dict) -> list[str]:
         fast = " (fast-math)" if what in FAST_MATH_RULES_BY_NAME else ""
         out.append(f"{what} x{count}{fast}" + (f"  [{rule.identity}]" if rule else ""))
     return out
+
+
+def _lowering_lines(graph: Graph) -> list[str]:
+    """How a native backend (cpu, cuda) lays the kernels out: layout ops that are access maps
+    and those that need a copy, how contractions can run, and the memory plan."""
+    from ..lower import lower
+    from ..lower.program import ContractKernel
+    try:
+        program = lower(graph)
+    except Exception as e:  # a report must not fail where compiling would say more
+        return ["", f"lowering: not possible ({type(e).__name__}: {e})"]
+    copies = program.decisions or ["none: every layout op is an access map"]
+    lines = ["", "lowering for the native backends (cpu, cuda):",
+             "  layout: " + copies[0]] + [f"          {d}" for d in copies[1:]]
+    for k in program.kernels:
+        if isinstance(k, ContractKernel):
+            layout = k.dense_layout()
+            how = (f"BLAS (A {layout[0]}, B {layout[1]}, result {layout[2]}) or generated"
+                   if layout else "generated (operands not dense matrices for BLAS)")
+            lines.append(f"  {k.name}: {'+'.join(k.provenance)}: {how}, {k.schedule}")
+    lines.append(f"  memory: {program.plan.describe()}")
+    return lines
 
 
 def _fast_math_lines(report, fast_math: bool) -> list[str]:

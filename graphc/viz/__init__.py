@@ -1,1 +1,2 @@
-from .dot import to_dot, render  # noqa: F401
+from .dot import to_dot  # noqa: F401
+from .pictures import render  # noqa: F401

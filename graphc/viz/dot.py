@@ -1,168 +1,126 @@
-"""Graphviz export: forward nodes in blue, nodes built by gc.grad in orange, inputs as boxes.
-
-Each node shows its op, its symbolic shape and its dtype; an elementwise node also shows its
-sympy body, so what a kernel computes is readable from the drawing. After the optimizer, a
-fused node (one with attr `fused`) is drawn as a cluster holding the ops it replaced, in
-order, and each contraction carries its tile sizes and parallel axis (attr `schedule`).
+"""Graphviz DOT text of a drawing: inputs green, forward ops blue, the nodes gc.grad built
+orange, fused kernels with a double border, a cluster per gc.nn module, named outputs and a
+legend. graphc/viz/drawing.py decides what is drawn; this file only prints it as DOT.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
+from html import escape as html_escape
 
-from ..ir.graph import Graph, topo_order
-from ..ir.node import Node
-from ..ir.op import is_reduction
-from ..ir.shapes import fmt_shape
+from . import labels
+from .drawing import Drawing, build
+from .select import outputs_to_draw
 
-COLORS = {"forward": "#dbe9f6", "grad": "#fde2c4"}
-BORDER = {"forward": "#2b6cb0", "grad": "#c05621"}
-
-
-def _escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def node_title(n: Node) -> str:
-    """The op line of a node's label (what a reader needs to know what it computes)."""
-    a = n.attrs
-    if n.op == "input":
-        return f"input {n.name}"
-    if n.op == "constant":
-        return f"constant {a['value']!r}"
-    if n.op == "elementwise":
-        body = a["body"]
-        stmt = body.single
-        if stmt is None:
-            return f"{body.name}\n{_short(str(body))}"
-        names = [str(p) for p in stmt.fn.params]
-        args = [str(v) if not isinstance(v, int) else names[j] for j, v in enumerate(stmt.args)]
-        return f"{body.name}\n{_short(stmt.fn.written(args))}"
-    if n.op == "fused_reduce":
-        keep = " keepdims" if a["keepdims"] else ""
-        return f"fused_reduce {a['reduce']} axes={list(a['axes'])}{keep}"
-    if n.op == "fused_contraction":
-        c = a["contraction"]
-        what = "matmul" if c[0] == "matmul" else f"einsum {','.join(c[1])}->{c[2]}"
-        return f"fused_contraction {what}"
-    if n.op in ("softmax", "log_softmax"):
-        return f"{n.op} axis={a['axis']}"
-    if is_reduction(n):  # sum, max, logsumexp
-        return f"{n.op} axes={list(a['axes'])}" + (" keepdims" if a["keepdims"] else "")
-    if n.op == "einsum":
-        return f"einsum {','.join(a['terms'])}->{a['out']}"
-    if n.op == "transpose":
-        return f"transpose {list(a['perm'])}"
-    if n.op == "one_hot":
-        return f"one_hot depth={a['depth']}"
-    return n.op
-
-
-def _short(expr) -> str:
-    body = str(expr)
-    return body if len(body) <= 60 else body[:57] + "..."
-
-
-# Hooks for richer labels and clusters (fused kernels, tile sizes) from later stages: each
-# takes a node and returns extra label lines or None.
+# Hooks for more label lines from later stages: each takes a node and returns a line or None.
 LABEL_HOOKS: list = []
 
-
-def _label(n: Node) -> str:
-    lines = [node_title(n)]
-    if "schedule" in n.attrs:  # a contraction after the tile pass
-        lines.append(str(n.attrs["schedule"]))
-    for hook in LABEL_HOOKS:
-        extra = hook(n)
-        if extra:
-            lines.append(extra)
-    lines.append(f"{fmt_shape(n.shape)} {n.dtype}")
-    return "\n".join(lines)
+LEGEND_SWATCH = {"fused": ("forward", 'style="rounded" border="3"'),
+                 "module": ("forward", 'border="3"')}
 
 
-def to_dot(outputs, title: str | None = None) -> str:
-    """Graphviz DOT text of the graph that computes `outputs` (a tensor, a list, or a Graph).
+def to_dot(outputs, title: str | None = None, stage: str | None = None, names=None,
+           collapse=None) -> str:
+    """Graphviz DOT text of a graph: `outputs` is a tensor, a list or dict of tensors, a
+    gc.Graph or a compiled function (gc.compile, gc.train_step, gc.nn.function).
+
+    `stage`: "raw" (as built), "optimized" (after the passes), or None: a compiled
+    function's compiled graph, else the graph as built. `names`: one per output (a dict's
+    keys name its values; otherwise gc.grad's results are "loss" and "grad W"). `collapse`:
+    module names (or a depth: 1 is every top-level module) drawn as one box each.
 
     >>> import graphc as gc
     >>> x = gc.tensor("x", ("B", 3)); print(gc.to_dot(x.sum())[:7])
     digraph
     """
-    if isinstance(outputs, Graph):
-        outputs = outputs.outputs
-    elif isinstance(outputs, Node):
-        outputs = [outputs]
-    outputs = list(outputs)
-    nodes = topo_order(outputs)
-    ids = {id(n): f"n{k}" for k, n in enumerate(nodes)}
-    lines = ["digraph graphc {", "  rankdir=TB;",
-             '  node [fontname="Helvetica", fontsize=10, style="filled,rounded", shape=box];',
-             '  edge [color="#555555", arrowsize=0.6];']
-    if title:
-        lines.append(f'  label="{_escape(title)}"; labelloc=t; fontsize=14;')
-    for n in nodes:
-        statement = f'{ids[id(n)]} [label="{_escape(_label(n))}", {_node_style(n)}];'
-        lines.extend(_cluster(n, ids[id(n)], statement) if "fused" in n.attrs
-                     else [f"  {statement}"])
-    for n in nodes:
-        for k, i in enumerate(n.inputs):
-            lab = f' [label="{k}", fontsize=8]' if len(n.inputs) > 1 and n.op != "elementwise" \
-                else ""
-            lines.append(f"  {ids[id(i)]} -> {ids[id(n)]}{lab};")
-    for k, o in enumerate(outputs):
-        lines.append(f'  out{k} [label="output {k}", shape=plaintext, style=""];')
-        lines.append(f"  {ids[id(o)]} -> out{k} [style=dashed];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    outs, named = outputs_to_draw(outputs, stage, names)
+    return dot_text(build(outs, named, title, collapse), hooks_for(outs))
 
 
-def _cluster(n: Node, nid: str, statement: str) -> list[str]:
-    """A fused node inside a box with the ops it replaced, chained in the order they ran;
-    the box's title is the kernel body as straight-line code (shared parts named once)."""
-    body = n.attrs.get("epilogue") or n.attrs.get("body")
-    title = "fused kernel" + ("\n" + "\n".join(body.lines()) if body is not None else "")
-    ops = [f"{nid}_op{k}" for k in range(len(n.attrs["fused"]))]
-    out = [f"  subgraph cluster_{nid} {{",
-           f'    label="{_escape(title)}"; labeljust=l; fontsize=9; style="rounded,dashed"; '
-           f'color="{BORDER.get(n.origin, "#444444")}";',
-           f"    {statement}"]
-    for op_id, name in zip(ops, n.attrs["fused"]):
-        out.append(f'    {op_id} [label="{_escape(name)}", shape=ellipse, style="", '
-                   f'fontsize=8, height=0.25];')
-    out.append("    " + " -> ".join(ops + [nid]) + " [style=dotted, arrowhead=none];")
-    out.append("  }")
+def hooks_for(outputs) -> dict:
+    """Box id -> the extra lines LABEL_HOOKS give its node (ids as drawing.build numbers)."""
+    if not LABEL_HOOKS:
+        return {}
+    from ..ir.graph import topo_order
+    extra = {}
+    for k, n in enumerate(topo_order(outputs)):
+        lines = [line for line in (hook(n) for hook in LABEL_HOOKS) if line]
+        if lines:
+            extra[f"n{k}"] = lines
+    return extra
+
+
+def dot_text(d: Drawing, extra_lines: dict | None = None) -> str:
+    extra_lines = extra_lines or {}
+    out = ["digraph graphc {", "  rankdir=TB;",
+           '  graph [fontname="Helvetica"];',
+           '  node [fontname="Helvetica", fontsize=10, shape=box];',
+           f'  edge [color="{labels.EDGE}", arrowsize=0.6, fontname="Helvetica", fontsize=8];']
+    if d.title:
+        out.append(f'  label="{_escape(d.title)}"; labelloc=t; fontsize=14;')
+    inside: dict = {key: [] for key in d.clusters}
+    for box in d.boxes.values():
+        if box.cluster is None:
+            out.append("  " + _box(box, extra_lines.get(box.id)))
+        else:
+            inside[box.cluster].append(box)
+    for key, cluster in d.clusters.items():
+        if cluster.parent is None:
+            out.extend(_cluster(d, key, inside, extra_lines, "  "))
+    for e in d.edges:
+        attrs = ' [style=dashed]' if e.output else (
+            f' [label="{_escape(e.label)}"]' if e.label else "")
+        out.append(f"  {e.src} -> {e.dst}{attrs};")
+    out.append(f'  legend [shape=plaintext, label=<{_legend(d)}>];')
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _cluster(d: Drawing, key: str, inside: dict, extra_lines: dict, pad: str) -> list[str]:
+    c = d.clusters[key]
+    name = "cluster_" + "".join(ch if ch.isalnum() else "_" for ch in key)
+    out = [f"{pad}subgraph {name} {{",
+           f'{pad}  label="{_escape(c.label)}"; labeljust=l; fontsize=10; '
+           f'style="rounded,dashed"; color="{labels.BORDER[c.kind]}";']
+    for box in inside[key]:
+        out.append(f"{pad}  " + _box(box, extra_lines.get(box.id)))
+    for child_key, child in d.clusters.items():
+        if child.parent == key:
+            out.extend(_cluster(d, child_key, inside, extra_lines, pad + "  "))
+    out.append(f"{pad}}}")
     return out
 
 
-def _node_style(n: Node) -> str:
-    fill, border = COLORS.get(n.origin, "#eeeeee"), BORDER.get(n.origin, "#444444")
-    style = '"filled"' if n.op in ("input", "constant") else '"filled,rounded"'
-    if n.op == "input":
-        fill = "#e2f0d9"
-        border = "#38761d"
-    return f'style={style}, fillcolor="{fill}", color="{border}"'
+def _box(box, extra=None) -> str:
+    lines = box.lines[:-1] + list(extra) + box.lines[-1:] if extra else box.lines
+    text = _escape("\n".join(lines))
+    if box.kind == "output":
+        return f'{box.id} [label="{text}", shape=plaintext];'
+    rounded = box.kind not in ("input", "constant")
+    style = "filled,rounded" if rounded else "filled"
+    attrs = [f'label="{text}"', f'style="{style}"', f'fillcolor="{labels.FILL[box.kind]}"',
+             f'color="{labels.BORDER[box.kind]}"']
+    if box.fused:
+        attrs.append("peripheries=2")
+    if box.module:
+        attrs.append("penwidth=2.5")
+    return f"{box.id} [{', '.join(attrs)}];"
 
 
-def render(outputs, path: str, title: str | None = None) -> list[str]:
-    """Write `path` as .dot, and also .svg / .png when the path asks for one and Graphviz's
-    `dot` program is installed. Returns the files written."""
-    root, ext = os.path.splitext(path)
-    ext = ext.lower() or ".dot"
-    if ext not in (".dot", ".svg", ".png", ".pdf"):
-        raise ValueError(f"render: unsupported file type {ext!r}; use .dot, .svg, .png or .pdf")
-    text = to_dot(outputs, title=title)
-    dot_path = root + ".dot"
-    os.makedirs(os.path.dirname(os.path.abspath(dot_path)), exist_ok=True)
-    with open(dot_path, "w") as f:
-        f.write(text)
-    written = [dot_path]
-    if ext != ".dot":
-        exe = shutil.which("dot")
-        if exe is None:
-            raise RuntimeError(f"render: wrote {dot_path}, but Graphviz's `dot` program is not "
-                               f"installed, so {path} was not made (install graphviz, e.g. "
-                               f"`apt-get install graphviz`, or open the .dot file elsewhere)")
-        subprocess.run([exe, f"-T{ext[1:]}", dot_path, "-o", path], check=True,
-                       capture_output=True)
-        written.append(path)
-    return written
+def _legend(d: Drawing) -> str:
+    rows = []
+    for style, text in d.legend():
+        if style in labels.FILL:
+            swatch = f'<td bgcolor="{labels.FILL[style]}" color="{labels.BORDER[style]}"> </td>'
+        elif style in LEGEND_SWATCH:
+            kind, extra = LEGEND_SWATCH[style]
+            swatch = f'<td bgcolor="{labels.FILL[kind]}" {extra}> </td>'
+        elif style == "edge":
+            swatch = '<td border="0">x →</td>'
+        else:  # output
+            swatch = '<td border="0">- - →</td>'
+        rows.append(f'<tr>{swatch}<td border="0" align="left">{html_escape(text)}</td></tr>')
+    return ('<table border="0" cellborder="1" cellspacing="3" cellpadding="2">'
+            + "".join(rows) + "</table>")
+
+
+def _escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -69,20 +69,23 @@ def test_zero_dim_inputs_stay_zero_dim():
 def test_bad_arrays_name_the_input(spec, change, err, pattern):
     x, w, labels = _ok()
     feeds = dict(dict(x=x, w=w, labels=labels), **change)
-    with pytest.raises(err, match=pattern):
+    with pytest.raises(err, match=pattern) as info:
         spec.bind((), feeds)
+    assert isinstance(info.value, gc.InputError)
 
 
 def test_call_errors(spec):
+    """Each is a gc.InputError and still the TypeError it always was."""
     x, w, labels = _ok()
-    with pytest.raises(TypeError, match=r"missing input\(s\) 'labels'"):
-        spec.bind((), dict(x=x, w=w))
-    with pytest.raises(TypeError, match=r"unknown input 'y'; the inputs are: x, w, labels"):
-        spec.bind((), dict(x=x, w=w, labels=labels, y=x))
-    with pytest.raises(TypeError, match="'x' is given both positionally and by name"):
-        spec.bind((x,), dict(x=x, w=w, labels=labels))
-    with pytest.raises(TypeError, match="at most 3 positional"):
-        spec.bind((x, w, labels, x), {})
+    for args, kwargs, pattern in [
+            ((), dict(x=x, w=w), r"missing input\(s\) 'labels'"),
+            ((), dict(x=x, w=w, labels=labels, y=x), r"unknown input 'y'; the inputs are: x, "
+                                                     r"w, labels"),
+            ((x,), dict(x=x, w=w, labels=labels), "'x' is given both positionally and by name"),
+            ((x, w, labels, x), {}, "at most 3 positional")]:
+        with pytest.raises(TypeError, match=pattern) as info:
+            spec.bind(args, kwargs)
+        assert isinstance(info.value, gc.InputError)
 
 
 def test_two_inputs_named_alike_cannot_be_compiled():

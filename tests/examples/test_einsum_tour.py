@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,15 +29,34 @@ def test_the_tour_checks_draws_and_counts_every_graph(tmp_path):
     for name in ("1_matmul_einsum", "2_batched_matmul", "3_linear_4d", "4_stacked_linears",
                  "5_linear_backward"):
         assert (folder / f"{name}.dot").read_text().startswith("digraph"), name
+        assert b"<svg" in (folder / f"{name}.svg").read_bytes()[:1000], name  # Graphviz or not
+        assert f"drew {name}.svg, {name}.dot" in out
     backward = (folder / "5_linear_backward.dot").read_text()
     assert "#fde2c4" in backward and "einsum be,bd->de" in backward
+
+
+def test_the_readme_command_draws_the_backward_graph_once(tmp_path, monkeypatch, capsys):
+    """linear_cross_entropy used to return its gradients too, so --grad drew the backward
+    graph twice (51 nodes, 38 backward)."""
+    from graphc.cli import main
+    monkeypatch.chdir(REPO)
+    assert main(["dot", "examples/einsum_tour.py:linear_cross_entropy", "--grad", "-o",
+                 str(tmp_path / "graph.dot")]) == 0
+    out = capsys.readouterr().out
+    nodes, backward = map(int, re.search(r"\((\d+) nodes, (\d+) of them backward\)",
+                                         out).groups())
+    assert backward < nodes - backward + 10 and nodes < 40, out
+    text = (tmp_path / "graph.dot").read_text()
+    for name in ("loss", "grad x", "grad w", "grad bias"):
+        assert f'[label="{name}", shape=plaintext]' in text
+    assert text.count("einsum be,bd->de") == 1  # dloss/dw, once
 
 
 def test_the_tours_graphs_are_cli_targets(tmp_path, monkeypatch, capsys):
     from graphc.cli import main
     monkeypatch.chdir(REPO)
     for obj in ("matmul_as_einsum", "batched_matmul", "linear_4d", "stacked_linears",
-                "linear_cross_entropy"):
+                "linear_cross_entropy", "linear_cross_entropy_with_grads"):
         assert main(["dot", f"examples/einsum_tour.py:{obj}", "-o",
                      str(tmp_path / f"{obj}.dot")]) == 0
     assert main(["cost", "examples/einsum_tour.py:matmul_as_einsum", "--stage", "raw"]) == 0

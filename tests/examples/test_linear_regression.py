@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -26,6 +28,8 @@ def test_training_recovers_the_true_weights(tmp_path):
     first, last = map(float, re.search(r"first step ([\d.]+), last step ([\d.]+)", out).groups())
     assert last < first / 50
     assert "300/300 loss" in out                                   # the progress bar
+    bar_ms = re.findall(r"300/300 loss [\d.]+ ([\d.]+) ms/step", out)[-1]
+    assert bar_ms == re.search(r"step time: ([\d.]+) ms median", out).group(1)
     assert re.search(r"one step costs .*B.* FLOPs", out)           # the symbolic cost
     folder = tmp_path / "linear_regression"
     assert (folder / "loss.png").read_bytes()[:4] == b"\x89PNG"
@@ -33,6 +37,7 @@ def test_training_recovers_the_true_weights(tmp_path):
     assert "input W" in dot and "#fde2c4" in dot                   # forward + backward
 
 
+@pytest.mark.slow
 def test_too_few_steps_is_reported_as_a_failure(tmp_path):
     done = run(tmp_path, "--steps", "3")
     assert done.returncode == 1

@@ -10,6 +10,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 TEXT = REPO / "examples" / "data" / "fables.txt"
 
@@ -46,11 +48,16 @@ def test_the_shipped_text_is_small_plain_and_its_entropy_is_printed(tmp_path):
     folder = tmp_path / "tiny_transformer"
     assert (folder / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert "input ids" in (folder / "train_graph.dot").read_text()
+    train = (folder / "train_graph.svg").read_text()  # the step, a box per module
+    assert "blocks.0 (backward)" in train and "unigram" not in train
+    bar_ms = re.findall(r"15/15 loss [\d.]+ ([\d.]+) ms/step", out)[-1]
+    assert bar_ms == re.search(r"step time: ([\d.]+) ms median", out).group(1)
     block = (folder / "block_graph.dot").read_text()
     assert "input h" in block and "#fde2c4" in block  # one block, forward + backward
     assert (folder / "sample.txt").read_text().strip() == sample
 
 
+@pytest.mark.slow
 def test_sampling_is_reproducible_from_the_seed(tmp_path):
     a = run(tmp_path, "--steps", "3", "--sample", "30", "--layers", "1")
     b = run(tmp_path, "--steps", "3", "--sample", "30", "--layers", "1")
@@ -60,6 +67,7 @@ def test_sampling_is_reproducible_from_the_seed(tmp_path):
     assert numbers(a.stdout)[1:] == numbers(b.stdout)[1:]
 
 
+@pytest.mark.slow
 def test_the_full_run_goes_well_below_the_unigram_entropy(tmp_path):
     done = run(tmp_path, "--sample", "80")
     assert done.returncode == 0, done.stderr

@@ -208,3 +208,21 @@ def test_grad_takes_parameters_as_it_takes_their_nodes():
     np.testing.assert_array_equal(gb, gb2)
     (single,) = [gc.grad(loss, model.bias)]
     assert single.shape == (2,)
+
+
+def test_nodes_carry_the_dotted_name_of_the_module_that_built_them():
+    """Drawings cluster by it (issue 8): the innermost module's name, as named_modules gives
+    it from the module called; a parameter's input is its owner's; backward nodes follow."""
+    gc.nn.manual_seed(0)
+    net = gc.nn.Sequential(gc.nn.Linear(3, 4), gc.nn.ReLU(), gc.nn.Linear(4, 2))
+    x = gc.tensor("x", ("B", 3))
+    out = net(x)
+    scopes = {n.scope for n in gc.Graph.of([out]).nodes()}
+    assert scopes == {"", "0", "1", "2"}  # "" is the data input x, built outside
+    assert net[0].weight.node.scope == "0" and net[2].bias.node.scope == "2"
+    assert out.scope == "2"
+    loss = out.sum()
+    grads = gc.grad(loss, net.parameters())
+    backward = {n.scope for n in gc.Graph.of(grads).nodes() if n.origin == "grad"}
+    assert {"0", "1", "2"} <= backward
+    assert gc.relu(x).scope == ""  # outside any call, nothing is marked

@@ -1,6 +1,6 @@
-"""Drawing optimized graphs: each fused node is a cluster holding the ops it replaced, in
-order, titled with its body as straight-line code; each contraction shows its tile sizes.
-Mirrors the fused-node part of graphc/viz/dot.py."""
+"""Drawing optimized graphs: each fused kernel is one box (double border) listing the ops it
+replaced, in order; each contraction shows its tile sizes. Mirrors the fused-node part of
+graphc/viz/labels.py and dot.py."""
 import re
 import shutil
 import subprocess
@@ -9,6 +9,7 @@ import pytest
 
 import graphc as gc
 from graphc.passes.pipeline import PIPELINE, optimize
+from graphc.viz import labels
 
 
 @pytest.fixture(scope="module")
@@ -21,48 +22,49 @@ def optimized():
     return raw, optimize(raw, PIPELINE)[0]
 
 
-def _clusters(text):
-    """cluster name -> the statements inside it."""
-    return dict(re.findall(r"subgraph (cluster_n\d+) \{\n(.*?)\n  \}", text, flags=re.S))
+def _box_labels(text):
+    return re.findall(r'^\s*n\d+ \[label="([^"]*)"', text, flags=re.M)
 
 
-def test_each_fused_node_is_a_cluster_of_its_ops(optimized):
+def test_each_fused_kernel_is_one_box_listing_its_ops(optimized):
     _, graph = optimized
     text = gc.to_dot(graph)
     fused = [n for n in graph.nodes() if "fused" in n.attrs]
-    clusters = _clusters(text)
-    assert len(clusters) == len(fused) >= 5
-    for body in clusters.values():
-        kernel = re.search(r"^\s*(n\d+) \[", body, flags=re.M).group(1)
-        ops = re.findall(rf'^\s*{kernel}_op\d+ \[label="([^"]+)"', body, flags=re.M)
-        chain = re.search(rf"^\s*({kernel}_op0 -> .* -> {kernel}) ", body, flags=re.M)
-        assert ops and chain and chain.group(1).count("->") == len(ops)
-    relu_layer = next(b for b in clusters.values() if 'label="relu"' in b)
-    assert re.findall(r'_op\d+ \[label="([^"]+)"', relu_layer) == ["matmul", "add", "relu"]
-    # the title is the body as code, one line per statement
-    assert 't2 = x0 + x1\\nt3 = relu(t2)\\nreturn t3' in relu_layer
+    boxes = [b for b in re.findall(r"^\s*n\d+ \[(.*)\];$", text, flags=re.M)
+             if "peripheries=2" in b]
+    assert len(boxes) == len(fused) >= 5
+    assert "subgraph" not in text  # no cluster of op ellipses per kernel: compact
+    titles = _box_labels(text)
+    assert any(t.startswith("matmul → add → relu\\nfused kernel of 3 ops\\ntile ")
+               for t in titles)
+    for n in fused:  # every replaced op is named, in order
+        assert labels.fused_title(n.attrs["fused"]).replace("\n", "\\n") in text
+    assert "Piecewise" not in text and "t0 = " not in text
+
+
+def test_a_long_chain_wraps():
+    ops = ["sub", "exp", "mul", "add", "dtanh/dx", "mul"]
+    assert labels.fused_title(ops) == "sub → exp → mul → add →\ndtanh/dx → mul"
 
 
 def test_contractions_show_their_tile_sizes(optimized):
     _, graph = optimized
-    text = gc.to_dot(graph)
-    labels = re.findall(r'^\s*n\d+ \[label="([^"]*)"', text, flags=re.M)
-    contractions = [lab for lab in labels if lab.startswith(("matmul", "fused_contraction"))]
+    contractions = [lab for lab in _box_labels(gc.to_dot(graph))
+                    if lab.startswith(("x @ y", "matmul"))]
     assert len(contractions) == 5  # 2 forward, dh with its relu' epilogue, 2 weight grads
     assert all(re.search(r"\\ntile \d+x\d+x\d+ parallel axis \d\\n", lab)
                for lab in contractions)
-    assert any(lab.startswith("fused_reduce sum axes=[1]") for lab in labels)
+    assert "fused kernel: the ops it replaced" in gc.to_dot(graph)  # in the legend
 
 
-def test_the_raw_graph_has_no_clusters_and_no_tiles(optimized):
+def test_the_raw_graph_has_no_fused_boxes_and_no_tiles(optimized):
     raw, _ = optimized
     text = gc.to_dot(raw)
-    assert "subgraph" not in text and "tile " not in text
+    assert "peripheries=2" not in text and "tile " not in text
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
-def test_graphviz_draws_the_clusters(optimized):
+def test_graphviz_draws_the_fused_graph(optimized):
     res = subprocess.run(["dot", "-Tsvg"], input=gc.to_dot(optimized[1]), capture_output=True,
                          text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.count('class="cluster"') >= 5

@@ -1,0 +1,136 @@
+"""The on-disk compile cache: generated modules as real files, Numba's machine code beside them.
+
+Each module is `graphc_<hash>.py` in the cache directory, the hash of its source (which holds
+the program's structure, dtypes and schedules, and the graphc and Numba versions and the CPU
+in its header). Numba's `cache=True` keeps the compiled code in the directory's __pycache__,
+so a second process that compiles the same graph loads it without compiling. Files are
+written to a temporary name and renamed (two processes compiling the same graph both
+succeed); a file whose content does not match its name, or that fails to import, is rebuilt.
+The directory is private to the user. GRAPHC_CACHE_DIR overrides where it is.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+
+ENV = "GRAPHC_CACHE_DIR"
+
+
+def cache_dir() -> str:
+    """GRAPHC_CACHE_DIR, else the user's cache directory (as platformdirs finds it)."""
+    path = os.environ.get(ENV)
+    if not path:
+        if sys.platform == "darwin":
+            base = os.path.expanduser("~/Library/Caches")
+        elif os.name == "nt":
+            base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+        else:
+            base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        path = os.path.join(base, "graphc")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def _digest(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:20]
+
+
+def load(source: str, name: str | None = None):
+    """The module of `source`, from the cache (written there first if missing or damaged);
+    `name` defaults to one made from the source's hash."""
+    name = name or name_of(source)
+    if name in sys.modules and getattr(sys.modules[name], "__graphc_source__", None) == source:
+        return sys.modules[name]
+    directory = cache_dir()
+    path = os.path.join(directory, name + ".py")
+    if not _intact(path, source):
+        _write(path, source)
+    try:
+        return _import(name, path, source)
+    except Exception:  # a damaged entry (or machine code Numba cannot read): rebuild it
+        _forget(directory, name)
+        _write(path, source)
+        return _import(name, path, source)
+
+
+def _intact(path: str, source: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read() == source
+    except OSError:
+        return False
+
+
+def _write(path: str, source: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".py")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(source)
+        os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _import(name: str, path: str, source: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.__graphc_source__ = source
+    sys.modules[name] = module
+    return module
+
+
+def name_of(source: str) -> str:
+    return f"graphc_{_digest(source)}"
+
+
+def purge(names) -> None:
+    """Forget these modules and delete their files and Numba's machine code."""
+    directory = cache_dir()
+    for name in names:
+        _forget(directory, name)
+        try:
+            os.remove(os.path.join(directory, name + ".py"))
+        except OSError:
+            pass
+
+
+def _forget(directory: str, name: str) -> None:
+    sys.modules.pop(name, None)
+    pycache = os.path.join(directory, "__pycache__")
+    if os.path.isdir(pycache):
+        for f in os.listdir(pycache):
+            if f.startswith(name + "."):
+                try:
+                    os.remove(os.path.join(pycache, f))
+                except OSError:
+                    pass
+
+
+def info() -> dict:
+    """What the cache holds: its directory, modules, and bytes on disk."""
+    directory = cache_dir()
+    modules = [f for f in os.listdir(directory) if f.startswith("graphc_") and f.endswith(".py")]
+    total = 0
+    for root, _, files in os.walk(directory):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    return {"directory": directory, "modules": len(modules), "bytes": total}
+
+
+def clear() -> int:
+    """Empty the cache; returns how many modules it held."""
+    directory = cache_dir()
+    n = info()["modules"]
+    for entry in os.listdir(directory):
+        p = os.path.join(directory, entry)
+        if os.path.isdir(p):
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            os.remove(p)
+    return n

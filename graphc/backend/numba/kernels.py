@@ -1,0 +1,309 @@
+"""Kernel printers: one function per kernel kind (functools.singledispatch on the kernel's
+class), each returning readable Python source for `numba.njit`.
+
+A kernel function takes its flat arrays, then the integer parameters its sizes, strides and
+offsets need (their values are computed by the driver from the dims), so it compiles once
+per structure and dtypes, never per batch size. Every loop is plain Python a reader can
+follow; NUMBA_DISABLE_JIT=1 runs them as such.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy
+
+from ...lower.program import (ElementwiseKernel, NormalizeKernel, OneHotKernel,
+                              ReduceKernel)
+from ...lower.views import row_major
+from .printer import Params, body_lines, index
+
+JIT = '@njit(cache=True, error_model="numpy", nogil=True)'
+
+
+@dataclass
+class KernelSource:
+    name: str
+    source: str
+    arrays: list                 # buffer names, in argument order
+    ints: list                   # sympy expressions of the int parameters, in order
+    notes: list = field(default_factory=list)  # what the printer chose (BLAS, flattened...)
+
+
+class _Writer:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.depth = 1
+
+    def line(self, text: str):
+        self.lines.append("    " * self.depth + text)
+
+    def loop(self, var: str, extent: str):
+        self.line(f"for {var} in range({extent}):")
+        self.depth += 1
+
+
+def _dims_of(*bodies) -> set:
+    out = set()
+    for b in bodies:
+        if b is not None:
+            out.update(b.dim_symbols())
+    return out
+
+
+def _finish(name, doc, params: Params, arrays, w: _Writer, notes=()) -> KernelSource:
+    header = [JIT, f"def {name}({', '.join(arrays + params.names)}):",
+              f'    """{doc}"""']
+    return KernelSource(name, "\n".join(header + w.lines) + "\n", None, list(params.exprs),
+                        list(notes))
+
+
+def _contiguous_over(access, domain) -> bool:
+    return all(s == 0 for s in access.strides) or (
+        access.offset == 0 and tuple(access.strides) == row_major(domain))
+
+
+@functools.singledispatch
+def print_kernel(kernel) -> KernelSource:
+    raise NotImplementedError(f"the cpu printer has no kernel for {type(kernel).__name__}")
+
+
+# ---- elementwise (and copies) ----------------------------------------------------------------
+@print_kernel.register
+def _(k: ElementwiseKernel) -> KernelSource:
+    params, w = Params(), _Writer()
+    dims = {d: params.term(d, "d") for d in _dims_of(k.body)}
+    arrays = [f"x{j}" for j in range(len(k.operands))] + ["out"]
+    flat = all(_contiguous_over(a, k.domain) for a in k.operands + (k.out,))
+    if flat:  # one loop over every element: what the compiler vectorizes best
+        n = params.term(sympy.Mul(*k.domain) if k.domain else 1, "n")
+        w.loop("i", n)
+        reads = [f"x{j}[i]" if any(s != 0 for s in a.strides) else f"x{j}[0]"
+                 for j, a in enumerate(k.operands)]
+        target = "out[i]"
+    else:
+        loops = [f"i{j}" for j in range(len(k.domain))]
+        for v, d in zip(loops, k.domain):
+            w.loop(v, params.term(d, "n"))
+        reads = [f"x{j}[{index(a, loops, params)}]" for j, a in enumerate(k.operands)]
+        target = f"out[{index(k.out, loops, params)}]"
+    for j, r in enumerate(reads):
+        w.line(f"a{j} = {r}")
+    lines, result = body_lines(k.body, [f"a{j}" for j in range(len(reads))], dims)
+    for ln in lines:
+        w.line(ln)
+    w.line(f"{target} = {result}")
+    what = " ".join(k.body.lines()[:-1]) or "copy"
+    ks = _finish(k.name, f"{'+'.join(k.provenance)}: {what}", params, arrays, w,
+                 ["one flat loop" if flat else "strided loops"])
+    ks.arrays = [a.buffer for a in k.operands] + [k.out.buffer]
+    return ks
+
+
+# ---- reductions ----------------------------------------------------------------------------
+_INIT = {"sum": "0", "max": "-np.inf", "min": "np.inf", "logsumexp": None}
+
+
+def _acc_type(reduce: str, dtype: str) -> str:
+    """What a reduction accumulates in: float64 for float sums (a long float32 sum in float32
+    loses digits), the op's own dtype otherwise."""
+    if reduce in ("sum", "logsumexp") and dtype.startswith("float"):
+        return "float64"
+    return dtype
+
+
+def _combine(w: _Writer, reduce: str, acc: str, v: str, acc_type: str):
+    if reduce == "sum":
+        w.line(f"{acc} += np.{acc_type}({v})")
+    elif reduce in ("max", "min"):
+        cmp = ">" if reduce == "max" else "<"
+        nan = f" or {v} != {v}" if acc_type.startswith("float") else ""
+        w.line(f"if {v} {cmp} {acc}{nan}:  # NaN wins, as in NumPy")
+        w.line(f"    {acc} = np.{acc_type}({v})")
+    elif reduce == "logsumexp":  # online: m the running maximum, s the sum of exp(v - m)
+        w.line(f"vv = np.float64({v})")
+        w.line("if vv > m:")
+        w.line("    s = s * np.exp(m - vv) + 1.0")
+        w.line("    m = vv")
+        w.line("elif vv != -np.inf:")
+        w.line("    s += np.exp(vv - m)")
+    else:
+        raise NotImplementedError(f"reduction {reduce!r}")
+
+
+def _init(w: _Writer, reduce: str, acc: str, acc_type: str):
+    if reduce == "logsumexp":
+        w.line("m = -np.inf")
+        w.line("s = 0.0")
+    elif reduce in ("max", "min") and not acc_type.startswith("float"):
+        info = "min" if reduce == "max" else "max"
+        w.line(f"{acc} = np.{acc_type}(np.iinfo(np.{acc_type}).{info})")
+    else:
+        w.line(f"{acc} = np.{acc_type}({_INIT[reduce]})")
+
+
+def _final(reduce: str, acc: str) -> str:
+    return "m + np.log(s)" if reduce == "logsumexp" else acc
+
+
+@print_kernel.register
+def _(k: ReduceKernel) -> KernelSource:
+    params, w = Params(), _Writer()
+    dims = {d: params.term(d, "d") for d in _dims_of(k.body, k.epilogue)}
+    arrays = [f"x{j}" for j in range(len(k.operands))] + \
+        [f"e{j}" for j in range(len(k.extras))] + ["out"]
+    rank = len(k.domain)
+    kept = [a for a in range(rank) if a not in k.axes]
+    loops = [f"i{j}" for j in range(rank)]
+    extents = [params.term(d, "n") for d in k.domain]
+    acc_type = _acc_type(k.reduce, k.acc_dtype)
+    trailing = all(a > b for a in k.axes for b in kept)
+    if k.reduce in ("max", "min"):
+        w.line(f"if {' * '.join(extents[a] for a in k.axes) or '1'} == 0:")
+        w.line(f"    raise ValueError('{k.reduce}: a maximum or minimum over no elements is "
+               f"undefined')")
+    if trailing:
+        # one output element at a time: the reduced axes are innermost
+        for a in kept:
+            w.loop(loops[a], extents[a])
+        _init(w, k.reduce, "acc", acc_type)
+        for a in k.axes:
+            w.loop(loops[a], extents[a])
+        _prologue_value(w, k, loops, params, dims)
+        _combine(w, k.reduce, "acc", "p", acc_type)
+        w.depth -= len(k.axes)
+        _write_result(w, k, loops, params, dims, _final(k.reduce, "acc"))
+        notes = ["reduced axes innermost: one accumulator per output element"]
+    else:
+        # reduced axes outside kept ones (a column sum): accumulate a row of outputs at once
+        n_out = params.term(sympy.Mul(*[k.domain[a] for a in kept]) if kept else 1, "n")
+        out_index = index(type(k.out)(k.out.buffer, k.out.strides), loops, params)
+        if k.reduce == "logsumexp":
+            w.line(f"mm = np.full({n_out}, -np.inf)")
+            w.line(f"ss = np.zeros({n_out})")
+        else:
+            w.line(f"accs = np.empty({n_out}, np.{acc_type})")
+            w.loop("j", n_out)
+            _init(w, k.reduce, "accs[j]", acc_type)
+            w.depth -= 1
+        for a in range(rank):
+            w.loop(loops[a], extents[a])
+        _prologue_value(w, k, loops, params, dims)
+        w.line(f"j = {out_index}")
+        if k.reduce == "logsumexp":
+            w.line("m = mm[j]")
+            w.line("s = ss[j]")
+            _combine(w, k.reduce, "acc", "p", acc_type)
+            w.line("mm[j] = m")
+            w.line("ss[j] = s")
+        else:
+            w.line("acc = accs[j]")
+            _combine(w, k.reduce, "acc", "p", acc_type)
+            w.line("accs[j] = acc")
+        w.depth -= rank
+        for a in kept:
+            w.loop(loops[a], extents[a])
+        w.line(f"j = {out_index}")
+        if k.reduce == "logsumexp":
+            w.line("m = mm[j]")
+            w.line("s = ss[j]")
+        else:
+            w.line("acc = accs[j]")
+        _write_result(w, k, loops, params, dims, _final(k.reduce, "acc"), index_name="j")
+        notes = ["reduced axes outermost: a row of accumulators"]
+    what = " ".join(k.body.lines()[:-1])
+    ks = _finish(k.name, f"{'+'.join(k.provenance)}: {k.reduce} over axes {list(k.axes)} of "
+                 f"{what or 'x0'}", params, arrays, w, notes)
+    ks.arrays = [a.buffer for a in k.operands] + [e.buffer for e in k.extras] + [k.out.buffer]
+    return ks
+
+
+def _prologue_value(w, k, loops, params, dims):
+    for j, a in enumerate(k.operands):
+        w.line(f"a{j} = x{j}[{index(a, loops, params)}]")
+    lines, result = body_lines(k.body, [f"a{j}" for j in range(len(k.operands))], dims)
+    for ln in lines:
+        w.line(ln)
+    w.line(f"p = {result}")
+
+
+def _write_result(w, k, loops, params, dims, value: str, index_name: str | None = None):
+    w.line(f"r = np.{k.acc_dtype}({value})")
+    result = "r"
+    if k.epilogue is not None:
+        for j, e in enumerate(k.extras):
+            w.line(f"b{j} = e{j}[{index(e, loops, params)}]")
+        lines, result = body_lines(k.epilogue, ["r"] + [f"b{j}" for j in range(len(k.extras))],
+                                   dims, prefix="u")
+        for ln in lines:
+            w.line(ln)
+    target = index_name or index(k.out, loops, params)
+    w.line(f"out[{target}] = {result}")
+
+
+# ---- softmax, log_softmax --------------------------------------------------------------------
+@print_kernel.register
+def _(k: NormalizeKernel) -> KernelSource:
+    params, w = Params(), _Writer()
+    rank = len(k.domain)
+    loops = [f"i{j}" for j in range(rank)]
+    extents = [params.term(d, "n") for d in k.domain]
+    for a in range(rank):
+        if a != k.axis:
+            w.loop(loops[a], extents[a])
+    ax, n = loops[k.axis], extents[k.axis]
+    src = f"x[{index(k.operand, loops, params)}]"
+    dst = f"out[{index(k.out, loops, params)}]"
+    t = k.dtype
+    w.line(f"m = np.{t}(-np.inf)")
+    w.line("arg = 0")
+    w.loop(ax, n)
+    w.line(f"v = {src}")
+    w.line("if v > m or v != v:  # the first maximum (NaN wins)")
+    w.line("    m = v")
+    w.line(f"    arg = {ax}")
+    w.depth -= 1
+    w.line(f"s = np.{t}(0)")
+    w.loop(ax, n)
+    w.line(f"z = {src} - m")
+    w.line(f"e = np.exp(z)")
+    if k.op == "log_softmax":  # the maximum's own exp(0) = 1 is left out: log1p below
+        w.line(f"if {ax} != arg:")
+        w.line("    s += e")
+    else:
+        w.line("s += e")
+        w.line(f"{dst} = e")
+    w.depth -= 1
+    if k.op == "log_softmax":
+        w.line("ls = np.log1p(s)")
+        w.loop(ax, n)
+        w.line(f"{dst} = ({src} - m) - ls")
+    else:
+        w.loop(ax, n)
+        w.line(f"{dst} = {dst} / s")
+    w.depth -= 1
+    doc = ("exp(z - max) / sum(exp(z - max))" if k.op == "softmax" else
+           "(z - max) - log1p(sum of exp(z - max) but the max's)")
+    ks = _finish(k.name, f"{k.op} along axis {k.axis}: {doc}", params, ["x", "out"], w)
+    ks.arrays = [k.operand.buffer, k.out.buffer]
+    return ks
+
+
+@print_kernel.register
+def _(k: OneHotKernel) -> KernelSource:
+    params, w = Params(), _Writer()
+    loops = [f"i{j}" for j in range(len(k.domain))]
+    for v, d in zip(loops, k.domain):
+        w.loop(v, params.term(d, "n"))
+    w.line(f"label = labels[{index(k.labels, loops, params)}]")
+    if len(loops) > 0:
+        depth = params.term(k.domain[-1], "n")
+        w.line(f"if label < 0 or label >= {depth}:")
+        w.line("    raise ValueError('one_hot: a class label is out of range')")
+    value = f"label == {loops[-1]}"
+    w.line(f"out[{index(k.out, loops, params)}] = "
+           + (value if k.dtype == "bool" else f"np.{k.dtype}({value})"))
+    ks = _finish(k.name, "one_hot: out[..., c] = labels[...] == c", params, ["labels", "out"], w)
+    ks.arrays = [k.labels.buffer, k.out.buffer]
+    return ks

@@ -1,0 +1,213 @@
+"""Printing for Numba: a body as scalar statements, sizes as integer code, accesses as indices.
+
+`ScalarPrinter` is a sympy code printer (NumPyPrinter underneath) that prints one op's formula
+over scalar argument texts: numbers typed by the statement's dtype (`np.float32(0.9)`, so a
+float32 kernel stays float32 in Numba), Piecewise as Python conditional expressions, maximum
+and minimum NaN-propagating as NumPy's. `int_code` prints a size or stride (a sympy expression
+in the dims) as Python integer arithmetic. `Index` prints an Access at loop indices.
+"""
+from __future__ import annotations
+
+import sympy
+from sympy.printing.numpy import NumPyPrinter
+
+from ...ir.body import Body, Lit, value_name
+
+# numpy functions Numba supports on scalars, by sympy function name (Numba's math.* functions
+# return float64; np.* keep a float32 argument float32)
+_FUNCS = {"exp": "np.exp", "log": "np.log", "sqrt": "np.sqrt", "tanh": "np.tanh",
+          "sin": "np.sin", "cos": "np.cos", "Abs": "np.abs", "sign": "np.sign",
+          "log1p": "np.log1p", "expm1": "np.expm1", "atan": "np.arctan"}
+
+
+class ScalarPrinter(NumPyPrinter):
+    """One formula over scalar arguments, in the numeric type `dtype`."""
+
+    def __init__(self):
+        super().__init__({"fully_qualified_modules": False, "inline": True,
+                          "allow_unknown_functions": True, "user_functions": {}})
+        self.args: dict = {}
+        self.dtype = "float32"
+        self.dims: dict = {}
+
+    def formula(self, fn, texts, dtype: str, dims: dict) -> str:
+        self.args, self.dtype, self.dims = dict(zip(fn.params, texts)), dtype, dims
+        return self.doprint(fn.expr)
+
+    def _print_Symbol(self, s):
+        if s in self.args:
+            return self.args[s]
+        if s in self.dims:
+            return f"np.{self.dtype}({self.dims[s]})"
+        return super()._print_Symbol(s)
+
+    def _print(self, expr, **kwargs):
+        if isinstance(expr, sympy.Expr) and expr.is_number and expr.is_extended_real \
+                and expr.is_finite and not isinstance(expr, sympy.Integer):
+            return f"np.{self.dtype}({float(expr)!r})"
+        return super()._print(expr, **kwargs)
+
+    def _print_Integer(self, expr):
+        return f"np.{self.dtype}({int(expr)})"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        if exp == -1:
+            return f"(np.{self.dtype}(1) / {self.parenthesize(base, 100)})"
+        if exp == 2:
+            b = self.parenthesize(base, 100)
+            return f"({b} * {b})"
+        if exp == sympy.Rational(1, 2):
+            return f"np.sqrt({self._print(base)})"
+        return f"({self.parenthesize(base, 100)} ** {self.parenthesize(exp, 100)})"
+
+    def _print_Function(self, expr):
+        name = type(expr).__name__
+        if name in _FUNCS:
+            return f"{_FUNCS[name]}({', '.join(self._print(a) for a in expr.args)})"
+        if name == "erf":  # math.erf is float64: back to the statement's type
+            return f"np.{self.dtype}(math.erf({self._print(expr.args[0])}))"
+        return super()._print_Function(expr)
+
+    _print_exp = _print_log = _print_sqrt = _print_tanh = _print_Abs = _print_sign = \
+        _print_Function
+
+    def _print_erf(self, expr):
+        return self._print_Function(expr)
+
+    def _print_Piecewise(self, expr):
+        *pieces, (last, last_cond) = expr.args
+        out = self._print(last) if last_cond == sympy.true else f"np.{self.dtype}(np.nan)"
+        for value, cond in reversed(pieces):
+            out = f"({self._print(value)} if {self._print(cond)} else {out})"
+        return out
+
+    def _print_Relational(self, expr):
+        op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]
+        return f"({self._print(expr.lhs)} {op} {self._print(expr.rhs)})"
+
+    def _print_Max(self, expr):
+        out = self._print(expr.args[0])
+        for a in expr.args[1:]:
+            out = f"np.maximum({out}, {self._print(a)})"
+        return out
+
+    def _print_Min(self, expr):
+        out = self._print(expr.args[0])
+        for a in expr.args[1:]:
+            out = f"np.minimum({out}, {self._print(a)})"
+        return out
+
+    def _print_BooleanTrue(self, expr):
+        return "True"
+
+    def _print_BooleanFalse(self, expr):
+        return "False"
+
+
+def body_lines(body: Body, operand_texts, dims: dict, prefix: str = "v") -> tuple[list, str]:
+    """(statement lines, the result's name) for `body` with params read as `operand_texts`.
+    Every statement converts its operands to its compute dtype and its result to its dtype
+    (np.float32(...) where the types differ), exactly as the reference does."""
+    printer = ScalarPrinter()
+    n = body.n_params
+    names = list(operand_texts) + [f"{prefix}{value_name(n + k, n)}" for k in
+                                   range(len(body.stmts))]
+    lines = []
+    for k, s in enumerate(body.stmts):
+        texts = []
+        for j, a in enumerate(s.args):
+            want = s.operand_dtype(j)
+            if isinstance(a, Lit):
+                value = int_code(a.value, dims) if a.kind == "dim" else repr(a.value)
+                texts.append(f"np.{want}({value})" if want != "bool" else f"bool({value})")
+            elif body.value_dtype(a) == want:
+                texts.append(names[a])
+            else:
+                texts.append(f"np.{want}({names[a]})" if want != "bool" else f"bool({names[a]})")
+        code = printer.formula(s.fn, texts, s.compute, dims)
+        if s.dtype == "bool":
+            code = f"bool({code})"
+        elif not _keeps_type(s):
+            code = f"np.{s.dtype}({code})"
+        lines.append(f"{names[n + k]} = {code}")
+    return lines, names[body.result]
+
+
+def _keeps_type(stmt) -> bool:
+    """Numba gives +, -, *, / and np ufuncs of two floats of one type that type; anything
+    else (integers, bools, erf, conditionals) is converted explicitly."""
+    if stmt.dtype != stmt.compute or not stmt.dtype.startswith("float"):
+        return False
+    return not stmt.fn.expr.has(sympy.Piecewise, sympy.erf, sympy.Max, sympy.Min)
+
+
+# ---- integer code for sizes ----------------------------------------------------------------
+def int_code(expr, names: dict | None = None) -> str:
+    """A size or stride (sympy, in dims) as Python integer arithmetic over the dims' names."""
+    names = names or {}
+    expr = sympy.sympify(expr)
+    if expr.is_Integer:
+        return str(int(expr))
+    if expr.is_Symbol:
+        return names.get(expr, str(expr))
+    if isinstance(expr, sympy.ceiling):
+        num, den = sympy.fraction(sympy.together(expr.args[0]))
+        return f"(-((-({int_code(num, names)})) // {int_code(den, names)}))"
+    if isinstance(expr, sympy.floor):
+        num, den = sympy.fraction(sympy.together(expr.args[0]))
+        return f"(({int_code(num, names)}) // {int_code(den, names)})"
+    num, den = sympy.fraction(sympy.together(expr))
+    if den != 1:
+        return f"(({int_code(num, names)}) // {int_code(den, names)})"
+    if expr.is_Add:
+        return "(" + " + ".join(int_code(a, names) for a in expr.args) + ")"
+    if expr.is_Mul:
+        return "*".join(_factor(a, names) for a in expr.args)
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
+        return "*".join([_factor(expr.base, names)] * int(expr.exp))
+    raise ValueError(f"int_code: cannot print {expr} as integer code")
+
+
+def _factor(a, names):
+    text = int_code(a, names)
+    return f"({text})" if a.is_Add else text
+
+
+# ---- indices -------------------------------------------------------------------------------
+class Params:
+    """The integer parameters a kernel takes (extents, strides, offsets), each with the sympy
+    expression the driver computes it from. Structural 0 and 1 stay literals in the kernel,
+    where the compiler can use them (a stride of 1 vectorizes)."""
+
+    def __init__(self):
+        self.names: list[str] = []
+        self.exprs: list = []
+        self._by_expr: dict = {}
+
+    def term(self, expr, hint: str) -> str:
+        """The parameter holding `expr`; a 0 or 1 stays a literal. Every other size is a
+        parameter, numbers included, so kernels of one structure are one function (shared
+        across graphs through the cache) whatever their sizes."""
+        expr = sympy.sympify(expr)
+        if expr.is_Integer and int(expr) in (0, 1):
+            return str(int(expr))
+        key = (hint[0], expr)
+        if key not in self._by_expr:
+            name = f"{hint}_{len(self.names)}"
+            self.names.append(name)
+            self.exprs.append(expr)
+            self._by_expr[key] = name
+        return self._by_expr[key]
+
+
+def index(access, loop_vars, params: Params, base: str = "") -> str:
+    """`buffer[offset + i0*s0 + ...]` as index code (the buffer's name is the caller's)."""
+    terms = []
+    if access.offset != 0:
+        terms.append(params.term(access.offset, "o"))
+    for v, s in zip(loop_vars, access.strides):
+        if s == 0:
+            continue
+        terms.append(v if s == 1 else f"{v}*{params.term(s, 's')}")
+    return " + ".join(terms) or "0"

@@ -1,0 +1,220 @@
+"""The Program: an optimized graph as kernels over flat buffers, what every printer reads.
+
+A Program is data: buffers (inputs, constants, temporaries, outputs), kernels in the order
+they run, the views the outputs are, and the memory plan. Each kernel has an iteration domain
+with symbolic extents, an `Access` per operand (graphc/lower/views.py), a typed straight-line
+body (graphc/ir/body.py), and a loop schedule (which axis is split across threads, and from
+how much work on). The Numba CPU printer and the CUDA printer print the same Program.
+
+Kernel kinds:
+- ElementwiseKernel: out[i] = body(operands[i]) over the domain (a copy has an empty body);
+- ReduceKernel: out[kept] = epilogue(reduce over `axes` of body(operands), extras);
+- ContractKernel: out[b, m, n] = epilogue(sum_k a[b, m, k] * b[b, k, n], extras), with the
+  tile schedule, computed by a generated tiled loop nest or by a BLAS call;
+- NormalizeKernel: softmax / log_softmax along one axis;
+- OneHotKernel: out[..., c] = (labels[...] == c);
+- ReferenceKernel: an op with no native kernel yet runs its NumPy reference (correct, slow).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy
+
+from ..ir.body import Body
+from ..ir.schedule import Schedule
+from ..ir.shapes import dims_equal
+from .views import Access, View
+
+
+@dataclass(frozen=True)
+class Buffer:
+    name: str
+    shape: tuple
+    dtype: str
+    role: str  # "input" | "const" | "temp" | "output"
+
+    @property
+    def numel(self) -> sympy.Expr:
+        return sympy.Mul(*self.shape) if self.shape else sympy.Integer(1)
+
+    @property
+    def nbytes(self) -> sympy.Expr:
+        return self.numel * np.dtype(self.dtype).itemsize
+
+
+@dataclass(frozen=True)
+class Loop:
+    """The domain axis split across threads (None: always serial), and the work (elements
+    times statements) below which the kernel runs serially: threads cost microseconds."""
+
+    parallel_axis: int | None
+    grain: int = 1 << 16
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    provenance: tuple  # the ops of the graph it computes ("matmul", "add", "relu")
+
+    def reads(self) -> tuple:
+        return ()
+
+    def writes(self) -> tuple:
+        return ()
+
+
+@dataclass(frozen=True)
+class ElementwiseKernel(Kernel):
+    domain: tuple
+    operands: tuple  # Access per body param
+    body: Body
+    out: Access
+    loop: Loop
+
+    def reads(self):
+        return tuple(a.buffer for a in self.operands)
+
+    def writes(self):
+        return (self.out.buffer,)
+
+
+@dataclass(frozen=True)
+class ReduceKernel(Kernel):
+    domain: tuple         # the prologue's shape
+    axes: tuple           # reduced domain axes
+    reduce: str           # sum | max | logsumexp | min ...
+    operands: tuple       # Access over the domain, per prologue param
+    body: Body
+    acc_dtype: str
+    epilogue: Body | None
+    extras: tuple         # Access over the domain (stride 0 on reduced axes)
+    out: Access           # over the domain, stride 0 on reduced axes
+    loop: Loop
+
+    def reads(self):
+        return tuple(a.buffer for a in self.operands + self.extras)
+
+    def writes(self):
+        return (self.out.buffer,)
+
+
+@dataclass(frozen=True)
+class ContractKernel(Kernel):
+    """Domain (batch..., m, n, k); `a` reads (batch..., m, k), `b` (batch..., k, n) (stride 0
+    on the other axes), `out` and the extras (batch..., m, n)."""
+
+    domain: tuple
+    a: Access
+    b: Access
+    acc_dtype: str
+    epilogue: Body
+    extras: tuple
+    out: Access
+    schedule: Schedule
+
+    @property
+    def nbatch(self) -> int:
+        return len(self.domain) - 3
+
+    def dense_layout(self):
+        """How a BLAS gemm reads each operand: "C" (row-major) or "F" (column-major) for A
+        (m, k), B (k, n) and the result (m, n), or None when one of them is not a dense matrix
+        per batch item or the dtype is no BLAS float."""
+        if self.acc_dtype not in ("float32", "float64"):
+            return None
+        nb = self.nbatch
+        M, N, K = self.domain[nb:]
+
+        def layout(rows_stride, cols_stride, rows, cols):
+            if cols_stride == 1 and _same(rows_stride, cols):
+                return "C"
+            if rows_stride == 1 and _same(cols_stride, rows):
+                return "F"
+            return None
+        a = layout(self.a.strides[nb], self.a.strides[nb + 2], M, K)
+        b = layout(self.b.strides[nb + 2], self.b.strides[nb + 1], K, N)
+        c = layout(self.out.strides[nb], self.out.strides[nb + 1], M, N)
+        return None if None in (a, b, c) else (a, b, c)
+
+    def reads(self):
+        return (self.a.buffer, self.b.buffer) + tuple(e.buffer for e in self.extras)
+
+    def writes(self):
+        return (self.out.buffer,)
+
+
+@dataclass(frozen=True)
+class NormalizeKernel(Kernel):
+    op: str               # softmax | log_softmax
+    domain: tuple
+    axis: int
+    operand: Access
+    out: Access
+    dtype: str
+    loop: Loop
+
+    def reads(self):
+        return (self.operand.buffer,)
+
+    def writes(self):
+        return (self.out.buffer,)
+
+
+@dataclass(frozen=True)
+class OneHotKernel(Kernel):
+    domain: tuple         # the output's shape (..., depth)
+    labels: Access        # over the domain, stride 0 on the class axis
+    out: Access
+    dtype: str
+
+    def reads(self):
+        return (self.labels.buffer,)
+
+    def writes(self):
+        return (self.out.buffer,)
+
+
+@dataclass(frozen=True)
+class ReferenceKernel(Kernel):
+    """An op the printer has no kernel for: its NumPy reference, called from native code."""
+
+    node: object
+    operands: tuple       # View per input
+    out: str              # output buffer (contiguous, the node's shape)
+
+    def reads(self):
+        return tuple(v.buffer for v in self.operands)
+
+    def writes(self):
+        return (self.out,)
+
+
+@dataclass
+class Program:
+    inputs: list                 # input Buffers, in the compiled function's order
+    consts: dict                 # buffer name -> ndarray (flat)
+    buffers: dict                # name -> Buffer (every buffer)
+    kernels: list                # in the order they run
+    outputs: list                # View per graph output (each a whole output buffer)
+    dims: list                   # symbolic dims, in argument order
+    decisions: list = field(default_factory=list)  # layout choices, for gc.explain
+    plan: object = None          # the memory plan (graphc/lower/plan.py)
+
+    def kernel_summary(self) -> list[str]:
+        return [f"{k.name}: {type(k).__name__} {'+'.join(k.provenance)}" for k in self.kernels]
+
+
+def _same(a, b) -> bool:
+    return a == b or dims_equal(a, b)
+
+
+def access_shape_check(access: Access, domain) -> None:
+    if len(access.strides) != len(domain):
+        raise ValueError(f"access of {access.buffer} has {len(access.strides)} strides for a "
+                         f"domain of rank {len(domain)}")
+
+
+__all__ = ["Buffer", "Loop", "Kernel", "ElementwiseKernel", "ReduceKernel", "ContractKernel",
+           "NormalizeKernel", "OneHotKernel", "ReferenceKernel", "Program", "Access", "View"]

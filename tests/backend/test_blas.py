@@ -1,0 +1,77 @@
+"""BLAS threads per call (graphc/backend/blas.py): one thread for a call whose contractions are
+small, the library's own setting for a large one, restored after every call."""
+import contextlib
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import graphc as gc
+from graphc.backend import blas
+
+
+class RecordingPools:
+    """Stands in for threadpoolctl's BLAS controller: records the limits asked for."""
+
+    def __init__(self, num_threads):
+        self.asked = []
+        self.lib_controllers = [type("Lib", (), {"num_threads": num_threads})()]
+
+    def limit(self, limits):
+        self.asked.append(limits)
+        return contextlib.nullcontext()
+
+
+@pytest.fixture
+def pools(monkeypatch):
+    fake = RecordingPools(num_threads=4)
+    monkeypatch.setattr(blas, "blas_pools", lambda: fake)
+    return fake
+
+
+@pytest.fixture(scope="module")
+def layer():
+    x, W = gc.tensor("x", ("B", "D")), gc.tensor("W", ("D", "E"))
+    return gc.compile(gc.relu(x @ W))
+
+
+def test_the_largest_contraction_is_counted_at_the_calls_sizes():
+    x, W, V = gc.tensor("x", ("B", "D")), gc.tensor("W", ("D", "E")), gc.tensor("V", ("E", 3))
+    f = gc.compile((x @ W) @ V)
+    sizes = {str(d): d for d in f.blas_threads.dims}
+    at = {sizes["B"]: 1000, sizes["D"]: 64, sizes["E"]: 32}
+    assert f.blas_threads.largest_flops(at) == 2 * 1000 * 64 * 32  # not the (B, E) @ (E, 3)
+
+
+def test_a_small_call_runs_blas_on_one_thread(layer, pools):
+    layer(x=np.ones((32, 64), np.float32), W=np.ones((64, 64), np.float32))
+    assert pools.asked == [1]
+
+
+def test_a_large_call_keeps_the_librarys_setting(layer, pools):
+    n = 1 + int((blas.SERIAL_BELOW_FLOPS / 2) ** (1 / 3))  # n**3 multiply-adds: over the line
+    x, W = np.zeros((n, n), np.float32), np.zeros((n, n), np.float32)
+    assert layer.blas_threads.threads({d: n for d in layer.blas_threads.dims}) is None
+    layer(x=x, W=W)
+    assert pools.asked == []
+
+
+def test_nothing_is_set_when_blas_is_already_serial(layer, pools):
+    pools.lib_controllers[0].num_threads = 1  # e.g. OPENBLAS_NUM_THREADS=1: never raised
+    layer(x=np.ones((2, 3), np.float32), W=np.ones((3, 2), np.float32))
+    assert pools.asked == []
+
+
+def test_a_graph_without_contractions_is_small_at_any_size():
+    x = gc.tensor("x", ("B",))
+    f = gc.compile(gc.exp(x).sum())
+    assert f.blas_threads.largest_flops({}) == 0
+    assert f.blas_threads.threads({}) == 1
+
+
+def test_the_real_thread_pool_is_restored_after_a_call(layer):
+    before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    out = layer(x=np.ones((4, 3), np.float32), W=np.ones((3, 2), np.float32))
+    np.testing.assert_array_equal(out, np.full((4, 2), 3.0, np.float32))
+    after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert after == before

@@ -1,0 +1,79 @@
+"""The on-disk compile cache: a second process loads what the first compiled (no Numba
+compile), damaged entries are rebuilt, concurrent compiles both succeed, the directory is
+private. Each case runs in fresh processes over its own cache directory."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import graphc as gc
+    x = gc.tensor("x", ("B", 3)); w = gc.tensor("w", (3, 2))
+    loss = gc.sum(gc.tanh(x @ w) * 1.5)
+    f = gc.compile([loss, gc.grad(loss, w)], backend="cpu")
+    value = f(x=np.ones((4, 3), np.float32), w=np.full((3, 2), 0.1, np.float32))
+    stats = [getattr(f.impl.module, name).stats for name in dir(f.impl.module)
+             if name.startswith("run")]
+    import graphc.backend.numba.cache as cache
+    kernels = [getattr(sys.modules[m], m.removeprefix("graphc_k_")).stats
+               for m in f.impl.module_source.kernel_modules]
+    print(json.dumps({"loss": float(value[0]),
+                      "misses": sum(sum(s.cache_misses.values()) for s in stats + kernels),
+                      "hits": sum(sum(s.cache_hits.values()) for s in stats + kernels)}))
+""")
+
+
+def run(cache_dir, extra_env=None):
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir), **(extra_env or {}))
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_second_process_loads_the_compiled_code_without_compiling(tmp_path):
+    first = run(tmp_path)
+    second = run(tmp_path)
+    assert first["misses"] > 0
+    assert second["misses"] == 0 and second["hits"] > 0
+    assert second["loss"] == pytest.approx(first["loss"])
+
+
+def test_damaged_entries_are_rebuilt(tmp_path):
+    good = run(tmp_path)
+    pycache = tmp_path / "__pycache__"
+    for f in pycache.iterdir():  # Numba's index and machine code
+        f.write_bytes(b"garbage")
+    assert run(tmp_path)["loss"] == pytest.approx(good["loss"])
+    for f in tmp_path.glob("graphc_*.py"):  # a half-written module
+        f.write_text(f.read_text()[:40])
+    assert run(tmp_path)["loss"] == pytest.approx(good["loss"])
+
+
+def test_two_processes_compiling_the_same_graph_at_once_both_succeed(tmp_path):
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+        results.append(json.loads(out.strip().splitlines()[-1])["loss"])
+    assert results[0] == pytest.approx(results[1])
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")]
+
+
+def test_the_cache_directory_is_private_and_can_be_listed_and_emptied(tmp_path, monkeypatch):
+    from graphc.backend.numba import cache
+    target = tmp_path / "fresh"
+    monkeypatch.setenv(cache.ENV, str(target))
+    assert cache.cache_dir() == str(target)
+    assert os.stat(target).st_mode & 0o777 == 0o700
+    cache.load("X = 1\n", "graphc_k_test")
+    assert cache.info()["modules"] == 1
+    assert cache.clear() == 1 and cache.info()["modules"] == 0

@@ -1,0 +1,63 @@
+"""Schedules change no result where they are consumed: the cpu backend's generated tiled
+kernel, with tile sizes that divide the shapes and tile sizes that do not, equals BLAS and the
+reference. NUMBA_DISABLE_JIT=1 runs the same code as plain Python."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.ir.node import rebuild
+from graphc.ir.schedule import Schedule
+from graphc.passes.pipeline import optimize
+from graphc.passes.rewrite import keep, rewrite
+
+RNG = np.random.default_rng(9)
+
+
+def with_schedule(graph, schedule):
+    def visit(old, new_inputs):
+        node = keep(old, new_inputs)
+        return rebuild(node, schedule=schedule) if "schedule" in node.attrs else node
+    return rewrite(graph, visit)
+
+
+@pytest.mark.parametrize("tiles", [(48, 48, 56), (7, 5, 3), (1, 64, 1), (64, 1, 200)])
+def test_tile_sizes_change_no_result(tiles):
+    a, b, c = gc.tensor("a", ("B", 37)), gc.tensor("b", (37, 29)), gc.tensor("c", (29,))
+    graph, _ = optimize(gc.Graph.of([gc.relu(a @ b + c), gc.einsum("ij,jk->ik", a, b)]))
+    graph = with_schedule(graph, Schedule(*tiles, parallel_axis=0))
+    f = gc.compile(list(graph.outputs), inputs=list(graph.inputs), backend="cpu", opt_level=0)
+    assert all(str(Schedule(*tiles, 0)) in k.schedule for k in f.kernels)
+    feeds = {"a": RNG.standard_normal((23, 37)).astype(np.float32),
+             "b": RNG.standard_normal((37, 29)).astype(np.float32),
+             "c": RNG.standard_normal(29).astype(np.float32)}
+    want = gc.compile(list(graph.outputs), inputs=list(graph.inputs))(**feeds)
+    f.impl.blas[:] = 0  # the generated tiled loop nest
+    tiled = f(**feeds)
+    f.impl.blas[:] = 1  # BLAS
+    blas = f(**feeds)
+    for w, t, bl in zip(want, tiled, blas):
+        np.testing.assert_allclose(t, w, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(bl, w, rtol=1e-5, atol=1e-5)
+
+
+def test_numba_disable_jit_runs_the_generated_code_as_python(tmp_path):
+    script = textwrap.dedent("""
+        import numpy as np, graphc as gc
+        x, w = gc.tensor("x", ("B", 3)), gc.tensor("w", (3, 2))
+        loss = gc.cross_entropy(x @ w, gc.tensor("y", ("B",), "int64"))
+        outs = [loss] + gc.grad(loss, [w])
+        feeds = dict(x=np.ones((4, 3), np.float32), w=np.eye(3, 2, dtype=np.float32),
+                     y=np.array([0, 1, 0, 1]))
+        got, want = gc.compile(outs, backend="cpu")(**feeds), gc.compile(outs)(**feeds)
+        print(all(np.allclose(g, v, rtol=1e-5) for g, v in zip(got, want)))
+    """)
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", GRAPHC_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "True"
