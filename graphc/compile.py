@@ -50,7 +50,9 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         fast = getattr(self.impl, "fast_call", None)
-        if fast is not None and not args:
+        # the fast path skips binding: not where inputs need checks beyond their shapes
+        # (indices of a gather, symbolic slice bounds), which binding does
+        if fast is not None and not args and not self.spec.checks:
             results = fast(kwargs)
             if results is not None:  # every array exactly as the program wants it
                 return results[0] if self.single else results

@@ -68,7 +68,7 @@ def _expand(a, items) -> list:
                             f"gc.take_along_axis")
         if isinstance(it, bool) or not (it is None or it is Ellipsis or isinstance(it, slice)
                                         or _is_int(it)):
-            raise TypeError(f"getitem: an index must be an int, a slice, None or Ellipsis, "
+            raise TypeError(f"getitem: a tensor index must be an int, a slice, None or Ellipsis, "
                             f"got {it!r}")
     if sum(it is Ellipsis for it in items) > 1:
         raise IndexOutOfRange(f"getitem: an index can only have a single Ellipsis, got {items}")

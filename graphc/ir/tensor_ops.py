@@ -171,10 +171,6 @@ class TensorOps:
     def __iter__(self):
         raise TypeError("a graphc tensor is not iterable")
 
-    def __getitem__(self, index):
-        raise TypeError("a graphc tensor cannot be indexed: it is a symbolic graph node; use "
-                        ".reshape, .transpose or gc.einsum, or compile it and index the result")
-
     def __float__(self):
         raise TypeError("a graphc tensor has no value until it is compiled and called: "
                         "gc.compile(t)(...) returns arrays")

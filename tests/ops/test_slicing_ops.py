@@ -100,7 +100,7 @@ def test_out_of_range_indices_are_shape_errors_and_index_errors_when_built():
         x[::0]
     with pytest.raises(TypeError, match="use gc.take"):
         x[gc.tensor("i", (2,), "int64")]
-    with pytest.raises(TypeError, match="an index must be an int"):
+    with pytest.raises(TypeError, match="index must be an int"):
         x[1.5]
     assert x[:, 5:].shape[1] == 0 and x[:, 1:100].shape[1] == 2  # slices clip, as NumPy
 
