@@ -74,6 +74,15 @@ def torch_eager(params, X, y, lr):
     return step, lambda: [p.detach().numpy() for p in P]
 
 
+def torch_compile(params, X, y, lr):
+    """torch eager's step, whole, through torch.compile (inductor): Dynamo breaks the graph at
+    .backward(), so the forward and backward run as one AOTAutograd graph and the update as
+    another. The first call compiles (tens of seconds; inductor caches on disk)."""
+    import torch
+    step, get = torch_eager(params, X, y, lr)
+    return torch.compile(step), get
+
+
 def jax_jit(params, X, y, lr):
     import jax
     import jax.numpy as jnp
@@ -100,4 +109,4 @@ def jax_jit(params, X, y, lr):
     return step, lambda: [np.asarray(p) for p in state["P"]]
 
 
-PEERS = {"torch eager": torch_eager, "jax.jit": jax_jit}
+PEERS = {"torch eager": torch_eager, "torch.compile": torch_compile, "jax.jit": jax_jit}

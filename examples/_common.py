@@ -12,14 +12,14 @@ import sys
 import time
 
 import graphc as gc
-from graphc.compile import available_backends
+from graphc.compile import available_backends, default_backend
 
 
 def example_parser(doc: str) -> argparse.ArgumentParser:
     """The options every example takes (--backend, --seed); each example adds its own."""
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    p.add_argument("--backend", default=os.environ.get("GRAPHC_BACKEND", "reference"),
-                   help="where the compiled graph runs (default: $GRAPHC_BACKEND or reference)")
+    p.add_argument("--backend", default=default_backend(),
+                   help="where the compiled graph runs (default: $GRAPHC_BACKEND or cpu)")
     p.add_argument("--seed", type=int, default=0)
     return p
 

@@ -5,6 +5,7 @@
     graphc cost examples/einsum_tour.py:matmul_as_einsum
     graphc explain examples/einsum_tour.py:linear_4d
     graphc run examples/mlp_digits.py --backend reference -- --epochs 2
+    graphc bench --quick --only matmul
 
 A TARGET is `SCRIPT.py:OBJECT` or `package.module:OBJECT` (OBJECT may be dotted: `net.fc1`).
 OBJECT may be a tensor, a list/tuple/dict of tensors, a gc.Graph, a compiled function, a
@@ -354,6 +355,35 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_kernels(args) -> int:
+    """The kernels a compiled function runs: name, kind, the ops it computes, what runs it
+    (BLAS or generated code), its schedule; --source prints the generated module."""
+    import graphc
+    outputs = build(args)
+    try:
+        f = graphc.compile(outputs, backend=args.backend)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    if args.source:
+        print(f.source or f"backend {args.backend!r} generates no source")
+        return 0
+    for k in f.kernels:
+        print(k if not hasattr(k, "op") else f"{k.op:20s} {k.shape}")
+    return 0
+
+
+def cmd_cache(args) -> int:
+    from .backend.numba import cache
+    if args.action == "clear":
+        n = cache.clear()
+        print(f"removed {n} module(s) from {cache.cache_dir()}")
+        return 0
+    info = cache.info()
+    print(f"{info['directory']}: {info['modules']} generated module(s), "
+          f"{info['bytes'] / 1e6:.1f} MB with Numba's machine code")
+    return 0
+
+
 def cmd_run(args) -> int:
     script, rest = args.script, list(args.args)
     if not os.path.isfile(script):
@@ -382,6 +412,29 @@ def cmd_run(args) -> int:
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
     return 0
+
+
+def bench_script() -> str:
+    """benchmarks/run.py of the source checkout this graphc was imported from."""
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.join(checkout, "benchmarks", "run.py")
+
+
+def cmd_bench(args) -> int:
+    script = bench_script()
+    # its package beside it tells graphc's run.py from some other project's
+    if not os.path.isfile(os.path.join(os.path.dirname(script), "graphc_bench", "__init__.py")):
+        raise CLIError(f"the benchmarks are not here ({script} is missing): they ship with "
+                       f"graphc's source checkout, not with an installed package; run "
+                       f"`graphc bench` from a checkout installed with `pip install -e .`")
+    # a fresh interpreter: its timings and its fresh-process latencies must not include
+    # what this CLI process imported
+    import subprocess
+    try:
+        code = subprocess.call([sys.executable, script, *args.args])
+    except KeyboardInterrupt:
+        return 130
+    return code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -419,16 +472,28 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dims", metavar="B=64,...",
                    help="also evaluate the counts at these sizes of the symbolic dims")
     graph_command("explain", "what the optimizer did to the graph, and why", None)
+    k = graph_command("kernels", "the kernels a compiled function runs (cpu backend)", None)
+    k.add_argument("--backend", default="cpu", help="the backend to compile for (default cpu)")
+    k.add_argument("--source", action="store_true", help="print the generated module")
+    ch = sub.add_parser("cache", help="the compile cache: where it is, how big; or empty it",
+                        description="graphc cache info | graphc cache clear")
+    ch.add_argument("action", choices=("info", "clear"))
     r = sub.add_parser("run", help="run an example script with a chosen backend",
                        description="run SCRIPT as `python SCRIPT` would (in this process), "
                                    "passing --backend and the arguments after `--`")
     r.add_argument("script", metavar="SCRIPT")
     r.add_argument("--backend", help="a backend name (see the error for what is available)")
     r.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    # prefix_chars="+": every argument, --help included, is benchmarks/run.py's, not graphc's
+    b = sub.add_parser("bench", help="run benchmarks/run.py: graphc against NumPy, torch and "
+                                     "jax, one table (`graphc bench --help` for its options)",
+                       add_help=False, prefix_chars="+")
+    b.add_argument("args", nargs="*", metavar="ARGS", help="options for benchmarks/run.py")
     return p
 
 
-COMMANDS = {"dot": cmd_dot, "cost": cmd_cost, "explain": cmd_explain, "run": cmd_run}
+COMMANDS = {"dot": cmd_dot, "cost": cmd_cost, "explain": cmd_explain, "run": cmd_run,
+            "kernels": cmd_kernels, "cache": cmd_cache, "bench": cmd_bench}
 
 
 def main(argv=None) -> int:

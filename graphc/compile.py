@@ -1,6 +1,8 @@
 """gc.compile: graph -> optimized graph -> a backend's callable, behind one calling convention."""
 from __future__ import annotations
 
+import os
+
 from typing import Callable
 
 import numpy as np
@@ -19,10 +21,10 @@ def register_backend(name: str, factory: Callable) -> None:
     BACKENDS[name] = factory
 
 
-def _reference_factory(graph, spec, upcast=False, **unknown):
+def _reference_factory(graph, spec, upcast=False, donate=None, **unknown):
     if unknown:  # say which option, not "_reference_factory() got an unexpected keyword"
         raise TypeError(f"compile: unknown option(s) {', '.join(map(repr, unknown))} for "
-                        f"backend 'reference' (it takes: upcast, dump_dir)")
+                        f"backend 'reference' (it takes: upcast, dump_dir, donate)")
     from .backend.reference import ReferenceFunction
     return ReferenceFunction(graph, spec, upcast=upcast)
 
@@ -38,6 +40,7 @@ class CompiledFunction:
         self.outputs, self.single = outputs, single
         self.graph, self.raw_graph = graph, raw
         self.impl, self.spec, self.report = impl, spec, report
+        self.donated: set = set()  # outputs a backend may write into their inputs' arrays
         self.blas_threads = BlasThreads(graph)  # BLAS threads per call, from the call's sizes
 
     @property
@@ -61,12 +64,14 @@ class CompiledFunction:
             results = self.impl.run(arrays, dims)
         # an output that is an input node would otherwise hand back the caller's own array
         fresh, seen = [], {id(a) for a in arrays.values()}
-        for node, value in zip(self.graph.outputs, results):
+        for k, (node, value) in enumerate(zip(self.graph.outputs, results)):
             v = np.asarray(value)
             if v.dtype != np.dtype(node.dtype) and not self.spec.upcast:
                 v = v.astype(node.dtype)
-            # never hand out memory a later call (or the caller's input) could change
-            if not v.flags.owndata or not v.flags.writeable or id(v) in seen:
+            # never hand out memory a later call (or the caller's input) could change, but
+            # an output written into the input it was donated to is that input
+            if k not in self.donated and (not v.flags.owndata or not v.flags.writeable
+                                          or id(v) in seen):
                 v = v.copy()
             seen.add(id(v))
             fresh.append(v)
@@ -98,16 +103,26 @@ class CompiledFunction:
                 f"outputs={len(self.graph.outputs)} nodes={len(self.graph)}>")
 
 
-def compile(outputs, inputs=None, backend: str = "reference", passes=None,
-            opt_level: int | None = None, fast_math: bool = False,
+def default_backend() -> str:
+    """The backend gc.compile and gc.train_step use when none is named: GRAPHC_BACKEND, else
+    "cpu" (Numba-compiled kernels); "reference" is the NumPy interpreter every backend is
+    tested against."""
+    return os.environ.get("GRAPHC_BACKEND") or "cpu"
+
+
+def compile(outputs, inputs=None, backend: str | None = None, passes=None,
+            opt_level: int | None = None, fast_math: bool = False, donate: dict | None = None,
             **options) -> CompiledFunction:  # noqa: A001
-    """Compile outputs into a callable.
+    """Compile outputs into a callable, for `backend` (default: `default_backend()`).
 
     `passes` is a list of passes (or their names) to run instead of the default pipeline;
     `opt_level=0` runs none; `dump_dir=` (or env GRAPHC_DUMP_DIR) writes the graph after
     each pass as numbered .dot files. The default pipeline never changes a result;
     `fast_math=True` also applies algebra that may (x - x = 0, x * 0 = 0, exp(log x) = x),
-    as a C compiler's -ffast-math: results then agree on finite inputs up to rounding. The symbolic dims are bound at each call, so one compiled
+    as a C compiler's -ffast-math: results then agree on finite inputs up to rounding.
+    `donate={output index: input name}` lets a backend write that output into that input's
+    array and hand the array back (a training step's new parameters into the parameters:
+    gc.train_step does this); a backend that cannot returns a fresh array as usual. The symbolic dims are bound at each call, so one compiled
     function serves every batch size.
 
     >>> import graphc as gc, numpy as np
@@ -115,7 +130,13 @@ def compile(outputs, inputs=None, backend: str = "reference", passes=None,
     >>> float(f(x=np.ones((4, 3), np.float32)))
     24.0
     """
-    if backend not in available_backends():
+    backend = backend or default_backend()
+    _load_optional_backends([backend] if backend in OPTIONAL else [])  # only the one asked for
+    if backend not in BACKENDS:
+        if backend in UNAVAILABLE:  # a known backend this machine cannot run: say why
+            raise ValueError(f"backend {backend!r} is not available here: "
+                             f"{UNAVAILABLE[backend]}; available backends: "
+                             f"{', '.join(available_backends())}")
         raise ValueError(f"unknown backend {backend!r}; available backends: "
                          f"{', '.join(available_backends())}")
     single = isinstance(outputs, Node)
@@ -144,8 +165,10 @@ def compile(outputs, inputs=None, backend: str = "reference", passes=None,
     graph, report = optimize(raw, passes=passes, opt_level=opt_level, fast_math=fast_math,
                              dump_dir=options.pop("dump_dir", None))
     spec = InputSpec(list(inputs), graph.outputs, upcast=options.get("upcast", False))
-    impl = BACKENDS[backend](graph, spec, **options)
-    return CompiledFunction(outs, single, graph, raw, impl, spec, report)
+    impl = BACKENDS[backend](graph, spec, donate=donate, **options)
+    f = CompiledFunction(outs, single, graph, raw, impl, spec, report)
+    f.donated = set(donate or ())
+    return f
 
 
 def available_backends() -> list[str]:
@@ -154,11 +177,20 @@ def available_backends() -> list[str]:
     return sorted(BACKENDS)
 
 
-def _load_optional_backends():
-    """Backends that need optional pieces register themselves when importable."""
+# backends that need optional pieces (a package, a device): name -> the module that registers
+# it when importable, and why one is not (its ImportError), for compile's error
+OPTIONAL = {"cpu": "graphc.backend.numba_cpu", "cuda": "graphc.backend.numba_cuda"}
+UNAVAILABLE: dict[str, str] = {}
+
+
+def _load_optional_backends(names=OPTIONAL):
+    """Backends that need optional pieces register themselves when importable (each looked
+    for once per process: finding a GPU takes a driver call)."""
     import importlib
-    for module in ("graphc.backend.numba_cpu", "graphc.backend.numba_cuda"):
+    for name in names:
+        if name in BACKENDS or name in UNAVAILABLE:
+            continue
         try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
+            importlib.import_module(OPTIONAL[name])
+        except ImportError as e:
+            UNAVAILABLE[name] = str(e)

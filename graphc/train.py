@@ -38,7 +38,7 @@ class TrainStep:
     UpdateGraph), `compiled` (the gc.compile result: .graph, .raw_graph, .cost()),
     `batch_inputs` (the names step() takes)."""
 
-    def __init__(self, loss: Node, optimizer: Optimizer, backend: str = "reference",
+    def __init__(self, loss: Node, optimizer: Optimizer, backend: str | None = None,
                  **compile_options):
         if not isinstance(loss, Node):
             raise TypeError(f"train_step: loss must be a graphc tensor, got "
@@ -74,7 +74,12 @@ class TrainStep:
         inputs = batch + frozen + nodes + [self.update.lr] + \
             [self.update.state_inputs[k] for k in self.update.state_inputs] + seeds
         from .compile import compile
-        self.compiled = compile(outputs, inputs=inputs, backend=backend, **compile_options)
+        # new parameters and state may be written straight into the arrays they replace
+        donate = {1 + k: n.name for k, n in enumerate(nodes)}
+        donate.update({1 + len(nodes) + j: self.update.state_inputs[key].name
+                       for j, key in enumerate(state)})
+        self.compiled = compile(outputs, inputs=inputs, backend=backend, donate=donate,
+                                **compile_options)
         self.batch_inputs = [n.name for n in batch]
         # Parameters and state are fed as the very arrays training updates in place.
         self._feeds = {n.name: parameter_of(n).value for n in frozen}
@@ -86,6 +91,8 @@ class TrainStep:
         # dropout masks: a new seed per step, from a base drawn off gc.nn's generator (so
         # gc.nn.manual_seed makes a training run reproducible)
         self.seeds = SeedFeeder([n.name for n in seeds])
+        self._frozen = [parameter_of(n) for n in frozen]
+        self._device = self._keep_on_device(nodes, state, donate)
 
     def __call__(self, *args, **batch) -> float:
         """Run one step on a batch (arrays by input name); returns the loss before the
@@ -103,13 +110,50 @@ class TrainStep:
         if missing:
             raise InputTypeError(f"train step: missing batch input(s) {missing}")
         lr = np.asarray(self.optimizer.lr, self.update.lr.dtype)
-        results = self.compiled(**batch, **self._feeds, **{self._lr_name: lr},
-                                **self.seeds.next())
+        batch = {**batch, **self.seeds.next()}  # a dropout seed is fed as the batch is
+        if self._device is not None:
+            return self._step_on_device(batch, lr)
+        for owner in [*self._frozen, *self.params, self.optimizer]:
+            owner.sync()  # the newest values, if a "cuda" train step kept them
+        results = self.compiled(**batch, **self._feeds, **{self._lr_name: lr})
         loss, rest = results[0], results[1:]
         for p, new in zip(self.params, rest):
-            np.copyto(p.value, new, casting="same_kind")
+            if new is not p.value:  # a backend that wrote it in place handed back the array
+                np.copyto(p.value, new, casting="same_kind")
         for key, new in zip(self._state_keys, rest[len(self.params):]):
-            np.copyto(self.optimizer.state[key], new, casting="same_kind")
+            if new is not self.optimizer.state[key]:
+                np.copyto(self.optimizer.state[key], new, casting="same_kind")
+        return float(loss)
+
+    def _keep_on_device(self, nodes, state, donate):
+        """For a backend that keeps values between calls (backend "cuda": `impl.resident`),
+        the parameters and optimizer state stay in its memory, each input replaced by the
+        output donated to it after every step; None for the others. Each owner (a Parameter,
+        the optimizer) gets a `pull` that copies its values back when the host reads them."""
+        make = getattr(self.compiled.impl, "resident", None)
+        resident = make({name: index for index, name in donate.items()}) if make else None
+        if resident is None:
+            return None
+
+        def puller(names):
+            return lambda: [resident.download(n, self._feeds[n]) for n in names]
+        owners = [(p, [n.name]) for n, p in zip(nodes, self.params)]
+        owners.append((self.optimizer, [self.update.state_inputs[k].name for k in state]))
+        return resident, [(owner, names, puller(names)) for owner, names in owners]
+
+    def _step_on_device(self, batch, lr) -> float:
+        resident, owners = self._device
+        for owner in self._frozen:
+            owner.sync()
+        for owner, names, pull in owners:
+            if not owner.held_by(pull):  # the host (or another step) has the newest value
+                owner.sync()
+                for n in names:
+                    resident.upload(n, self._feeds[n])
+        arrays, dims = self.compiled.spec.bind((), {**batch, **self._feeds, self._lr_name: lr})
+        loss = resident(arrays, dims)[0]
+        for owner, _, pull in owners:
+            owner.hold(pull)
         return float(loss)
 
     @property
@@ -141,7 +185,7 @@ class SeedFeeder:
         return {name: seed for name in self.names}
 
 
-def train_step(loss: Node, optimizer: Optimizer, backend: str = "reference",
+def train_step(loss: Node, optimizer: Optimizer, backend: str | None = None,
                **compile_options) -> TrainStep:
     """Compile forward + loss + gc.grad + the optimizer's update into ONE graph, once, and
     return `step(**batch) -> float`: it feeds the batch plus the current parameter and
@@ -150,7 +194,9 @@ def train_step(loss: Node, optimizer: Optimizer, backend: str = "reference",
     opt.step() (see this module's docstring for the loops side by side).
 
     `compile_options` go to gc.compile (passes=, opt_level=, ...). Parameters the loss uses
-    that are not in the optimizer stay fixed (fed, not updated).
+    that are not in the optimizer stay fixed (fed, not updated). With backend="cuda" the
+    parameters and optimizer state stay in device memory between steps: only the loss is
+    copied back each step, and a value when the host reads it (`p.value`, state_dict, gc.save).
 
     >>> import graphc as gc, numpy as np
     >>> gc.nn.manual_seed(0); model = gc.nn.Linear(3, 1)

@@ -11,3 +11,12 @@ settings.register_profile("ci", max_examples=40, deadline=None,
 settings.register_profile("dev", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+# The suite compiles thousands of small graphs (hypothesis draws a new one per example): on the
+# NumPy reference, unless GRAPHC_BACKEND names another backend. The cpu backend, which users get
+# by default, is tested by the tests that name it (tests/backend/test_cpu*.py run every op and
+# model on it, against this reference) and by the examples, which run as a user runs them.
+# `GRAPHC_BACKEND=cpu make test ALL=1` runs the whole suite on it.
+import user_env  # noqa: E402
+
+user_env.default_suite_backend()

@@ -237,6 +237,20 @@ def test_run_returns_the_scripts_exit_status(runnable, capsys):
     assert code == 0 and "backend=reference steps=7" in out
 
 
+def test_bench_hands_every_argument_to_benchmarks_run_py(capfd):
+    code = main(["bench", "--help"])  # run.py's --help, not graphc's (a subprocess: capfd)
+    out, _ = capfd.readouterr()
+    assert code == 0 and "usage: benchmarks/run.py" in out and "--quick" in out
+
+
+def test_bench_outside_a_source_checkout_says_where_the_benchmarks_are(tmp_path, monkeypatch,
+                                                                        capsys):
+    import graphc.cli as cli_module
+    monkeypatch.setattr(cli_module, "bench_script", lambda: str(tmp_path / "run.py"))
+    assert_error(capsys, ["bench", "--quick"], "the benchmarks are not here",
+                 "source checkout")
+
+
 # ---- errors: one line on stderr, status 2 ------------------------------------------------------
 def test_errors_name_the_problem(script, runnable, capsys):
     assert_error(capsys, ["dot", "missing.py:y"], "no such file: missing.py")

@@ -16,19 +16,52 @@ import sympy
 
 # About a millisecond of one core's work: below it a second thread cannot pay for itself.
 SERIAL_BELOW_FLOPS = 2 ** 27
+# Below this OpenBLAS runs one thread by itself: nothing to set (and a call stays cheap).
+UNTOUCHED_BELOW_FLOPS = 2 ** 21
 
 CONTRACTIONS = ("matmul", "einsum", "fused_contraction")
 
 _blas_pools = None
+_NONE = contextlib.nullcontext()
 
 
 def blas_pools():
-    """The BLAS libraries NumPy loaded (threadpoolctl's view of them), looked up once."""
+    """The BLAS libraries loaded (threadpoolctl's view of them), looked up once (and again
+    after `refresh`, when a backend loads another: SciPy's, which Numba's gemm calls)."""
     global _blas_pools
     if _blas_pools is None:
         from threadpoolctl import ThreadpoolController
         _blas_pools = ThreadpoolController().select(user_api="blas")
     return _blas_pools
+
+
+def refresh() -> None:
+    global _blas_pools
+    _blas_pools = None
+
+
+class _Limit:
+    """At most `threads` BLAS threads inside the block, the previous setting restored after
+    (direct calls into each library: a microsecond, where threadpoolctl's context takes ten)."""
+
+    __slots__ = ("threads", "saved")
+
+    def __init__(self, threads: int):
+        self.threads, self.saved = threads, []
+
+    def __enter__(self):
+        self.saved = []
+        for lib in blas_pools().lib_controllers:
+            n = lib.get_num_threads()
+            if n is not None and n > self.threads:
+                lib.set_num_threads(self.threads)
+                self.saved.append((lib, n))
+        return self
+
+    def __exit__(self, *exc):
+        for lib, n in self.saved:
+            lib.set_num_threads(n)
+        return False
 
 
 class BlasThreads:
@@ -41,6 +74,7 @@ class BlasThreads:
                   if n.op in CONTRACTIONS]
         self.dims = sorted(set().union(*(c.free_symbols for c in counts)), key=str)
         self._counts = sympy.lambdify(self.dims, counts) if counts else None
+        self._limits: dict = {}  # dim sizes -> the context for them (bounded)
 
     def largest_flops(self, dims: dict) -> int:
         """The FLOPs of the largest contraction at these dim sizes (0 without contractions)."""
@@ -49,15 +83,18 @@ class BlasThreads:
         return int(max(self._counts(*(dims[d] for d in self.dims))))
 
     def threads(self, dims: dict) -> int | None:
-        """1 for a small call; None for a large one (the library's own setting stays)."""
-        return 1 if self.largest_flops(dims) < SERIAL_BELOW_FLOPS else None
+        """1 for a small call; None for a large one (the library's own setting stays) and
+        for a tiny one (OpenBLAS runs it on one thread anyway)."""
+        flops = self.largest_flops(dims)
+        return 1 if UNTOUCHED_BELOW_FLOPS <= flops < SERIAL_BELOW_FLOPS else None
 
     def limit(self, dims: dict):
         """A context in which BLAS runs on the threads this call should get."""
-        threads = self.threads(dims)
-        if threads is None:
-            return contextlib.nullcontext()
-        pools = blas_pools()
-        if all(p.num_threads <= threads for p in pools.lib_controllers):
-            return contextlib.nullcontext()  # already serial: nothing to set or restore
-        return pools.limit(limits=threads)
+        key = tuple(sorted((str(k), v) for k, v in dims.items()))
+        limit = self._limits.get(key, False)
+        if limit is False:
+            threads = self.threads(dims)
+            limit = _NONE if threads is None else _Limit(threads)
+            if len(self._limits) < 64:
+                self._limits[key] = limit
+        return limit

@@ -35,9 +35,13 @@ def lowers(*ops):
     return register
 
 
-def lower(graph: Graph) -> Program:
-    """The Program of an optimized graph (see graphc/lower/program.py)."""
-    return _Lowering(graph).run()
+def lower(graph: Graph, donate: dict | None = None) -> Program:
+    """The Program of an optimized graph (see graphc/lower/program.py). `donate` maps an
+    output's index to the name of an input whose array it may be written into (a training
+    step's new parameters into the parameters): where the kernel computing it is the last to
+    read that input and reads it element for element, it writes there directly; else a copy
+    at the end does."""
+    return _Lowering(graph, donate or {}).run()
 
 
 def identity(dtype: str) -> Body:
@@ -52,8 +56,8 @@ def provenance(node) -> tuple:
 
 
 class _Lowering:
-    def __init__(self, graph: Graph):
-        self.graph = graph
+    def __init__(self, graph: Graph, donate: dict):
+        self.graph, self.donate = graph, donate
         self.buffers: dict[str, Buffer] = {}
         self.consts: dict[str, np.ndarray] = {}
         self.kernels: list = []
@@ -104,6 +108,8 @@ class _Lowering:
             rule = LOWER.get(node.op, _reference)
             self.views[id(node)] = rule(self, node)
         outputs = self._outputs()
+        for index, name in self.donate.items():
+            outputs[index] = self._donated(outputs[index], f"in_{name}")
         dims = sorted({s for b in inputs for d in b.shape
                        for s in getattr(d, "free_symbols", ())}, key=str)
         program = Program(inputs, self.consts, self.buffers, self.kernels, outputs, dims,
@@ -131,6 +137,71 @@ class _Lowering:
             outs.append(self.copy(v, node.dtype, why, role="output"))
             claimed.add(outs[-1].buffer)
         return outs
+
+
+    def _donated(self, out: View, target: str) -> View:
+        """Output `out` written into input buffer `target` instead of a fresh array."""
+        tbuf, obuf = self.buffers[target], self.buffers[out.buffer]
+        if tbuf.dtype != obuf.dtype or tuple(tbuf.shape) != tuple(obuf.shape):
+            raise ValueError(f"donate: output {out.buffer} ({obuf.dtype} {obuf.shape}) cannot "
+                             f"be written into input {target[3:]} ({tbuf.dtype} {tbuf.shape})")
+        writer = next(j for j, k in enumerate(self.kernels) if out.buffer in k.writes())
+        later = any(target in k.reads() for k in self.kernels[writer + 1:])
+        kernel = self.kernels[writer]
+        if not later and _reads_in_place(kernel, target):
+            # the kernel writes the input's array, and what read its result reads it there
+            self.kernels[writer:] = [_renamed(k, out.buffer, target)
+                                     for k in self.kernels[writer:]]
+            del self.buffers[out.buffer]
+            return View.whole(target, tbuf.shape)
+        domain = tbuf.shape
+        name = self.kernel_name(("copy",))
+        self.emit(ElementwiseKernel(name, ("copy",), domain, (align(out, domain),),
+                                    identity(obuf.dtype),
+                                    align(View.whole(target, domain), domain), _loop(domain)))
+        self.buffers[out.buffer] = Buffer(obuf.name, obuf.shape, obuf.dtype, "temp")
+        self.decisions.append(f"{name}: copy into input {target[3:]} (its old values are read "
+                              f"after the update is computed)")
+        return View.whole(target, tbuf.shape)
+
+
+def _accesses(kernel) -> list:
+    """Every Access a kernel reads with, and the one it writes with."""
+    reads = list(getattr(kernel, "operands", ())) + list(getattr(kernel, "extras", ()))
+    for name in ("a", "b", "labels", "operand"):
+        if hasattr(kernel, name):
+            reads.append(getattr(kernel, name))
+    return reads
+
+
+def _reads_in_place(kernel, buffer: str) -> bool:
+    """The kernel reads `buffer` only at the element it writes (so writing it there is safe).
+    A contraction BLAS may compute writes its result before any epilogue: only when BLAS
+    itself takes the epilogue (alpha and beta of one gemm) may it read its result's buffer."""
+    if isinstance(kernel, ReferenceKernel) or not hasattr(kernel, "out"):
+        return False
+    out = kernel.out
+    if not all(a.strides == out.strides and a.offset == out.offset
+               for a in _accesses(kernel) if a.buffer == buffer):
+        return False
+    if isinstance(kernel, ContractKernel) and kernel.dense_layout() is not None:
+        return _renamed(kernel, kernel.out.buffer, buffer).gemm_form() is not None or \
+            all(a.buffer != buffer for a in _accesses(kernel))
+    return True
+
+
+def _renamed(kernel, old: str, new: str):
+    """`kernel` with every access to buffer `old` made an access to `new`."""
+    import dataclasses
+
+    def rename(value):
+        if isinstance(value, Access) and value.buffer == old:
+            return Access(new, value.strides, value.offset)
+        if isinstance(value, tuple) and value and isinstance(value[0], Access):
+            return tuple(rename(v) for v in value)
+        return value
+    changes = {f.name: rename(getattr(kernel, f.name)) for f in dataclasses.fields(kernel)}
+    return dataclasses.replace(kernel, **changes)
 
 
 def _loop(domain, reduced=()) -> Loop:

@@ -118,6 +118,12 @@ class ContractKernel(Kernel):
     def nbatch(self) -> int:
         return len(self.domain) - 3
 
+    def reads(self):
+        return (self.a.buffer, self.b.buffer) + tuple(e.buffer for e in self.extras)
+
+    def writes(self):
+        return (self.out.buffer,)
+
     def dense_layout(self):
         """How a BLAS gemm reads each operand: "C" (row-major) or "F" (column-major) for A
         (m, k), B (k, n) and the result (m, n), or None when one of them is not a dense matrix
@@ -138,11 +144,61 @@ class ContractKernel(Kernel):
         c = layout(self.out.strides[nb], self.out.strides[nb + 1], M, N)
         return None if None in (a, b, c) else (a, b, c)
 
-    def reads(self):
-        return (self.a.buffer, self.b.buffer) + tuple(e.buffer for e in self.extras)
+    def gemm_form(self):
+        """(alpha, beta, e) when the epilogue is `alpha * acc + beta * e` with e the result's
+        own buffer read in place (a parameter update w - lr * grad, or a momentum buffer
+        grad + 0.9 * v, written into w or v): one gemm computes it. alpha and beta are
+        (sign, c) with c a Lit, the index of an extra read as one number (lr, fed each step),
+        or None for 1; e is the index of the extra that is the result's buffer. None for any
+        other epilogue."""
+        from ..ir.body import Lit
+        from ..ops import elementwise as ew
+        body, acc = self.epilogue, 0
+        stmts = body.stmts
+        if not 1 <= len(stmts) <= 2 or body.result != body.n_params + len(stmts) - 1 or \
+                any(st.dtype != self.acc_dtype or st.compute != self.acc_dtype for st in stmts):
+            return None
 
-    def writes(self):
-        return (self.out.buffer,)
+        def in_place(v):
+            if not (isinstance(v, int) and 1 <= v < body.n_params):
+                return False
+            e = self.extras[v - 1]
+            return e.buffer == self.out.buffer and e.strides == self.out.strides and \
+                e.offset == self.out.offset
+
+        def scalar(v):
+            if isinstance(v, Lit):
+                return v if v.kind != "dim" else None
+            if isinstance(v, int) and 1 <= v < body.n_params and \
+                    all(st == 0 for st in self.extras[v - 1].strides):
+                return v - 1  # an extra read as one number
+            return None
+        one = (1, None)
+        last = stmts[-1]
+        if last.fn not in (ew.ADD, ew.SUB):
+            return None
+        x, y = last.args
+        neg = -1 if last.fn is ew.SUB else 1
+        if len(stmts) == 1:  # acc + e, e + acc, e - acc, acc - e
+            if x == acc and in_place(y):
+                return one, (neg, None), y - 1
+            if y == acc and in_place(x):
+                return (neg, None), one, x - 1
+            return None
+        mul, t = stmts[0], body.n_params
+        if mul.fn is not ew.MUL or t not in (x, y):
+            return None
+        a, b = mul.args
+        scaled, c = (a, scalar(b)) if scalar(b) is not None else (b, scalar(a))
+        other = y if x == t else x
+        sign_t, sign_other = (1, neg) if x == t else (neg, 1)
+        if c is None or scaled == other:
+            return None
+        if scaled == acc and in_place(other):  # c * acc +- e
+            return (sign_t, c), (sign_other, None), other - 1
+        if in_place(scaled) and other == acc:  # acc +- c * e
+            return (sign_other, None), (sign_t, c), scaled - 1
+        return None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ class Function:
     at every call, so it always runs the latest (e.g. just trained) weights. Call it with the
     data inputs only; `.compiled` is the underlying gc.compile result."""
 
-    def __init__(self, outputs, backend: str = "reference", **compile_options):
+    def __init__(self, outputs, backend: str | None = None, **compile_options):
         from ..compile import compile
         self.compiled = compile(outputs, backend=backend, **compile_options)
         nodes = self.compiled.spec.inputs
@@ -44,7 +44,7 @@ class Function:
                 f"parameters={len(self.parameters)} backend={self.compiled.backend}>")
 
 
-def function(outputs, backend: str = "reference", **compile_options) -> Function:
+def function(outputs, backend: str | None = None, **compile_options) -> Function:
     """Compile `outputs` (a tensor or a list of them) built from modules into a callable
     that takes only the data inputs; the parameters' current values are fed automatically.
 

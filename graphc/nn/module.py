@@ -46,7 +46,29 @@ def _node_name(qualified: str) -> str:
     return base if base.isidentifier() else "param_" + base
 
 
-class Parameter(TensorOps):
+class DeviceHeld:
+    """What a train step may keep in device memory between steps (a Parameter's value, an
+    optimizer's state; gc.train_step with backend="cuda"). While `_pull` is set the newest
+    value is there: the first read on the host calls `sync()`, which copies it back, and the
+    host's copy is the newest again (the step uploads it before its next run)."""
+
+    _pull = None
+
+    def sync(self) -> None:
+        """Bring the newest value back from a train step's device memory (if it is there)."""
+        pull, self._pull = self._pull, None
+        if pull is not None:
+            pull()
+
+    def held_by(self, pull) -> bool:
+        return self._pull is pull
+
+    def hold(self, pull) -> None:
+        """The newest value is now where `pull()` copies it back from."""
+        self._pull = pull
+
+
+class Parameter(TensorOps, DeviceHeld):
     """A trainable array: `value` (float32 NumPy, updated in place by training) and `node`,
     the graph input that stands for it in every graph built from the module.
 
@@ -68,6 +90,7 @@ class Parameter(TensorOps):
 
     @property
     def value(self) -> np.ndarray:
+        self.sync()
         return self._value
 
     @value.setter
@@ -78,6 +101,7 @@ class Parameter(TensorOps):
             raise ShapeError(f"Parameter {self.name!r}: cannot assign a value of shape "
                              f"{new.shape} to a parameter of shape {self._value.shape}")
         np.copyto(self._value, new, casting="same_kind")
+        self._pull = None  # this value is the newest, wherever a train step kept one
 
     @property
     def shape(self) -> tuple:
@@ -124,7 +148,7 @@ class Parameter(TensorOps):
 
     def __deepcopy__(self, memo):
         """A copy gets its own value and, on first use, its own graph input."""
-        return Parameter(self._value, name=self._hint, dtype=self.dtype)
+        return Parameter(self.value, name=self._hint, dtype=self.dtype)
 
     def __repr__(self):
         return f"Parameter({self.name or '?'}, shape={self.shape}, {self.dtype})"

@@ -23,7 +23,7 @@ import numpy as np
 from .. import dsl
 from ..ir.node import Node, make
 from ..ir.shapes import as_shape
-from ..nn.module import Module, Parameter
+from ..nn.module import DeviceHeld, Module, Parameter
 
 
 SCALAR_DTYPE = "float64"  # scalar optimizer state (see the module docstring)
@@ -60,7 +60,7 @@ class UpdateGraph:
         return dsl.astype(value, param.dtype)
 
 
-class Optimizer:
+class Optimizer(DeviceHeld):
     """Base class. Subclasses list their per-parameter state (`slots`) and shared scalar
     state (`scalars`), their constant hyperparameters (`hyperparameters`), and write
     `update(graph, index, param, grad)` -> the new parameter, from graph ops."""
@@ -90,7 +90,7 @@ class Optimizer:
         # the widest parameter dtype: the learning rate's (see the module docstring)
         self.dtype = np.result_type(*(p.value.dtype for p in unique)).name
         self.lr = float(lr)
-        self.state: "OrderedDict[str, np.ndarray]" = OrderedDict()
+        self._state: "OrderedDict[str, np.ndarray]" = OrderedDict()
         for name in self.scalars:
             self.state[name] = np.zeros((), SCALAR_DTYPE)
         for slot in self.slots:
@@ -116,6 +116,13 @@ class Optimizer:
         return f"{slot}_{self.params[index].node.name}"
 
     # ---- state -----------------------------------------------------------------------------
+    @property
+    def state(self) -> "OrderedDict[str, np.ndarray]":
+        """The state arrays by key ("step", "exp_avg.0", ...), updated in place by training
+        (brought back first from the device where a "cuda" train step keeps them)."""
+        self.sync()
+        return self._state
+
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Copies of the state arrays ("step", "exp_avg.0", ...: slot.parameter index, as
         torch numbers parameters) and the hyperparameters as 0-d arrays ("lr", ...)."""

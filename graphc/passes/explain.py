@@ -16,12 +16,17 @@ from .pipeline import optimize
 
 
 def explain(outputs, passes=None, opt_level=None, fast_math: bool = False) -> str:
-    """A printable report of the pass pipeline over `outputs` (tensors or a Graph).
+    """A printable report of the pass pipeline over `outputs` (tensors, a Graph, or a
+    function gc.compile made: then also how its kernels ran at the sizes it was called with,
+    BLAS or generated for each contraction as measured on this machine).
 
     >>> import graphc as gc
     >>> x = gc.tensor("x", ("B", 3)); print(gc.explain((-(-x)).sum()))  # doctest: +ELLIPSIS
     graphc.explain: 1 output, 4 nodes -> 2 nodes...
     """
+    compiled = outputs if hasattr(outputs, "impl") and hasattr(outputs, "raw_graph") else None
+    if compiled is not None:
+        outputs = compiled.raw_graph
     graph = outputs if isinstance(outputs, Graph) else Graph.of(
         [outputs] if isinstance(outputs, Node) else list(outputs))
     steps: list[Graph] = []
@@ -33,7 +38,19 @@ def explain(outputs, passes=None, opt_level=None, fast_math: bool = False) -> st
     lines += _unfused_lines(final)
     lines += _lowering_lines(final)
     lines += _fast_math_lines(report, fast_math)
+    if compiled is not None:
+        lines += _compiled_lines(compiled)
     return "\n".join(lines)
+
+
+def _compiled_lines(f) -> list[str]:
+    """The kernels of a compiled function as its backend runs them (f.kernels)."""
+    kernels = getattr(f.impl, "kernels", None)
+    if not kernels:
+        return ["", f"backend {f.backend}: runs the graph's ops one by one"]
+    lines = ["", f"backend {f.backend}: {len(kernels)} kernels, one native call per step"]
+    lines += [f"  {k.name}: {'+'.join(k.provenance)}: {k.runs}" for k in kernels]
+    return lines
 
 
 def _headline(raw: Graph, final: Graph) -> str:
@@ -79,8 +96,9 @@ def _lowering_lines(graph: Graph) -> list[str]:
     for k in program.kernels:
         if isinstance(k, ContractKernel):
             layout = k.dense_layout()
-            how = (f"BLAS (A {layout[0]}, B {layout[1]}, result {layout[2]}) or generated"
-                   if layout else "generated (operands not dense matrices for BLAS)")
+            how = (f"BLAS (A {layout[0]}, B {layout[1]}, result {layout[2]}) or generated, "
+                   f"whichever is faster for the call's shape" if layout else
+                   "generated (operands not dense matrices for BLAS)")
             lines.append(f"  {k.name}: {'+'.join(k.provenance)}: {how}, {k.schedule}")
     lines.append(f"  memory: {program.plan.describe()}")
     return lines

@@ -1,14 +1,15 @@
-"""tile: choose a Schedule for every contraction, from its shapes and the cache size.
+"""tile: choose a Schedule for every contraction, from its shapes and the cache sizes.
 
-The model, kept simple on purpose (a backend may refine it, the numbers are data):
-- Blocking. The inner loop multiplies an (tile_m x tile_k) tile of A by a (tile_k x tile_n)
-  tile of B into a (tile_m x tile_n) accumulator; the three tiles should fit in L1 together
-  so every element loaded is reused tile-size times. With square tiles that gives
-  tile = sqrt(L1 / (3 * itemsize)), rounded down to a multiple of the vector width (8 lanes)
-  : 48 for float32 and 32 for float64 in a 32 KiB L1.
-- Small dims. A tile never exceeds a known dim (N = 10 gives tile_n = 10); the L1 space
-  that frees goes to tile_k, the longest reuse run. A symbolic dim (the batch B) is assumed
-  large: it gets the full tile.
+The model is a packed matrix product as BLIS and GotoBLAS compute it (what the cpu
+backend's generated kernel does, graphc/backend/numba/gemm.py); the numbers are data:
+- tile_k: a tile_k-long panel of B, 64 bytes wide, stays in L1 while the micro-kernel
+  streams over it, with room for a panel of A: tile_k = L1 / (2 * 64 bytes).
+- tile_n: the tile_k x tile_n block of B, packed once per tile, stays in half of L2.
+- tile_m: the rows of the result one tile computes, at most ROWS so that even one batch of
+  rows makes several tiles for the threads to share, and its accumulators fit the other
+  half of L2.
+- Small dims. A tile never exceeds a known dim (N = 10 gives tile_n = 10). A symbolic dim
+  (the batch B) is assumed large: it gets the full tile.
 - Parallel axis: the largest axis of the result whose iterations are independent. A batch
   axis when there is one (every batch item is a separate matmul), else M or N, whichever
   is larger; a symbolic dim counts as larger than any known one (it is the batch size).
@@ -30,7 +31,10 @@ from ..ops.fused import contraction_attrs
 from .rewrite import keep, note, rewrite
 
 L1_BYTES = 32 * 1024
-VECTOR = 8  # float32 lanes in a 256-bit register: tiles are multiples of it when they can be
+L2_BYTES = 1024 * 1024
+PANEL_BYTES = 64  # a micro-kernel panel's width: 16 float32 or 8 float64 (numba/gemm.py)
+ROWS = 64         # tile_m at most: a 256-row batch still makes 4 tiles to share among threads
+VECTOR = 8        # tiles are multiples of it when they can be
 CONTRACTIONS = ("matmul", "einsum", "fused_contraction")
 
 
@@ -71,15 +75,15 @@ def _round(t: float) -> int:
     return t - t % VECTOR if t >= VECTOR else max(1, t)
 
 
-def choose_schedule(node: Node, l1_bytes: int = L1_BYTES) -> Schedule:
+def choose_schedule(node: Node, l1_bytes: int = L1_BYTES, l2_bytes: int = L2_BYTES) -> Schedule:
     """The schedule the model above picks for one contraction node."""
     batch, m, n, k = contraction_axes(node)
     acc_dtype = result_dtype(*[i.dtype for i in node.inputs[:2]]) \
         if node.op == "fused_contraction" else node.dtype
-    words = l1_bytes // np.dtype(acc_dtype).itemsize
-    square = _round(math.sqrt(words / 3))
-    tm, tn = _cap(_extent(m), square), _cap(_extent(n), square)
-    tk = _cap(_extent(k), _round((words - tm * tn) / (tm + tn)))
+    size = np.dtype(acc_dtype).itemsize
+    tk = _cap(_extent(k), _round(l1_bytes / (2 * PANEL_BYTES)))
+    tn = _cap(_extent(n), _round(l2_bytes / (2 * tk * size)))
+    tm = _cap(_extent(m), _round(min(l2_bytes / (2 * (tn + tk) * size), ROWS)))
     return Schedule(tm, tn, tk, _parallel_axis(batch or m + n))
 
 
@@ -91,18 +95,18 @@ def _parallel_axis(axes) -> int:
     return max(axes, key=rank)[0] if axes else 0  # a scalar result: nothing to split
 
 
-def tile(graph: Graph, l1_bytes: int = L1_BYTES) -> Graph:
+def tile(graph: Graph, l1_bytes: int = L1_BYTES, l2_bytes: int = L2_BYTES) -> Graph:
     """Record a Schedule (attr `schedule`) on every matmul, einsum and fused_contraction.
 
     >>> import graphc as gc
     >>> x, W = gc.tensor("x", ("B", 784)), gc.tensor("W", (784, 256))
     >>> print(tile(gc.Graph.of([x @ W])).outputs[0].attrs["schedule"])
-    tile 48x48x56 parallel axis 0
+    tile 64x256x256 parallel axis 0
     """
     def visit(old, new_inputs):
         new = keep(old, new_inputs)
         if old.op not in CONTRACTIONS:
             return new
         note("contractions scheduled")
-        return rebuild(new, schedule=choose_schedule(new, l1_bytes))
+        return rebuild(new, schedule=choose_schedule(new, l1_bytes, l2_bytes))
     return rewrite(graph, visit)

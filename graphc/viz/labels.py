@@ -74,6 +74,11 @@ def elementwise_title(node: Node) -> str:
     if stmt is None:
         return node.attrs["body"].name
     args = [str(a) if not isinstance(a, int) else input_name(a) for a in stmt.args]
+    if stmt.fn.template is None or stmt.fn.template == f"{stmt.fn.name}({{0}})":
+        # a function of one tensor is its name (relu, exp, dtanh/dx); of several, with its
+        # operands (smooth_max(x, y)): the edges say which is which
+        return stmt.fn.name if len(args) == 1 and args == ["x"] else \
+            f"{stmt.fn.name}({', '.join(args)})"
     text = stmt.fn.written(args)
     return text if len(text) <= 28 else stmt.fn.name
 

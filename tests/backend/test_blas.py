@@ -1,7 +1,6 @@
 """BLAS threads per call (graphc/backend/blas.py): one thread for a call whose contractions are
-small, the library's own setting for a large one, restored after every call."""
-import contextlib
-
+small, the library's own setting for a large one and for a tiny one (OpenBLAS runs those on
+one thread itself), restored after every call; the cpu backend's fast call path too."""
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
@@ -10,16 +9,26 @@ import graphc as gc
 from graphc.backend import blas
 
 
+class RecordingLib:
+    """Stands in for one of threadpoolctl's BLAS library controllers."""
+
+    def __init__(self, num_threads, asked):
+        self.num_threads, self.asked = num_threads, asked
+
+    def get_num_threads(self):
+        return self.num_threads
+
+    def set_num_threads(self, n):
+        self.asked.append(n)
+        self.num_threads = n
+
+
 class RecordingPools:
-    """Stands in for threadpoolctl's BLAS controller: records the limits asked for."""
+    """Stands in for threadpoolctl's BLAS controller: records the limits set."""
 
     def __init__(self, num_threads):
         self.asked = []
-        self.lib_controllers = [type("Lib", (), {"num_threads": num_threads})()]
-
-    def limit(self, limits):
-        self.asked.append(limits)
-        return contextlib.nullcontext()
+        self.lib_controllers = [RecordingLib(num_threads, self.asked)]
 
 
 @pytest.fixture
@@ -43,9 +52,25 @@ def test_the_largest_contraction_is_counted_at_the_calls_sizes():
     assert f.blas_threads.largest_flops(at) == 2 * 1000 * 64 * 32  # not the (B, E) @ (E, 3)
 
 
-def test_a_small_call_runs_blas_on_one_thread(layer, pools):
+SMALL = dict(x=np.ones((256, 128), np.float32), W=np.ones((128, 64), np.float32))
+
+
+def test_a_small_call_runs_blas_on_one_thread_and_restores_it(layer, pools):
+    layer(**SMALL)
+    assert pools.asked == [1, 4]  # one thread for the call, the library's four after it
+
+
+def test_a_tiny_call_leaves_blas_alone(layer, pools):
     layer(x=np.ones((32, 64), np.float32), W=np.ones((64, 64), np.float32))
-    assert pools.asked == [1]
+    assert pools.asked == []
+
+
+def test_the_cpu_backends_fast_path_limits_threads_too(pools):
+    x, W = gc.tensor("x", ("B", "D")), gc.tensor("W", ("D", "E"))
+    f = gc.compile(gc.relu(x @ W), backend="cpu", matmul="blas")  # no timing of the ways
+    out = f(**SMALL)  # exact dtypes and layout: the generated fast call
+    assert pools.asked == [1, 4]
+    np.testing.assert_array_equal(out, np.full((256, 64), 128.0, np.float32))
 
 
 def test_a_large_call_keeps_the_librarys_setting(layer, pools):
@@ -58,7 +83,7 @@ def test_a_large_call_keeps_the_librarys_setting(layer, pools):
 
 def test_nothing_is_set_when_blas_is_already_serial(layer, pools):
     pools.lib_controllers[0].num_threads = 1  # e.g. OPENBLAS_NUM_THREADS=1: never raised
-    layer(x=np.ones((2, 3), np.float32), W=np.ones((3, 2), np.float32))
+    layer(**SMALL)
     assert pools.asked == []
 
 
@@ -66,7 +91,7 @@ def test_a_graph_without_contractions_is_small_at_any_size():
     x = gc.tensor("x", ("B",))
     f = gc.compile(gc.exp(x).sum())
     assert f.blas_threads.largest_flops({}) == 0
-    assert f.blas_threads.threads({}) == 1
+    assert f.blas_threads.threads({}) is None
 
 
 def test_the_real_thread_pool_is_restored_after_a_call(layer):

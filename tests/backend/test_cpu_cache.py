@@ -36,12 +36,21 @@ def run(cache_dir, extra_env=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def machine_code(cache_dir) -> dict:
+    return {f.name: f.stat().st_mtime_ns for f in (cache_dir / "__pycache__").iterdir()}
+
+
 def test_a_second_process_loads_the_compiled_code_without_compiling(tmp_path):
     first = run(tmp_path)
+    written = machine_code(tmp_path)
     second = run(tmp_path)
     assert first["misses"] > 0
     assert second["misses"] == 0 and second["hits"] > 0
     assert second["loss"] == pytest.approx(first["loss"])
+    # nothing at all was compiled again: not a kernel, a driver, nor the shared matmul
+    # (whose C entry points Numba would save again had it compiled them)
+    assert any(".tile_entry-" in name for name in written)
+    assert machine_code(tmp_path) == written
 
 
 def test_damaged_entries_are_rebuilt(tmp_path):
@@ -77,3 +86,31 @@ def test_the_cache_directory_is_private_and_can_be_listed_and_emptied(tmp_path, 
     cache.load("X = 1\n", "graphc_k_test")
     assert cache.info()["modules"] == 1
     assert cache.clear() == 1 and cache.info()["modules"] == 0
+
+
+def test_the_cache_stays_bounded(tmp_path, monkeypatch):
+    from graphc.backend.numba import cache
+    monkeypatch.setenv(cache.ENV, str(tmp_path))
+    monkeypatch.setattr(cache, "MAX_MODULES", 8)
+    for k in range(20):
+        cache.load(f"X = {k}\n", f"graphc_k_bound{k}")
+    assert cache.info()["modules"] <= 9
+
+
+def test_the_cli_lists_kernels_and_the_cache(tmp_path):
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path))
+    script = tmp_path / "m.py"
+    script.write_text("import graphc as gc\n"
+                      "def g():\n"
+                      "    x, w = gc.tensor('x', ('B', 3)), gc.tensor('w', (3, 2))\n"
+                      "    return gc.relu(x @ w)\n")
+    done = subprocess.run([sys.executable, "-m", "graphc", "kernels", f"{script}:g"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "matmul+relu" in done.stdout and "BLAS or generated" in done.stdout
+    info = subprocess.run([sys.executable, "-m", "graphc", "cache", "info"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert str(tmp_path) in info.stdout and "generated module" in info.stdout
+    clear = subprocess.run([sys.executable, "-m", "graphc", "cache", "clear"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert clear.returncode == 0 and "removed" in clear.stdout

@@ -1,6 +1,7 @@
 """Schedules change no result where they are consumed: the cpu backend's generated tiled
-kernel, with tile sizes that divide the shapes and tile sizes that do not, equals BLAS and the
-reference. NUMBA_DISABLE_JIT=1 runs the same code as plain Python."""
+kernel (on one thread and on all), with tile sizes that divide the shapes and tile sizes that
+do not, equals BLAS and the reference. NUMBA_DISABLE_JIT=1 runs the same code as plain
+Python."""
 import os
 import subprocess
 import sys
@@ -30,16 +31,22 @@ def test_tile_sizes_change_no_result(tiles):
     a, b, c = gc.tensor("a", ("B", 37)), gc.tensor("b", (37, 29)), gc.tensor("c", (29,))
     graph, _ = optimize(gc.Graph.of([gc.relu(a @ b + c), gc.einsum("ij,jk->ik", a, b)]))
     graph = with_schedule(graph, Schedule(*tiles, parallel_axis=0))
-    f = gc.compile(list(graph.outputs), inputs=list(graph.inputs), backend="cpu", opt_level=0)
-    assert all(str(Schedule(*tiles, 0)) in k.schedule for k in f.kernels)
     feeds = {"a": RNG.standard_normal((23, 37)).astype(np.float32),
              "b": RNG.standard_normal((37, 29)).astype(np.float32),
              "c": RNG.standard_normal(29).astype(np.float32)}
-    want = gc.compile(list(graph.outputs), inputs=list(graph.inputs))(**feeds)
-    f.impl.blas[:] = 0  # the generated tiled loop nest
-    tiled = f(**feeds)
-    f.impl.blas[:] = 1  # BLAS
-    blas = f(**feeds)
+    want = gc.compile(list(graph.outputs), inputs=list(graph.inputs), backend="reference")(**feeds)
+    results = {}
+    for way in ("generated", "parallel", "blas"):  # the tiles on one thread, on all, BLAS
+        f = gc.compile(list(graph.outputs), inputs=list(graph.inputs), backend="cpu",
+                       opt_level=0, matmul=way)
+        assert all(str(Schedule(*tiles, 0)) in k.schedule for k in f.kernels)
+        results[way] = f(**feeds)
+        assert all(k.runs.startswith({"generated": "generated at", "blas": "BLAS",
+                                      "parallel": "generated on all"}[way])
+                   for k in f.kernels)
+    tiled, blas = results["generated"], results["blas"]
+    for w, p in zip(want, results["parallel"]):
+        np.testing.assert_allclose(p, w, rtol=1e-5, atol=1e-5)
     for w, t, bl in zip(want, tiled, blas):
         np.testing.assert_allclose(t, w, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(bl, w, rtol=1e-5, atol=1e-5)

@@ -1,17 +1,18 @@
 """examples/einsum_tour.py as a user runs it: every graph checked against numpy, drawn, costed."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from user_env import user_env  # the user's default backend, not the suite's
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_tour_checks_draws_and_counts_every_graph(tmp_path):
-    env = dict(os.environ, GRAPHC_OUT=str(tmp_path))
+    env = user_env(GRAPHC_OUT=str(tmp_path))
     done = subprocess.run([sys.executable, "examples/einsum_tour.py", "--backend", "reference"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

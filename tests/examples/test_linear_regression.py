@@ -1,7 +1,6 @@
 """examples/linear_regression.py as a user runs it: a subprocess from the repository root."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -9,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from user_env import user_env  # the user's default backend, not the suite's
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def run(tmp_path, *args):
-    env = dict(os.environ, GRAPHC_OUT=str(tmp_path), MPLBACKEND="Agg")
+    env = user_env(GRAPHC_OUT=str(tmp_path), MPLBACKEND="Agg")
     return subprocess.run([sys.executable, "examples/linear_regression.py", *args], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=300)
 

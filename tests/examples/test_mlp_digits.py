@@ -2,7 +2,6 @@
 short run's output and files, and the full run's >= 97% test accuracy."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -13,11 +12,13 @@ import pytest
 
 import graphc as gc
 
+from user_env import user_env  # the user's default backend, not the suite's
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def run(tmp_path, *args):
-    env = dict(os.environ, GRAPHC_OUT=str(tmp_path), MPLBACKEND="Agg")
+    env = user_env(GRAPHC_OUT=str(tmp_path), MPLBACKEND="Agg")
     return subprocess.run([sys.executable, "examples/mlp_digits.py", *args], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=300)
 

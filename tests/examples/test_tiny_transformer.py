@@ -3,7 +3,6 @@ full run's loss well below the unigram entropy of the text (about 25 s on 2 core
 from __future__ import annotations
 
 import math
-import os
 import re
 import subprocess
 import sys
@@ -12,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from user_env import user_env  # the user's default backend, not the suite's
+
 REPO = Path(__file__).resolve().parents[2]
 TEXT = REPO / "examples" / "data" / "fables.txt"
 
 
 def run(tmp_path, *args):
-    env = dict(os.environ, GRAPHC_OUT=str(tmp_path), MPLBACKEND="Agg")
+    env = user_env(GRAPHC_OUT=str(tmp_path), MPLBACKEND="Agg")
     return subprocess.run([sys.executable, "examples/tiny_transformer.py", *args], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=300)
 

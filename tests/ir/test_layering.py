@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import graphc
+from graphc.compile import OPTIONAL
 from graphc.ir.op import OPS, is_layout, is_reduction
 from graphc.ops import ALL
 
@@ -82,7 +83,12 @@ def test_every_cache_is_bounded():
         if path.name == "__main__.py":
             continue  # running it is the CLI
         name = "graphc." + ".".join(path.relative_to(ROOT).with_suffix("").parts)
-        module = importlib.import_module(name.removesuffix(".__init__"))
+        try:
+            module = importlib.import_module(name.removesuffix(".__init__"))
+        except ImportError:
+            if name not in OPTIONAL.values():
+                raise
+            continue  # an optional backend this machine cannot run ("cuda" without a GPU)
         for attr in vars(module).values():
             if isinstance(attr, functools._lru_cache_wrapper):
                 assert attr.cache_info().maxsize is not None, f"{name}.{attr.__name__}"

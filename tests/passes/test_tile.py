@@ -20,26 +20,27 @@ def _schedule(node, **kw):
 
 def test_model_for_the_mlp_shapes():
     x, W = gc.tensor("x", ("B", 784)), gc.tensor("W", (784, 256))
-    # float32 in 32 KiB: 8192 words; square tile floor(sqrt(8192/3)) = 52 -> 48 (8 lanes);
-    # tile_k = (8192 - 48*48) / (48 + 48) = 61 -> 56. B is symbolic: the batch rows run in
-    # parallel (axis 0).
-    assert _schedule(x @ W) == Schedule(48, 48, 56, 0)
+    # tile_k: a 64-byte-wide panel of B in half of a 32 KiB L1: 32768 / 128 = 256 rows;
+    # tile_n: the 256 x tile_n block of B in half of a 1 MiB L2 (512 floats) capped by N = 256;
+    # tile_m: at most 64 rows. B is symbolic: the batch rows run in parallel (axis 0).
+    assert _schedule(x @ W) == Schedule(64, 256, 256, 0)
     W3 = gc.tensor("W3", (256, 10))
-    # N = 10 caps tile_n; the freed L1 goes to tile_k: (8192 - 480) / 58 = 132 -> 128
-    assert _schedule(gc.tensor("h", ("B", 256)) @ W3) == Schedule(48, 10, 128, 0)
+    # N = 10 caps tile_n
+    assert _schedule(gc.tensor("h", ("B", 256)) @ W3) == Schedule(64, 10, 256, 0)
     # dW = xᵀ @ dZ: M = 784 > N = 256 -> parallel over axis 0; K = B is symbolic
     dz = gc.tensor("dz", ("B", 256))
-    assert _schedule(x.T @ dz) == Schedule(48, 48, 56, 0)
+    assert _schedule(x.T @ dz) == Schedule(64, 256, 256, 0)
     # a wide N is the larger independent axis
     assert _schedule(gc.tensor("a", (16, 64)) @ gc.tensor("b", (64, 4096))).parallel_axis == 1
 
 
 def test_float64_and_cache_size_change_the_tiles():
-    x, W = gc.tensor("x", ("B", 784), "float64"), gc.tensor("W", (784, 256), "float64")
-    # 4096 words: square floor(sqrt(4096/3)) = 36 -> 32; tile_k = (4096-1024)/64 = 48
-    assert _schedule(x @ W) == Schedule(32, 32, 48, 0)
-    big = _schedule(x @ W, l1_bytes=1 << 20)
-    assert big.tile_m > 32 and big.tile_k > 48
+    x, W = gc.tensor("x", ("B", 4096), "float64"), gc.tensor("W", (4096, 4096), "float64")
+    # a float64 block of B 256 deep fills half of L2 at 256 columns (512 float32 ones)
+    assert _schedule(x @ W) == Schedule(64, 256, 256, 0)
+    assert _schedule(gc.tensor("x", ("B", 4096)) @ gc.tensor("W", (4096, 4096))).tile_n == 512
+    small = _schedule(x @ W, l1_bytes=4096, l2_bytes=65536)
+    assert small.tile_k == 32 and small.tile_n == 128
 
 
 def test_a_batch_axis_is_parallel_and_small_dims_cap_tiles():
@@ -68,7 +69,7 @@ def test_every_contraction_of_the_fused_mlp_is_scheduled():
     assert choose_schedule(contractions[0]) == contractions[0].attrs["schedule"]
 
 
-@pytest.mark.parametrize("l1", [256, 4096, 32 * 1024, 1 << 22])
+@pytest.mark.parametrize("l1", [256, 4096, 32 * 1024, 1 << 22])  # tiny to huge
 def test_schedules_change_no_result(l1):
     raw = mlp_graph((12, 7, 5, 3))
     feeds, dims = feeds_for(raw, batch=9)

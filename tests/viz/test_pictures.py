@@ -62,7 +62,7 @@ def test_without_graphviz_the_builtin_layout_draws(tmp_path, model, no_graphviz,
 def test_the_builtin_svg_shows_the_same_labels_names_and_legend(tmp_path, model, no_graphviz):
     gc.render(model, tmp_path / "g.svg", title="my title")
     svg = (tmp_path / "g.svg").read_text()
-    for text in ("my title", "input x", "x @ y", "relu", "logsumexp(axis=1)", "loss", "grad W",
+    for text in ("my title", "input x", "x @ y", "relu", "log_softmax(axis=1)", "loss", "grad W",
                  "grad b", "forward op", "backward op (gc.grad)", "(B, 3) float32"):
         assert text in svg, text
     assert "Piecewise" not in svg

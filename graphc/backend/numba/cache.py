@@ -18,6 +18,7 @@ import sys
 import tempfile
 
 ENV = "GRAPHC_CACHE_DIR"
+MAX_MODULES = 4000  # beyond this many files the least recently written quarter is removed
 
 
 def cache_dir() -> str:
@@ -48,13 +49,25 @@ def load(source: str, name: str | None = None):
     directory = cache_dir()
     path = os.path.join(directory, name + ".py")
     if not _intact(path, source):
-        _write(path, source)
+        write_atomic(path, source)
+        _bound(directory)
     try:
         return _import(name, path, source)
     except Exception:  # a damaged entry (or machine code Numba cannot read): rebuild it
         _forget(directory, name)
-        _write(path, source)
+        write_atomic(path, source)
         return _import(name, path, source)
+
+
+def _bound(directory: str) -> None:
+    """Keep the cache bounded: past MAX_MODULES files, drop the least recently written quarter
+    (with their machine code); a dropped module is simply generated again when needed."""
+    names = [f for f in os.listdir(directory) if f.startswith("graphc_") and f.endswith(".py")]
+    if len(names) <= MAX_MODULES:
+        return
+    names.sort(key=lambda f: os.path.getmtime(os.path.join(directory, f)))
+    for f in names[:len(names) // 4]:  # modules already imported keep running from memory
+        _remove_files(directory, f[:-3])
 
 
 def _intact(path: str, source: str) -> bool:
@@ -65,8 +78,10 @@ def _intact(path: str, source: str) -> bool:
         return False
 
 
-def _write(path: str, source: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".py")
+def write_atomic(path: str, source: str) -> None:
+    """Write `source` to `path` through a temporary file renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-",
+                               suffix=os.path.splitext(path)[1])
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(source)
@@ -80,9 +95,13 @@ def _write(path: str, source: str) -> None:
 def _import(name: str, path: str, source: str):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module  # before it runs: what compiles as it imports knows its module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     module.__graphc_source__ = source
-    sys.modules[name] = module
     return module
 
 
@@ -94,15 +113,24 @@ def purge(names) -> None:
     """Forget these modules and delete their files and Numba's machine code."""
     directory = cache_dir()
     for name in names:
-        _forget(directory, name)
-        try:
-            os.remove(os.path.join(directory, name + ".py"))
-        except OSError:
-            pass
+        sys.modules.pop(name, None)
+        _remove_files(directory, name)
 
 
 def _forget(directory: str, name: str) -> None:
     sys.modules.pop(name, None)
+    _remove_machine_code(directory, name)
+
+
+def _remove_files(directory: str, name: str) -> None:
+    try:
+        os.remove(os.path.join(directory, name + ".py"))
+    except OSError:
+        pass
+    _remove_machine_code(directory, name)
+
+
+def _remove_machine_code(directory: str, name: str) -> None:
     pycache = os.path.join(directory, "__pycache__")
     if os.path.isdir(pycache):
         for f in os.listdir(pycache):

@@ -1,66 +1,73 @@
 """The contraction kernel: out[b, m, n] = epilogue(sum_k A[b, m, k] * B[b, k, n], extras).
 
-Two ways to compute it, both in the same kernel function (an argument picks one per call):
-- a BLAS gemm (np.dot inside Numba reaches scipy's OpenBLAS): operands read in place, a
-  transposed operand by a transpose flag (its F-ordered view), never copied. It needs each
-  batch item's A, B and result to be dense matrices; the printer says when they are not.
-- a tiled loop nest generated from the `tile` schedule (tile_m x tile_n x tile_k): an
-  accumulator tile in registers and L1, the epilogue applied as each tile is written back.
+Three ways to compute it, in the same kernel function (its `mode` argument picks one per
+call, from what `gemm.choose` measured for the call's shape):
+- generated (mode 0): the tiles of the `tile` schedule, each computed by the shared packed
+  micro-kernel (graphc/backend/numba/gemm.py) and written back through the epilogue;
+- BLAS (mode 1): a gemm reading the operands in place, a transposed operand by a transpose
+  flag (its F-ordered view), never copied; an epilogue `alpha * acc + beta * e` (a parameter
+  update) goes into the call's alpha and beta, any other is a pass over the result after it.
+  It needs each batch item's A, B and result to be dense matrices; the printer says when
+  they are not.
+- generated on all threads (mode 2): the tiles split across threads, the epilogue after, as
+  after BLAS; not where the epilogue reads the result's own buffer (an update in place).
 """
 from __future__ import annotations
 
 from ...lower.program import ContractKernel
-from .kernels import KernelSource, _finish, _Writer
+from . import gemm
+from .kernels import _finish, _Writer
 from .printer import Params, body_lines, index
 
 
-def print_contract(k: ContractKernel) -> KernelSource:
+def print_contract(k: ContractKernel):
     params, w = Params(), _Writer()
     nb = k.nbatch
     dims = {d: params.term(d, "d") for d in k.epilogue.dim_symbols()}
-    arrays = ["a", "b"] + [f"e{j}" for j in range(len(k.extras))] + ["out", "use_blas"]
+    arrays = ["a", "b"] + [f"e{j}" for j in range(len(k.extras))] + ["out", "mode"]
     ext = [params.term(d, "n") for d in k.domain]
     M, N, K = ext[nb:]
     batch = [f"p{j}" for j in range(nb)]
     sched = k.schedule
+    t = k.acc_dtype
     layout = k.dense_layout()
+    form = k.gemm_form() if layout is not None else None
+    parallel = all(e.buffer != k.out.buffer for e in k.extras)
+    strides = _strides(k, params)
+    tm, tn, tk = sched.tile_m, sched.tile_n, sched.tile_k
+    w.line(f"acc = np.empty({tm * tn} if mode == 0 else 0, np.{t})  # a generated tile")
     for v, e in zip(batch, ext[:nb]):
         w.loop(v, e)
-    loops_a = batch + ["mi", "ni", "ki"]
-    base_a = index(_batch_only(k.a, nb), batch + ["_", "_", "_"], params)
-    base_b = index(_batch_only(k.b, nb), batch + ["_", "_", "_"], params)
-    base_o = index(_batch_only(k.out, nb), batch + ["_", "_", "_"], params)
-    w.line(f"ia = {base_a}")
-    w.line(f"ib = {base_b}")
-    w.line(f"io = {base_o}")
+    w.line(f"ia = {index(_batch_only(k.a, nb), batch + ['_', '_', '_'], params)}")
+    w.line(f"ib = {index(_batch_only(k.b, nb), batch + ['_', '_', '_'], params)}")
+    w.line(f"io = {index(_batch_only(k.out, nb), batch + ['_', '_', '_'], params)}")
+    first = "if"
     if layout is not None:
-        la, lb, lc = layout
-        w.line("if use_blas:")
+        w.line("if mode == 1:")
         w.depth += 1
-        w.line(f"A = {_matrix('a', 'ia', M, K, la)}")
-        w.line(f"Bm = {_matrix('b', 'ib', K, N, lb)}")
-        if lc == "C":
-            w.line(f"C = out[io:io + {M} * {N}].reshape(({M}, {N}))")
-            w.line(f"if {K} == 0:")
-            w.line("    C[:] = 0")
-            w.line("else:")
-            w.line("    np.dot(A, Bm, C)")
-        else:  # a column-major result: C^T = B^T A^T, written row-major
-            w.line(f"Ct = out[io:io + {M} * {N}].reshape(({N}, {M}))")
-            w.line(f"if {K} == 0:")
-            w.line("    Ct[:] = 0")
-            w.line("else:")
-            w.line("    np.dot(Bm.T, A.T, Ct)")
+        _gemm_call(w, k, params, M, N, K, layout, form)
         w.depth -= 1
+        first = "elif"
+    if parallel:
+        sam, sak, sbk, sbn, som, son = strides
+        w.line(f"{first} mode == 2:")
+        w.line(f"    product(a.ctypes.data, a.size, ia, {sam}, {sak}, b.ctypes.data, b.size, ib, "
+               f"{sbk}, {sbn}, {M}, {N}, {K}, out.ctypes.data, out.size, io, {som}, {son}, "
+               f"{tm}, {tn}, {tk})")
+        first = "elif"
+    if first == "if":
+        _tiled(w, k, params, M, N, K, strides, dims)
+    else:
         w.line("else:")
         w.depth += 1
-    _tiled(w, k, params, M, N, K, sched)
-    if layout is not None:
+        _tiled(w, k, params, M, N, K, strides, dims)
         w.depth -= 1
     w.depth -= nb
-    if layout is not None and len(k.epilogue.stmts):
-        # after a BLAS call the epilogue is its own pass over the result, in place
-        w.line("if use_blas:")
+    separate = [m for m in ((1,) if layout is not None and form is None else ()) +
+                ((2,) if parallel else ())]
+    if k.epilogue.stmts and separate:
+        # after a BLAS call or the parallel product, the epilogue is its own pass, in place
+        w.line(f"if {' or '.join(f'mode == {m}' for m in separate)}:")
         w.depth += 1
         for v, e in zip(batch, ext[:nb]):
             w.loop(v, e)
@@ -69,73 +76,115 @@ def print_contract(k: ContractKernel) -> KernelSource:
         _epilogue(w, k, params, dims, batch + ["mi", "ni", "ki"],
                   f"out[{index(k.out, batch + ['mi', 'ni', 'ki'], params)}]")
         w.depth -= nb + 3
-    notes = [f"BLAS gemm (A {layout[0]}, B {layout[1]}, result {layout[2]}) or "
-             f"tiled {sched.tile_m}x{sched.tile_n}x{sched.tile_k}" if layout else
-             f"tiled {sched.tile_m}x{sched.tile_n}x{sched.tile_k} (no dense layout for BLAS)"]
-    what = " ".join(k.epilogue.lines()[:-1])
+    ways = [f"generated (tiles {tm}x{tn}x{tk})"] + \
+        ([f"BLAS gemm (A {layout[0]}, B {layout[1]}, result {layout[2]}"
+          f"{', alpha and beta: the update accumulates in place' if form else ''})"]
+         if layout else []) + (["generated on all threads"] if parallel else [])
+    notes = [" or ".join(ways) + ("" if layout else " (no dense layout for BLAS)")]
+    what = "; ".join(k.epilogue.lines()[:-1])
     ks = _finish(k.name, f"{'+'.join(k.provenance)}: acc = A @ B per batch item"
                  + (f"; epilogue {what}" if what else ""), params, arrays, w, notes)
     ks.arrays = [k.a.buffer, k.b.buffer] + [e.buffer for e in k.extras] + [k.out.buffer,
-                                                                            "use_blas"]
+                                                                            "mode"]
     ks.blas = layout is not None
+    ks.parallel = parallel
+    ks.imports = [f"from {gemm.module_name(t)} import product, tile"]
+    ks.gemm = t
     return ks
+
+
+def _strides(k, params) -> tuple:
+    """A's row and k strides, B's k and column strides, the result's row and column strides."""
+    nb = k.nbatch
+
+    def term(s):
+        return params.term(s, "s") if s not in (0, 1) else str(s)
+    return (term(k.a.strides[nb]), term(k.a.strides[nb + 2]), term(k.b.strides[nb + 2]),
+            term(k.b.strides[nb + 1]), term(k.out.strides[nb]), term(k.out.strides[nb + 1]))
+
+
+def _gemm_call(w, k, params, M, N, K, layout, form):
+    """One BLAS gemm per batch item, operands read in place: a column-major (transposed) one
+    by a transpose flag. Row-major C = alpha A B + beta C is column-major C^T = alpha B^T A^T +
+    beta C^T, which is how it is called. `form` folds an epilogue alpha*acc + beta*e (e the
+    result's own buffer) into the call's alpha and beta."""
+    nb = k.nbatch
+    la, lb, lc = layout
+    kind = "s" if k.acc_dtype == "float32" else "d"
+    t = k.acc_dtype
+
+    def ld(access, rows_axis, cols_axis, lay):
+        s = access.strides[rows_axis] if lay == "C" else access.strides[cols_axis]
+        return params.term(s, "s") if s not in (0, 1) else "1"
+    lda = ld(k.a, nb, nb + 2, la)
+    ldb = ld(k.b, nb + 2, nb + 1, lb)
+    ldc = ld(k.out, nb, nb + 1, lc)
+    def factor(sign_c):
+        sign, c = sign_c
+        value = "1" if c is None else f"e{c}[0]" if isinstance(c, int) else repr(c.value)
+        return f"np.{t}({'-' if sign < 0 else ''}{value})"
+    if form is None:
+        alpha, beta = f"np.{t}(1)", f"np.{t}(0)"
+    else:
+        alpha, beta = factor(form[0]), factor(form[1])
+    w.line(f"al = np.empty(1, np.{t})")
+    w.line(f"al[0] = {alpha}")
+    w.line(f"be = np.empty(1, np.{t})")
+    w.line(f"be[0] = {beta}")
+    w.line(f"if {M} > 0 and {N} > 0:")
+    w.depth += 1
+    if form is None:
+        w.line(f"if {K} == 0:  # an empty sum: BLAS may not touch C")
+        w.line(f"    for mi in range({M}):")
+        w.line(f"        for ni in range({N}):")
+        w.line(f"            out[{index(k.out, [f'p{j}' for j in range(nb)] + ['mi', 'ni', '0'], params)}] = 0")
+    if lc == "C":  # C^T (N x M) col-major = alpha * X (N x K) @ Y (K x M) + beta * C^T
+        tx, ty = ("n" if lb == "C" else "t"), ("n" if la == "C" else "t")
+        w.line(f"xxgemm(ord('{kind}'), ord('{tx}'), ord('{ty}'), {N}, {M}, {K}, al.ctypes.data, "
+               f"b[ib:].ctypes.data, {ldb}, a[ia:].ctypes.data, {lda}, be.ctypes.data, "
+               f"out[io:].ctypes.data, {ldc})")
+    else:  # C (M x N) col-major = alpha * A (M x K) @ B (K x N) + beta * C
+        tx, ty = ("n" if la == "F" else "t"), ("n" if lb == "F" else "t")
+        w.line(f"xxgemm(ord('{kind}'), ord('{tx}'), ord('{ty}'), {M}, {N}, {K}, al.ctypes.data, "
+               f"a[ia:].ctypes.data, {lda}, b[ib:].ctypes.data, {ldb}, be.ctypes.data, "
+               f"out[io:].ctypes.data, {ldc})")
+    w.depth -= 1
 
 
 def _batch_only(access, nb):
     return type(access)(access.buffer, access.strides[:nb] + (0, 0, 0), access.offset)
 
 
-def _matrix(array, base, rows, cols, layout):
-    if layout == "C":
-        return f"{array}[{base}:{base} + {rows} * {cols}].reshape(({rows}, {cols}))"
-    return f"{array}[{base}:{base} + {rows} * {cols}].reshape(({cols}, {rows})).T"
-
-
-def _tiled(w, k, params, M, N, K, sched):
-    """The generated loop nest: tiles of the result, accumulated over tiles of k, the
-    epilogue applied as each tile is written back."""
+def _tiled(w, k, params, M, N, K, strides, dims):
+    """The schedule's tiles, each computed by the shared micro-kernel into `acc` and written
+    back through the epilogue."""
     nb = k.nbatch
-    tm, tn, tk = sched.tile_m, sched.tile_n, sched.tile_k
-    sam, sak = (params.term(s, "s") if s not in (0, 1) else str(s)
-                for s in (k.a.strides[nb], k.a.strides[nb + 2]))
-    sbk, sbn = (params.term(s, "s") if s not in (0, 1) else str(s)
-                for s in (k.b.strides[nb + 2], k.b.strides[nb + 1]))
-    start = w.depth
-    w.line(f"acc = np.empty(({tm}, {tn}), np.{k.acc_dtype})")
+    sam, sak, sbk, sbn, _, _ = strides
+    tm, tn, tk = k.schedule.tile_m, k.schedule.tile_n, k.schedule.tile_k
     w.line(f"for m0 in range(0, {M}, {tm}):")
     w.depth += 1
     w.line(f"mt = min({tm}, {M} - m0)")
     w.line(f"for n0 in range(0, {N}, {tn}):")
     w.depth += 1
     w.line(f"nt = min({tn}, {N} - n0)")
-    w.line("acc[:mt, :nt] = 0")
-    w.line(f"for k0 in range(0, {K}, {tk}):")
-    w.depth += 1
-    w.line(f"kt = min({tk}, {K} - k0)")
-    w.loop("mi", "mt")
-    w.loop("ki", "kt")
-    w.line(f"av = a[ia + (m0 + mi) * {sam} + (k0 + ki) * {sak}]")
-    w.line(f"bi = ib + (k0 + ki) * {sbk}")
-    w.loop("ni", "nt")
-    w.line(f"acc[mi, ni] += av * b[bi + (n0 + ni) * {sbn}]")
-    w.depth -= 4
+    w.line(f"tile(a.ctypes.data, a.size, ia + m0 * {sam}, {sam}, {sak}, b.ctypes.data, b.size, "
+           f"ib + n0 * {sbn}, {sbk}, {sbn}, mt, nt, {K}, {tk}, acc.ctypes.data, {tn})")
     w.loop("mi", "mt")
     w.loop("ni", "nt")
     loops = [f"p{j}" for j in range(nb)] + ["(m0 + mi)", "(n0 + ni)", "0"]
-    target = f"out[{index(k.out, loops, params)}]"
-    _epilogue(w, k, params, {d: params.term(d, "d") for d in k.epilogue.dim_symbols()},
-              loops, "acc[mi, ni]", target)
-    w.depth = start
+    _epilogue(w, k, params, dims, loops, f"acc[mi * {tn} + ni]",
+              f"out[{index(k.out, loops, params)}]")
+    w.depth -= 4
 
 
-def _epilogue(w, k, params, dims, loops, acc_text, target=None):
+def _epilogue(w, k, params, dims, loops, acc_text, target=None, printer=None):
     """The epilogue of one result element: read the accumulator and the extras, apply the
     body's statements, write the result."""
     target = target or acc_text
     for j, e in enumerate(k.extras):
         w.line(f"b{j} = e{j}[{index(e, loops, params)}]")
     lines, result = body_lines(k.epilogue, [acc_text] + [f"b{j}" for j in range(len(k.extras))],
-                               dims, prefix="u")
+                               dims, prefix="u", printer=printer)
     for ln in lines:
         w.line(ln)
     w.line(f"{target} = {result}")

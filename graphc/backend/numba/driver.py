@@ -1,12 +1,12 @@
 """The generated module: every kernel of a Program, and one driver that runs them in order.
 
-    run(<inputs>, <constants>, <outputs>, ws, blas, <dims>)
+    run(<inputs>, <constants>, <outputs>, ws, modes, <dims>)
 
 The driver is one native call per step: it carves the temporaries out of the workspace `ws`
 (the memory plan's slots, one uint8 buffer allocated once per set of dim sizes), computes
 every kernel's sizes, strides and offsets from the dims in integer code, and calls the kernels.
-Outputs are fresh arrays the caller passes in. `blas[k]` says whether contraction k calls
-BLAS. An op with no native kernel splits the driver into segments (run0, run1, ...) with the
+Outputs are fresh arrays the caller passes in. `modes[k]` says how contraction k runs
+(generated, BLAS, generated on all threads: graphc/backend/numba/contract.py). An op with no native kernel splits the driver into segments (run0, run1, ...) with the
 op's NumPy reference called between them.
 """
 from __future__ import annotations
@@ -31,6 +31,8 @@ from time import perf_counter
 
 import numpy as np
 from numba import njit
+
+from graphc.backend.numba.blas import xxgemm
 '''
 
 
@@ -60,7 +62,8 @@ class Module:
         self.function_of = {}      # kernel name -> the function that computes it
         self.kernel_modules = {}   # module name -> source, one per distinct kernel function
         self.segments = []         # [(kind, payload)]: ("native", [kernels]) | ("reference", k)
-        self.blas_kernels = []     # names of contractions that may call BLAS, by flag index
+        self.contractions = []     # names of the contraction kernels, by `modes` index
+        self.gemm_dtypes = set()   # the shared matmul modules (gemm.py) the kernels import
         for k in program.kernels:
             if isinstance(k, ReferenceKernel):
                 self.segments.append(("reference", k))
@@ -68,12 +71,14 @@ class Module:
             ks = print_kernel(k)
             self.kernel_sources[k.name] = ks
             if isinstance(k, ContractKernel):
-                self.blas_kernels.append(k.name)
+                self.contractions.append(k.name)
             self.function_of[k.name] = self._kernel_module(ks)
             if not self.segments or self.segments[-1][0] != "native":
                 self.segments.append(("native", []))
             self.segments[-1][1].append(k)
         self.dims = {d: _ident(f"d_{d}") for d in program.dims}
+        # outputs the caller allocates (the others are inputs written in place: donated)
+        self.fresh = [o for o in program.outputs if program.buffers[o.buffer].role == "output"]
         drivers = [self._driver(f"run{j}", kernels) for j, (kind, kernels) in
                    enumerate(self.segments) if kind == "native"]
         drivers += [self._driver(f"profile{j}", kernels, timed=True) for j, (kind, kernels)
@@ -88,12 +93,14 @@ class Module:
 
     def _kernel_module(self, ks) -> str:
         """The function computing `ks`, in its own module named by its source's hash."""
-        body = ks.source.replace(f"def {ks.name}(", "def KERNEL(")
+        body = "\n".join(ks.imports) + "\n\n\n" + \
+            ks.source.replace(f"def {ks.name}(", "def KERNEL(")
         digest = hashlib.sha256((body + repr(sorted(self.versions.items()))).encode())
         function = f"{ks.name.split('_', 1)[0][0]}{digest.hexdigest()[:16]}"
         module = f"graphc_k_{function}"
         self.kernel_modules[module] = HEADER.format(what="One kernel.", **self.versions) + \
-            "\n\n" + body.replace("def KERNEL(", f"def {function}(")
+            body.replace("def KERNEL(", f"def {function}(")
+        self.gemm_dtypes.update([ks.gemm] if getattr(ks, "gemm", None) else [])
         return function
 
     @property
@@ -108,7 +115,7 @@ class Module:
     def arguments(self) -> list[str]:
         p = self.program
         names = [b.name for b in p.inputs] + list(p.consts) + \
-            [o.buffer for o in p.outputs] + ["ws", "blas"] + list(self.dims.values())
+            [o.buffer for o in self.fresh] + ["ws", "modes"] + list(self.dims.values())
         return [_ident(n) for n in names]
 
     def _driver(self, name: str, kernels, timed: bool = False) -> str:
@@ -145,8 +152,8 @@ class Module:
         return [(n, b) for n, b in p.buffers.items() if b.role == "temp" and n in p.plan.slot_of]
 
     def _array(self, buffer: str, kernel) -> str:
-        if buffer == "use_blas":
-            return f"blas[{self.blas_kernels.index(kernel.name)}]"
+        if buffer == "mode":
+            return f"modes[{self.contractions.index(kernel.name)}]"
         role = self.program.buffers[buffer].role
         return _ident(buffer) + ("_" if role == "input" else "")
 
@@ -154,7 +161,7 @@ class Module:
         p = self.program
         dims = ", ".join(self.dims.values())
         outs = ", ".join(int_code(self.program.buffers[o.buffer].numel, self.dims)
-                         for o in p.outputs)
+                         for o in self.fresh)
         return "\n".join([
             f"def workspace_bytes({dims}):",
             '    """Bytes of the workspace the memory plan needs for these dims."""',
@@ -163,11 +170,11 @@ class Module:
             "",
             f"def output_sizes({dims}):",
             '    """Elements of each output for these dims."""',
-            f"    return ({outs}{',' if len(p.outputs) == 1 else ''})",
+            f"    return ({outs}{',' if len(self.fresh) == 1 else ''})",
             "", ""] + self._fast_call()) + "\n"
 
     def _fast_call(self) -> list[str]:
-        """`call(kw, consts, blas, workspace)`: a call by keywords with arrays exactly as the
+        """`call(kw, consts, prepare)`: a call by keywords with arrays exactly as the
         program wants them (dtype, C order, writeable) checked in a few integer comparisons and
         run at once; anything else returns None, and the caller takes the checked path (the
         one that converts, or says what is wrong)."""
@@ -175,7 +182,7 @@ class Module:
         if len(self.segments) != 1 or self.segments[0][0] != "native":
             return []  # a NumPy reference runs between native segments: the checked path
         names = [b.name[3:] for b in p.inputs]
-        lines = ["def call(kw, consts, blas, workspace):",
+        lines = ["def call(kw, consts, prepare):",
                  '    """The program for arrays given exactly as it wants them, else None."""',
                  f"    if len(kw) != {len(names)}:",
                  "        return None",
@@ -199,15 +206,18 @@ class Module:
         if set(bound) != set(self.dims):
             return []  # a dim no input axis has: the checked path says so
         d = ", ".join(self.dims.values())
-        lines.append(f"    ws = workspace(({d}{',' if len(self.dims) == 1 else ''}))")
-        out_names = [_ident(o.buffer) for o in p.outputs]
-        for o, name in zip(p.outputs, out_names):
+        lines.append(f"    ws, threads, modes = prepare(({d}{',' if len(self.dims) == 1 else ''}))")
+        out_names = [_ident(o.buffer) if o in self.fresh else _ident("a_" + o.buffer[3:])
+                     for o in p.outputs]
+        for o in self.fresh:
             n = int_code(p.buffers[o.buffer].numel, self.dims)
-            lines.append(f"    {name} = empty({n}, _DT_{p.buffers[o.buffer].dtype})")
+            lines.append(f"    {_ident(o.buffer)} = empty({n}, _DT_{p.buffers[o.buffer].dtype})")
         args = [_ident("a_" + n) for n in names] + \
-            [f"consts[{j}]" for j in range(len(p.consts))] + out_names + ["ws", "blas"] + \
+            [f"consts[{j}]" for j in range(len(p.consts))] + \
+            [_ident(o.buffer) for o in self.fresh] + ["ws", "modes"] + \
             list(self.dims.values())
-        lines.append(f"    run0({', '.join(args)})")
+        lines.append("    with threads:  # BLAS threads for calls of these sizes")
+        lines.append(f"        run0({', '.join(args)})")
         shapes = [f"{name}.reshape(({', '.join(int_code(x, self.dims) for x in o.shape)}"
                   f"{',' if len(o.shape) == 1 else ''}))" for name, o in zip(out_names,
                                                                            p.outputs)]

@@ -29,6 +29,7 @@ class KernelSource:
     arrays: list                 # buffer names, in argument order
     ints: list                   # sympy expressions of the int parameters, in order
     notes: list = field(default_factory=list)  # what the printer chose (BLAS, flattened...)
+    imports: list = field(default_factory=list)  # lines the kernel's module needs
 
 
 class _Writer:
@@ -106,16 +107,21 @@ _INIT = {"sum": "0", "max": "-np.inf", "min": "np.inf", "logsumexp": None}
 
 
 def _acc_type(reduce: str, dtype: str) -> str:
-    """What a reduction accumulates in: float64 for float sums (a long float32 sum in float32
-    loses digits), the op's own dtype otherwise."""
-    if reduce in ("sum", "logsumexp") and dtype.startswith("float"):
-        return "float64"
+    """What a reduction accumulates in: its result's dtype, as NumPy does (a float32 sum adds
+    in float32, so it overflows where NumPy's does), but float16 in float32 and a logsumexp's
+    sum of exponentials in float64."""
+    if reduce == "logsumexp" or dtype == "float16":
+        return "float64" if reduce == "logsumexp" else "float32"
     return dtype
 
 
-def _combine(w: _Writer, reduce: str, acc: str, v: str, acc_type: str):
+def _combine(w: _Writer, reduce: str, acc: str, v: str, acc_type: str, first: str = "False"):
     if reduce == "sum":
-        w.line(f"{acc} += np.{acc_type}({v})")
+        # as NumPy: the first element as it is (-0.0 stays -0.0), then the others added
+        if first == "False":
+            w.line(f"{acc} += np.{acc_type}({v})")
+        else:
+            w.line(f"{acc} = np.{acc_type}({v}) if {first} else {acc} + np.{acc_type}({v})")
     elif reduce in ("max", "min"):
         cmp = ">" if reduce == "max" else "<"
         nan = f" or {v} != {v}" if acc_type.startswith("float") else ""
@@ -127,7 +133,7 @@ def _combine(w: _Writer, reduce: str, acc: str, v: str, acc_type: str):
         w.line("    s = s * np.exp(m - vv) + 1.0")
         w.line("    m = vv")
         w.line("elif vv != -np.inf:")
-        w.line("    s += np.exp(vv - m)")
+        w.line("    s += 1.0 if vv == m else np.exp(vv - m)  # +inf twice: inf - inf is NaN")
     else:
         raise NotImplementedError(f"reduction {reduce!r}")
 
@@ -136,6 +142,8 @@ def _init(w: _Writer, reduce: str, acc: str, acc_type: str):
     if reduce == "logsumexp":
         w.line("m = -np.inf")
         w.line("s = 0.0")
+    elif reduce in ("max", "min") and acc_type == "bool":
+        w.line(f"{acc} = {reduce == 'min'}")
     elif reduce in ("max", "min") and not acc_type.startswith("float"):
         info = "min" if reduce == "max" else "max"
         w.line(f"{acc} = np.{acc_type}(np.iinfo(np.{acc_type}).{info})")
@@ -171,7 +179,7 @@ def _(k: ReduceKernel) -> KernelSource:
         for a in k.axes:
             w.loop(loops[a], extents[a])
         _prologue_value(w, k, loops, params, dims)
-        _combine(w, k.reduce, "acc", "p", acc_type)
+        _combine(w, k.reduce, "acc", "p", acc_type, _first(loops, k.axes))
         w.depth -= len(k.axes)
         _write_result(w, k, loops, params, dims, _final(k.reduce, "acc"))
         notes = ["reduced axes innermost: one accumulator per output element"]
@@ -199,7 +207,7 @@ def _(k: ReduceKernel) -> KernelSource:
             w.line("ss[j] = s")
         else:
             w.line("acc = accs[j]")
-            _combine(w, k.reduce, "acc", "p", acc_type)
+            _combine(w, k.reduce, "acc", "p", acc_type, _first(loops, k.axes))
             w.line("accs[j] = acc")
         w.depth -= rank
         for a in kept:
@@ -219,6 +227,11 @@ def _(k: ReduceKernel) -> KernelSource:
     return ks
 
 
+def _first(loops, axes) -> str:
+    """The condition that the loops are at the first element reduced."""
+    return " and ".join(f"{loops[a]} == 0" for a in axes) or "True"
+
+
 def _prologue_value(w, k, loops, params, dims):
     for j, a in enumerate(k.operands):
         w.line(f"a{j} = x{j}[{index(a, loops, params)}]")
@@ -228,14 +241,15 @@ def _prologue_value(w, k, loops, params, dims):
     w.line(f"p = {result}")
 
 
-def _write_result(w, k, loops, params, dims, value: str, index_name: str | None = None):
+def _write_result(w, k, loops, params, dims, value: str, index_name: str | None = None,
+                  printer=None):
     w.line(f"r = np.{k.acc_dtype}({value})")
     result = "r"
     if k.epilogue is not None:
         for j, e in enumerate(k.extras):
             w.line(f"b{j} = e{j}[{index(e, loops, params)}]")
         lines, result = body_lines(k.epilogue, ["r"] + [f"b{j}" for j in range(len(k.extras))],
-                                   dims, prefix="u")
+                                   dims, prefix="u", printer=printer)
         for ln in lines:
             w.line(ln)
     target = index_name or index(k.out, loops, params)

@@ -25,6 +25,8 @@ _FUNCS = {"exp": "np.exp", "log": "np.log", "sqrt": "np.sqrt", "tanh": "np.tanh"
 class ScalarPrinter(NumPyPrinter):
     """One formula over scalar arguments, in the numeric type `dtype`."""
 
+    funcs = _FUNCS  # sympy function name -> the function printed (the CUDA printer's differ)
+
     def __init__(self):
         super().__init__({"fully_qualified_modules": False, "inline": True,
                           "allow_unknown_functions": True, "user_functions": {}})
@@ -60,13 +62,13 @@ class ScalarPrinter(NumPyPrinter):
             b = self.parenthesize(base, 100)
             return f"({b} * {b})"
         if exp == sympy.Rational(1, 2):
-            return f"np.sqrt({self._print(base)})"
+            return f"{self.funcs['sqrt']}({self._print(base)})"
         return f"({self.parenthesize(base, 100)} ** {self.parenthesize(exp, 100)})"
 
     def _print_Function(self, expr):
         name = type(expr).__name__
-        if name in _FUNCS:
-            return f"{_FUNCS[name]}({', '.join(self._print(a) for a in expr.args)})"
+        if name in self.funcs:
+            return f"{self.funcs[name]}({', '.join(self._print(a) for a in expr.args)})"
         if name == "erf":  # math.erf is float64: back to the statement's type
             return f"np.{self.dtype}(math.erf({self._print(expr.args[0])}))"
         return super()._print_Function(expr)
@@ -113,11 +115,13 @@ class ScalarPrinter(NumPyPrinter):
         return "False"
 
 
-def body_lines(body: Body, operand_texts, dims: dict, prefix: str = "v") -> tuple[list, str]:
+def body_lines(body: Body, operand_texts, dims: dict, prefix: str = "v",
+               printer: ScalarPrinter | None = None) -> tuple[list, str]:
     """(statement lines, the result's name) for `body` with params read as `operand_texts`.
     Every statement converts its operands to its compute dtype and its result to its dtype
-    (np.float32(...) where the types differ), exactly as the reference does."""
-    printer = ScalarPrinter()
+    (np.float32(...) where the types differ), exactly as the reference does. `printer`: the
+    formula printer (the CUDA backend passes its own)."""
+    printer = printer or ScalarPrinter()
     n = body.n_params
     names = list(operand_texts) + [f"{prefix}{value_name(n + k, n)}" for k in
                                    range(len(body.stmts))]

@@ -15,8 +15,14 @@ import numpy as np
 
 from ...lower import lower
 from ...lower.program import ContractKernel, ReferenceKernel
-from . import cache
+from ..blas import SERIAL_BELOW_FLOPS, BlasThreads
+from . import cache, gemm
 from .driver import Module, versions
+
+MATMUL = ("auto", "blas", "generated", "parallel")  # gc.compile(..., matmul=...)
+# below this many FLOPs a product runs generated without measuring: a BLAS call's fixed cost
+# (microseconds) is the whole product, and the epilogue stays fused
+MEASURE_FROM_FLOPS = 2 ** 18
 
 WORKSPACES = 8  # dim-size sets whose workspaces a function keeps
 
@@ -42,48 +48,63 @@ class KernelInfo:
 class CpuFunction:
     backend = "cpu"
 
-    def __init__(self, graph, spec, upcast: bool = False):
+    def __init__(self, graph, spec, upcast: bool = False, donate: dict | None = None,
+                 matmul: str = "auto"):
+        if matmul not in MATMUL:
+            raise ValueError(f"compile: matmul must be one of {', '.join(map(repr, MATMUL))}, "
+                             f"got {matmul!r}")
+        self.matmul = matmul
         if upcast:
             raise ValueError("backend 'cpu' computes in the graph's own dtypes; gc.check_grad "
                              "runs on the reference backend")
         self.graph, self.spec = graph, spec
-        self.program = lower(graph)
+        self.program = lower(graph, donate)
         self.module_source = Module(self.program, versions())
         self.source = self.module_source.source
         p = self.program
         self._consts = [p.consts[n] for n in p.consts]
         self._dims = list(p.dims)
         self._outputs = [(p.buffers[o.buffer].dtype, tuple(o.shape)) for o in p.outputs]
+        # per output: None for a fresh array, else the input whose array it is written into
+        self._donated = [o.buffer[3:] if p.buffers[o.buffer].role == "input" else None
+                         for o in p.outputs]
+        self._fresh = [out for out, d in zip(self._outputs, self._donated) if d is None]
         self._workspaces: OrderedDict = OrderedDict()
-        self.blas = np.ones(len(self.module_source.blas_kernels), np.int64)
+        self._prepared: dict = {}
+        self.threads = BlasThreads(graph)
+        self.choices: dict = {}  # dim sizes -> {contraction kernel: (mode, why)}
         self._load()
 
     def _load(self, retry: bool = True):
         """Import the generated modules and have Numba compile (or load from its cache) every
         driver for the types it will be called with, now rather than at the first call. A
         damaged cache entry is removed and rebuilt, never a crash."""
+        ms = self.module_source
         try:
-            for name, src in self.module_source.kernel_modules.items():
-                cache.load(src, name)  # the driver imports them by name
-            self.module = cache.load(self.module_source.driver_source)
-            self._segments = self._prepare_segments()
-            signature = self._signature()
-            for kind, run in self._segments:
-                if kind == "native" and hasattr(run, "compile"):  # not under NUMBA_DISABLE_JIT
-                    run.compile(signature)
+            with gemm.slp_vectorizer():
+                for dtype in sorted(ms.gemm_dtypes):
+                    gemm.load(dtype)  # the kernels import it by name
+                for name, src in ms.kernel_modules.items():
+                    cache.load(src, name)  # the driver imports them by name
+                self.module = cache.load(ms.driver_source)
+                self._segments = self._prepare_segments()
+                signature = self._signature()
+                for kind, run in self._segments:
+                    if kind == "native" and hasattr(run, "compile"):  # not NUMBA_DISABLE_JIT
+                        run.compile(signature)
         except Exception:
             if not retry:
                 raise
-            cache.purge([*self.module_source.kernel_modules,
-                         cache.name_of(self.module_source.driver_source)])
+            cache.purge([*ms.kernel_modules, cache.name_of(ms.driver_source),
+                         *(gemm.module_name(t) for t in ms.gemm_dtypes)])
             self._load(retry=False)
 
     def _signature(self) -> tuple:
         import numba
         p = self.program
         arrays = [np.empty((0,) * len(b.shape), b.dtype) for b in p.inputs] + \
-            self._consts + [np.empty(0, dtype) for dtype, _ in self._outputs] + \
-            [np.empty(0, np.uint8), self.blas]
+            self._consts + [np.empty(0, dtype) for dtype, _ in self._fresh] + \
+            [np.empty(0, np.uint8), np.empty(0, np.int64)]
         return tuple(numba.typeof(a) for a in arrays) + (numba.types.int64,) * len(self._dims)
 
     # ---- calling ------------------------------------------------------------------------
@@ -94,29 +115,32 @@ class CpuFunction:
         if call is None:
             return None
         try:
-            return call(kwargs, self._consts, self.blas, self._workspace)
+            return call(kwargs, self._consts, self._prepare)
         except ValueError:
             return None  # a check inside a kernel (a label out of range): the slow path says
 
     def run(self, arrays: dict, dims: dict) -> list:
         d = tuple(int(dims[s]) for s in self._dims)
-        ws = self._workspace(d)
+        ws, _, modes = self._prepare(d)
         sizes = self.module.output_sizes(*d)
-        outs = [np.empty(n, dtype) for (dtype, _), n in zip(self._outputs, sizes)]
+        outs = [np.empty(n, dtype) for (dtype, _), n in zip(self._fresh, sizes)]
         inputs = [_writeable(arrays[b.name[3:]]) for b in self.program.inputs]
         for kind, payload in self._segments:
             if kind == "native":
-                payload(*inputs, *self._consts, *outs, ws, self.blas, *d)
+                payload(*inputs, *self._consts, *outs, ws, modes, *d)
             else:
                 self._reference(payload, inputs, outs, ws, dims)
-        return [o.reshape(_shape(shape, dims)) for o, (_, shape) in zip(outs, self._outputs)]
+        fresh = iter(outs)
+        by_name = dict(zip((b.name[3:] for b in self.program.inputs), inputs))
+        return [(next(fresh) if donated is None else by_name[donated]).reshape(_shape(shape, dims))
+                for donated, (_, shape) in zip(self._donated, self._outputs)]
 
     def profile(self, arrays: dict, dims: dict, repeat: int = 5) -> dict:
         """Seconds per kernel (the median of `repeat` runs), each kernel called from Python:
         where a step's time goes."""
-        d = tuple(int(dims[s]) for s in self._dims)
-        ws = self._workspace(d)
-        outs = [np.empty(n, dt) for (dt, _), n in zip(self._outputs,
+        d = tuple(int(dims[str(s)] if str(s) in dims else dims[s]) for s in self._dims)
+        ws, _, modes = self._prepare(d)
+        outs = [np.empty(n, dt) for (dt, _), n in zip(self._fresh,
                                                       self.module.output_sizes(*d))]
         inputs = [_writeable(arrays[b.name[3:]]) for b in self.program.inputs]
         times: dict = {}
@@ -126,8 +150,66 @@ class CpuFunction:
                     continue
                 getattr(self.module, f"profile{j}")(
                     lambda name, t: times.setdefault(name, []).append(t),
-                    *inputs, *self._consts, *outs, ws, self.blas, *d)
+                    *inputs, *self._consts, *outs, ws, modes, *d)
         return {name: float(np.median(ts)) for name, ts in times.items()}
+
+    def _prepare(self, d: tuple):
+        """(workspace, BLAS-thread context, contraction modes) for calls with dim sizes `d`."""
+        hit = self._prepared.get(d)
+        if hit is None:
+            dims = dict(zip(self._dims, d))
+            hit = (self._workspace(d), self.threads.limit(dims), self._modes(d, dims))
+            self._prepared[d] = hit
+            while len(self._prepared) > WORKSPACES:
+                self._prepared.pop(next(iter(self._prepared)))
+        return hit
+
+    def _modes(self, d: tuple, dims: dict) -> np.ndarray:
+        """How each contraction runs at these sizes: BLAS or generated, whichever
+        `gemm.choose` measured faster for its shape, or what the `matmul` option says.
+
+        Threads: a step runs one thread pool, never two. BLAS gets its threads by the size of
+        the call (graphc/backend/blas.py); Numba's pool (the generated product on all
+        threads) runs only in a function that calls no BLAS, because OpenBLAS's threads spin
+        for a while after each call and starve Numba's workers of the cores (and the other
+        way round): on two cores that turned milliseconds into scheduler ticks."""
+        import numba
+        from numba import config
+        ms, modes, why = self.module_source, [], {}
+        threads = numba.get_num_threads() if not config.DISABLE_JIT else 1
+        blas_threads = self.threads.threads(dims)
+        no_blas = not any(ms.kernel_sources[n].blas for n in ms.contractions)
+        forced = {"blas": gemm.BLAS, "generated": gemm.SERIAL,
+                  "parallel": gemm.PARALLEL}.get(self.matmul)
+        for name in ms.contractions:
+            k, ks = self._kernel(name), ms.kernel_sources[name]
+            sizes = [int(e.subs(dims)) if getattr(e, "free_symbols", None) else int(e)
+                     for e in k.domain]
+            m, n, kk = sizes[-3:]
+            flops = 2 * m * n * kk
+            ways = [gemm.SERIAL] + ([gemm.BLAS] if ks.blas else []) + \
+                ([gemm.PARALLEL] if ks.parallel and threads > 1 and no_blas and
+                 flops >= SERIAL_BELOW_FLOPS else [])
+            if forced is not None:
+                can = forced in ways or (forced == gemm.PARALLEL and ks.parallel)
+                mode = forced if can else gemm.SERIAL
+                reason = f"matmul={self.matmul!r}" + ("" if can else " cannot here")
+            elif config.DISABLE_JIT:
+                mode, reason = (gemm.BLAS if ks.blas else gemm.SERIAL), "NUMBA_DISABLE_JIT"
+            elif flops < MEASURE_FROM_FLOPS:
+                mode, reason = gemm.SERIAL, f"{flops} FLOPs: a BLAS call costs more"
+            else:
+                s = k.schedule
+                mode, reason = gemm.choose(k.acc_dtype, m, n, kk,
+                                           (s.tile_m, s.tile_n, s.tile_k), tuple(ways),
+                                           threads, blas_threads)
+            modes.append(mode)
+            why[name] = (mode, f"{gemm.MODE_NAMES[mode]} at {m}x{n}x{kk} ({reason})")
+        self.choices[d] = why
+        return np.array(modes, np.int64)
+
+    def _kernel(self, name: str):
+        return next(k for k in self.program.kernels if k.name == name)
 
     def _workspace(self, d: tuple) -> np.ndarray:
         ws = self._workspaces.get(d)
@@ -161,7 +243,9 @@ class CpuFunction:
         p = self.program
         found = {b.name: a.reshape(-1) for b, a in zip(p.inputs, inputs)}
         found.update(dict(zip(p.consts, self._consts)))
-        found.update({o.buffer: a for o, a in zip(p.outputs, outs)})
+        found.update({o.buffer: a for o, a in zip([o for o in p.outputs
+                                                   if p.buffers[o.buffer].role == "output"],
+                                                  outs)})
         for name, slot in p.plan.slot_of.items():
             buf = p.buffers[name]
             off = int(p.plan.offsets[slot].subs(dims)) if p.plan.offsets[slot].free_symbols \
@@ -181,6 +265,9 @@ class CpuFunction:
                 (f"parallel axis {k.loop.parallel_axis}" if hasattr(k, "loop") else "")
             runs = ("NumPy reference" if ks is None else
                     "BLAS or generated" if getattr(ks, "blas", False) else "generated")
+            chosen = [c[k.name][1] for c in self.choices.values() if k.name in c]
+            if chosen:
+                runs = "; ".join(dict.fromkeys(chosen))
             out.append(KernelInfo(k.name, type(k).__name__, k.provenance,
                                   self.module_source.function_of.get(k.name, "-"), schedule,
                                   None, runs, tuple(ks.notes) if ks else ()))
@@ -204,8 +291,8 @@ def _aligned_empty(nbytes: int, align: int = 64) -> np.ndarray:
     return raw[start:start + nbytes]
 
 
-def factory(graph, spec, upcast=False, **unknown):
+def factory(graph, spec, upcast=False, donate=None, matmul="auto", **unknown):
     if unknown:
         raise TypeError(f"compile: unknown option(s) {', '.join(map(repr, unknown))} for "
                         f"backend 'cpu'")
-    return CpuFunction(graph, spec, upcast=upcast)
+    return CpuFunction(graph, spec, upcast=upcast, donate=donate, matmul=matmul)

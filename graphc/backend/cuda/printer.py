@@ -1,0 +1,30 @@
+"""Formulas for the device: the CPU's ScalarPrinter, with the functions Numba's CUDA target
+has.
+
+On the CPU, math.exp of a float32 is a float64 and np.exp keeps float32, so the CPU printer
+prints np.*. Numba's CUDA target is the other way round: it has no np.exp, np.sqrt or np.abs
+in kernels, and types math.exp(float32) as float32 (libdevice's expf). So the device printer
+prints math.* (abs() for Abs, a conditional for sign); everything else (typed literals, casts,
+conditionals, np.maximum) is the CPU printer's.
+
+In the simulator, `math` in a generated kernel module is graphc/backend/cuda/simmath.py:
+NumPy's functions under math's names, so that there too a float32 stays float32 and exp(1000)
+is inf (Python's math.exp raises OverflowError), as on the device.
+"""
+from __future__ import annotations
+
+from ..numba.printer import ScalarPrinter
+
+FUNCS = {"exp": "math.exp", "log": "math.log", "sqrt": "math.sqrt", "tanh": "math.tanh",
+         "sin": "math.sin", "cos": "math.cos", "Abs": "abs", "log1p": "math.log1p",
+         "expm1": "math.expm1", "atan": "math.atan"}
+
+
+class DevicePrinter(ScalarPrinter):
+    funcs = FUNCS
+
+    def _print_sign(self, expr):
+        """np.sign: -1, 0 or 1 in the argument's type, NaN for NaN."""
+        x, t = self._print(expr.args[0]), f"np.{self.dtype}"
+        return (f"({t}(1) if {x} > {t}(0) else ({t}(-1) if {x} < {t}(0) else "
+                f"({x} if {x} != {x} else {t}(0))))")

@@ -1,0 +1,133 @@
+"""Backend "cuda" equals the reference on every op family and on the suite's models, optimized
+and not: elementwise kernels (floats, ints, bools, literals), each reduction over every axis
+set with and without keepdims, softmax / log_softmax / cross-entropy with -inf, contractions
+with and without epilogues, one_hot, layouts, the MLP's training graph, and an op that runs
+its NumPy reference on the host between device kernels; the attention and transformer
+block of the cpu suite's cases too. Shapes are tiny: on the simulator every GPU thread is a
+Python thread."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import graphc as gc
+from cpu_cases import CASES
+from special_graphs import special_graph
+from cuda_check import assert_agree, assert_same
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+RNG = np.random.default_rng(11)
+
+
+@pytest.mark.parametrize("opt_level", [0, 2])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.__name__)
+def test_cuda_equals_reference(case, opt_level):
+    outputs, feeds = case()
+    assert_agree(outputs, feeds, opt_level)
+
+
+def test_special_values_in_reductions_and_softmax():
+    x = gc.tensor("x", ("B", 4))
+    outs = [gc.logsumexp(x, axis=1), gc.max(x, axis=1), gc.sum(x, axis=0), gc.max(x, axis=0),
+            gc.softmax(x), gc.log_softmax(x), gc.logsumexp(x, axis=0, keepdims=True)]
+    inf, nan = np.inf, np.nan
+    feeds = {"x": np.array([[1, 2, 3, 4], [inf, inf, 0, 1], [-inf, -inf, -inf, -inf],
+                            [nan, 1, 2, 3], [-inf, 0, -inf, 5], [2, 2, 2, 2]], np.float32)}
+    assert_agree(outs, feeds)
+
+
+def test_sums_keep_the_sign_of_zero_as_numpy_does():
+    x = gc.tensor("x", ("B", 3))
+    f = gc.compile([gc.sum(x, axis=1), gc.sum(x, axis=0)], backend="cuda")
+    rows, cols = f(x=np.array([[-0.0, -0.0, -0.0], [-0.0, 0.0, -0.0]], np.float32))
+    assert list(np.signbit(rows)) == [True, False] and list(np.signbit(cols)) == \
+        [True, False, True]
+    empty_rows, empty_cols = f(x=np.zeros((0, 3), np.float32))
+    assert empty_rows.shape == (0,) and not np.signbit(empty_cols).any()
+
+
+def test_one_function_serves_every_batch_size_and_empty_batches():
+    outputs, feeds = dict((c.__name__, c) for c in CASES)["mlp_training"]()
+    ref, dev = gc.compile(outputs), gc.compile(outputs, backend="cuda")
+    for batch in (3, 9, 0, 3):
+        f = dict(feeds, x=RNG.standard_normal((batch, 6)).astype(np.float32),
+                 y=RNG.integers(0, 3, batch))
+        with np.errstate(all="ignore"):
+            assert_same(ref(**f), dev(**f), f"batch {batch}")
+
+
+def test_a_maximum_over_no_elements_is_an_error_as_on_the_reference():
+    x = gc.tensor("x", ("B", 3))
+    f = gc.compile(gc.max(x, axis=0), backend="cuda")
+    with pytest.raises(ValueError, match="max"):
+        f(x=np.zeros((0, 3), np.float32))
+    np.testing.assert_array_equal(f(x=np.ones((2, 3), np.float32)), np.ones(3, np.float32))
+
+
+def test_an_op_without_a_native_kernel_runs_its_reference_on_the_host():
+    a, b, c = gc.tensor("a", ("B", 4)), gc.tensor("b", (4, 5)), gc.tensor("c", (5, 2))
+    chain = gc.einsum("ij,jk,kl->il", gc.tanh(a) * 2.0, b, c)  # three operands: no kernel
+    outs = [gc.exp(chain).sum(axis=1), chain]
+    feeds = {"a": RNG.standard_normal((3, 4)).astype(np.float32),
+             "b": RNG.standard_normal((4, 5)).astype(np.float32),
+             "c": RNG.standard_normal((5, 2)).astype(np.float32)}
+    dev = assert_agree(outs, feeds)
+    runs = [k.runs for k in dev.kernels]
+    assert "NumPy reference (host)" in runs and "generated (cuda)" in runs
+
+
+def test_outputs_are_fresh_arrays_that_a_later_call_does_not_touch():
+    x = gc.tensor("x", ("B", 3))
+    f = gc.compile([gc.exp(x), x, gc.sum(x)], backend="cuda")
+    a = np.ones((2, 3), np.float32)
+    first = f(x=a)
+    kept = [o.copy() for o in first]
+    f(x=a * 5)
+    for o, k in zip(first, kept):
+        np.testing.assert_array_equal(o, k)
+    assert not np.shares_memory(first[1], a)
+
+
+def test_contractions_with_more_tiles_than_blocks_and_ragged_edges():
+    # 19 x 11 results: tiles that do not divide the shape, more tiles than the grid has blocks
+    i, j = gc.tensor("i", ("B", 3), "float64"), gc.tensor("j", (3, 11), "float64")
+    x, w = gc.tensor("x", ("B", 13)), gc.tensor("w", (11, 13))
+    outs = [i @ j, gc.relu(x @ w.T + 1.0), gc.einsum("bk,nk->nb", x, w)]
+    feeds = {"i": RNG.standard_normal((19, 3)), "j": RNG.standard_normal((3, 11)),
+             "x": RNG.standard_normal((19, 13)).astype(np.float32),
+             "w": RNG.standard_normal((11, 13)).astype(np.float32)}
+    assert_agree(outs, feeds)
+
+
+@settings(max_examples=15)
+@given(built=special_graph(), opt_level=st.sampled_from([0, 2]))
+def test_cuda_equals_reference_on_random_graphs_with_special_values(built, opt_level):
+    # NaN, +-Inf, +-0, subnormal values, empty batches, bool and small ints. Not huge values,
+    # as for the cpu backend (tests/backend/test_cpu.py): where the order of a sum decides
+    # whether it overflows, NumPy's (pairwise, BLAS) and the kernels' (a tree, in order along
+    # k) may differ
+    feeds = {k: np.where(np.abs(v) > 1e30, np.sign(v) * 7, v).astype(v.dtype)
+             if v.dtype.kind == "f" else v for k, v in built.feeds.items()}
+    ref = gc.compile(built.outputs, inputs=built.inputs, backend="reference", opt_level=opt_level)
+    dev = gc.compile(built.outputs, inputs=built.inputs, backend="cuda", opt_level=opt_level)
+    with np.errstate(all="ignore"):
+        try:
+            want = ref(**feeds)
+        except ValueError:  # a maximum over no elements: the cuda runtime says so too
+            with pytest.raises(ValueError):
+                dev(**feeds)
+            return
+        got = dev(**feeds)
+    for w, g in zip(want, got):
+        w, g = np.asarray(w), np.asarray(g)
+        assert g.dtype == w.dtype and g.shape == w.shape
+        if w.dtype.kind != "f":
+            np.testing.assert_array_equal(g, w)
+            continue
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=str(built))
+        inf = np.isinf(w)
+        np.testing.assert_array_equal(g[inf], w[inf], err_msg=str(built))
+        finite = np.isfinite(w) & np.isfinite(g)
+        scale = np.maximum(np.abs(w[finite]), 1e-30)
+        tiny = np.finfo(w.dtype).tiny
+        err = np.abs(g[finite] - w[finite])
+        assert np.all((err <= 1e-5 * scale) | (err <= 8 * tiny)), str(built)
