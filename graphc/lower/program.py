@@ -52,6 +52,24 @@ class Loop:
     parallel_axis: int | None
     grain: int = 1 << 16
 
+    @staticmethod
+    def over(domain, reduced=()) -> "Loop":
+        """Threads over the first axis of `domain` that is not reduced."""
+        kept = [k for k in range(len(domain)) if k not in reduced]
+        return Loop(kept[0] if kept else None)
+
+
+def identity(dtype: str) -> Body:
+    """A body returning its one parameter: what a copy computes."""
+    return Body((dtype,), (), 0)
+
+
+def provenance(node) -> tuple:
+    """The ops of the graph a node's kernel computes (a fused node's, in order)."""
+    if "fused" in node.attrs:
+        return tuple(node.attrs["fused"])
+    return (node.attrs["body"].name,) if node.op == "elementwise" else (node.op,)
+
 
 @dataclass(frozen=True)
 class Kernel:
@@ -272,5 +290,5 @@ def access_shape_check(access: Access, domain) -> None:
                          f"domain of rank {len(domain)}")
 
 
-__all__ = ["Buffer", "Loop", "Kernel", "ElementwiseKernel", "ReduceKernel", "ContractKernel",
+__all__ = ["Buffer", "Loop", "identity", "provenance", "Kernel", "ElementwiseKernel", "ReduceKernel", "ContractKernel",
            "NormalizeKernel", "OneHotKernel", "ReferenceKernel", "Program", "Access", "View"]

@@ -130,4 +130,31 @@ def test_cuda_equals_reference_on_random_graphs_with_special_values(built, opt_l
         scale = np.maximum(np.abs(w[finite]), 1e-30)
         tiny = np.finfo(w.dtype).tiny
         err = np.abs(g[finite] - w[finite])
-        assert np.all((err <= 1e-5 * scale) | (err <= 8 * tiny)), str(built)
+        # a log near 0 (a logsumexp of values near 0, log(1 + small)) is only accurate to a few
+        # ulps of 1: NumPy's float32 reference rounds its sum there, the kernels sum in float64
+        ulps_of_one = 4 * np.finfo(w.dtype).eps
+        assert np.all((err <= 1e-5 * scale) | (err <= 8 * tiny) | (err <= ulps_of_one)), \
+            str(built)
+
+
+def test_dropout_masks_are_bit_identical_to_the_reference():
+    x, seed = gc.tensor("x", ("B", 5)), gc.tensor("seed", (), "int64")
+    outs = [gc.dropout(x, 0.25, seed), gc.dropout(x * 2.0, 0.5, seed, stream=3)]
+    ref, dev = gc.compile(outs), gc.compile(outs, backend="cuda")
+    feeds = {"x": RNG.standard_normal((3, 5)).astype(np.float32)}
+    for s in (0, -2 ** 63):
+        for w, g in zip(ref(**feeds, seed=np.int64(s)), dev(**feeds, seed=np.int64(s))):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_slices_windows_pads_and_concats_are_device_kernels():
+    # the conv case of cpu_cases: windows are views, pads and col2im copy kernels; only the
+    # ops docs/cuda.md lists run their reference on the host
+    from cpu_cases import NEW_OPS
+    fallback = {"argmax", "arange", "take", "take_along_axis", "scatter_add",
+                "scatter_add_along_axis", "random_uniform"}
+    for case in NEW_OPS:
+        outputs, _ = case()
+        dev = gc.compile(outputs, backend="cuda")
+        on_host = {k.provenance[0] for k in dev.kernels if "reference" in k.runs}
+        assert on_host <= fallback, (case.__name__, on_host)
