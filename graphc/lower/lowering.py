@@ -8,8 +8,9 @@ whole buffers handed to the caller (copied where an output is a view, or an inpu
 Dispatch is one table, `LOWER`, from op name to a rule `rule(lowering, node) -> View`, put
 together here from the rule modules in the order data flows through a model: rules.py
 (sources, layout views, elementwise, reductions, softmax, one_hot), boxes.py (slices,
-windows, pads, concat, col2im: views and copy kernels), contraction.py (matmul, einsum and
-their fused epilogues). An op with no rule runs its NumPy reference from native code
+windows, pads, concat, col2im: views and copy kernels), gathers.py (take, take_along_axis,
+their scatter-add adjoints, arange), contraction.py (matmul, einsum and their fused
+epilogues). An op with no rule runs its NumPy reference from native code
 (ReferenceKernel), so every op in the op table runs everywhere.
 """
 from __future__ import annotations
@@ -17,14 +18,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Graph, topo_order
-from . import boxes, contraction, rules
+from . import boxes, contraction, gathers, rules
 from .plan import plan_memory
 from .program import (Buffer, ContractKernel, ElementwiseKernel, Loop, Program,
                       ReferenceKernel, identity, provenance)
 from .views import ZERO, Access, View, align
 
 # op name -> rule(lowering, node) -> View of the node's value
-LOWER = {**rules.RULES, **boxes.RULES, **contraction.RULES}
+LOWER = {**rules.RULES, **boxes.RULES, **gathers.RULES, **contraction.RULES}
 
 
 def lower(graph: Graph, donate: dict | None = None) -> Program:
@@ -179,7 +180,7 @@ class _Lowering:
 def _accesses(kernel) -> list:
     """Every Access a kernel reads with, and the one it writes with."""
     reads = list(getattr(kernel, "operands", ())) + list(getattr(kernel, "extras", ()))
-    for name in ("a", "b", "labels", "operand"):
+    for name in ("a", "b", "labels", "operand", "index", "data"):
         if hasattr(kernel, name):
             reads.append(getattr(kernel, name))
     return reads

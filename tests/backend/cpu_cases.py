@@ -175,7 +175,8 @@ def gathers_and_their_gradients():
     picked = gc.take_along_axis(x, j, axis=1)
     cols = gc.take(x, gc.constant(np.array([4, 0, 0, -1])), axis=1)
     loss = gc.sum(gc.tanh(emb)) + gc.sum(picked * picked) + gc.sum(cols * cols)
-    outs = [emb, picked, cols, loss, *gc.grad(loss, [table, x])]
+    computed = gc.take(table, gc.argmax(x, axis=1))  # indices from the graph: checked as run
+    outs = [emb, picked, cols, computed, loss, *gc.grad(loss, [table, x])]
     return outs, {"table": _f((7, 4)), "x": _f((3, 5)),
                   "ids": np.array([[0, 6, 6], [-1, 2, 3], [3, 3, 3]]),  # repeated, negative
                   "j": np.array([[0, 4], [1, 1], [4, -5]])}
