@@ -95,9 +95,12 @@ def _group_view(lw, view: View, term: str, groups, sizes, why: str) -> View:
     merged = tuple(sympy.Mul(*[sizes[c] for c in g]) if g else sympy.Integer(1)
                    for g in groups)
     if all(len(g) <= 1 for g in groups):
-        return View(v.buffer, merged, tuple(
-            v.strides[sum(len(h) for h in groups[:i])] if g else ZERO
-            for i, g in enumerate(groups)), v.offset)
+        # one axis per group as it is: the operand's own sizes, so that a batch axis of size
+        # 1 against a larger one (a broadcast) reads as one (the caller gives it stride 0)
+        first = [sum(len(h) for h in groups[:i]) for i in range(len(groups))]
+        return View(v.buffer, tuple(v.shape[j] if g else sympy.Integer(1)
+                                    for j, g in zip(first, groups)),
+                    tuple(v.strides[j] if g else ZERO for j, g in zip(first, groups)), v.offset)
     out = v.reshape(merged)
     if out is None:
         out = lw.copy(v, lw.buffers[v.buffer].dtype, why).reshape(merged)

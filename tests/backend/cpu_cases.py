@@ -65,8 +65,10 @@ def contractions():
             gc.einsum("bik,bjk->bij", a, gc.transpose(b, (0, 2, 1))),
             a @ v, gc.einsum("bik,k->bi", a, v), gc.relu(a @ w + 1.0),
             gc.transpose(a, (0, 2, 1)) @ a, gc.einsum("ij,jk->ik", w.T, w),
-            gc.einsum("bij,bij->b", a, a)]
-    feeds = {"a": _f((2, 3, 4)), "b": _f((2, 4, 5)), "w": _f((4, 5)), "v": _f(4)}
+            gc.einsum("bij,bij->b", a, a),
+            a @ gc.tensor("u", (1, 4, 5)), gc.tensor("u2", (2, 1, 3, 4)) @ b]  # batch of 1
+    feeds = {"a": _f((2, 3, 4)), "b": _f((2, 4, 5)), "w": _f((4, 5)), "v": _f(4),
+             "u": _f((1, 4, 5)), "u2": _f((2, 1, 3, 4))}
     return outs, feeds
 
 
@@ -163,7 +165,9 @@ def indexing_and_joining():
     outs = [x[0], x[:, 1:], x[:, ::2], x[::-1, 4:1:-1], x[None, :, -1], x[..., 2:3],
             gc.concat([x, y, x[:, :1]], axis=1), gc.stack([y, y * 2.0], axis=0),
             gc.stack([x[:, 0], x[:, 5]], axis=1), a, b * 2.0, c, *gc.split(x, 2, axis=1),
-            gc.exp(x[:, 1:] - x[:, :-1])]
+            gc.exp(x[:, 1:] - x[:, :-1]),
+            # one element picked out (an offset and no strides), and one-element pieces
+            x[1, 2], gc.broadcast_to(x[0, 3], (2, 2)) * 2.0, gc.concat([x[0], x[1, :1]], axis=0)]
     return outs, {"x": _f((3, 6)), "y": _f((3, 2))}
 
 

@@ -29,7 +29,7 @@ import sympy
 from ...lower.program import (ArangeKernel, ElementwiseKernel, GatherKernel, NormalizeKernel,
                               OneHotKernel, ReduceKernel)
 from ..numba.kernels import (_acc_type, _contiguous_over, _dims_of, _write_result, _Writer,
-                             gather_lines)
+                             flat_read, gather_lines)
 from ..numba.printer import Params, index
 from ..numba.printer import body_lines as cpu_body_lines
 from .printer import DevicePrinter
@@ -98,9 +98,8 @@ def _(k: ElementwiseKernel, target) -> CudaKernel:
     w.line(f"for i in range(cuda.grid(1), {params.term(numel, 'n')}, cuda.gridsize(1)):")
     w.depth += 1
     if flat:
-        reads = [f"x{j}[i]" if any(s != 0 for s in a.strides) else f"x{j}[0]"
-                 for j, a in enumerate(k.operands)]
-        target_ = "out[i]"
+        reads = [flat_read(f"x{j}", a, params) for j, a in enumerate(k.operands)]
+        target_ = flat_read("out", k.out, params)
     else:
         loops = [f"i{j}" for j in range(len(k.domain))]
         _unravel(w, "i", loops, [params.term(d, "n") for d in k.domain])

@@ -65,6 +65,15 @@ def _contiguous_over(access, domain) -> bool:
         access.offset == 0 and tuple(access.strides) == row_major(domain))
 
 
+def flat_read(name: str, access, params: Params) -> str:
+    """An operand read at flat index i of a kernel whose accesses are all contiguous: the
+    element itself, or for one that repeats one element (strides all 0) that element, at its
+    offset (a scalar picked out of a tensor, x[0, 1], has one)."""
+    if any(s != 0 for s in access.strides):
+        return f"{name}[i]"
+    return f"{name}[{params.term(access.offset, 'o') if access.offset != 0 else 0}]"
+
+
 @functools.singledispatch
 def print_kernel(kernel) -> KernelSource:
     raise NotImplementedError(f"the cpu printer has no kernel for {type(kernel).__name__}")
@@ -80,9 +89,8 @@ def _(k: ElementwiseKernel) -> KernelSource:
     if flat:  # one loop over every element: what the compiler vectorizes best
         n = params.term(sympy.Mul(*k.domain) if k.domain else 1, "n")
         w.loop("i", n)
-        reads = [f"x{j}[i]" if any(s != 0 for s in a.strides) else f"x{j}[0]"
-                 for j, a in enumerate(k.operands)]
-        target = "out[i]"
+        reads = [flat_read(f"x{j}", a, params) for j, a in enumerate(k.operands)]
+        target = flat_read("out", k.out, params)
     else:
         loops = [f"i{j}" for j in range(len(k.domain))]
         for v, d in zip(loops, k.domain):

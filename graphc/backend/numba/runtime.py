@@ -135,12 +135,19 @@ class CpuFunction:
         sizes = self.module.output_sizes(*d)
         outs = [np.empty(n, dtype) for (dtype, _), n in zip(self._fresh, sizes)]
         inputs = [_writeable(arrays[b.name[3:]]) for b in self.program.inputs]
-        with threads:  # BLAS threads for calls of these sizes, as the fast path has them
-            for kind, payload in self._segments:
-                if kind == "native":
-                    payload(*inputs, *self._consts, *outs, ws, modes, *d)
-                else:
-                    self._reference(payload, inputs, outs, ws, dims)
+        try:
+            with threads:  # BLAS threads for calls of these sizes, as the fast path has them
+                for kind, payload in self._segments:
+                    if kind == "native":
+                        payload(*inputs, *self._consts, *outs, ws, modes, *d)
+                    else:
+                        self._reference(payload, inputs, outs, ws, dims)
+        except ValueError:
+            # a kernel's check failed (a label out of range, a maximum over no elements): the
+            # reference says which, with the values and shapes, as on backend "reference"
+            from ..reference import evaluate
+            evaluate(self.graph.outputs, arrays, dims)
+            raise
         fresh = iter(outs)
         by_name = dict(zip((b.name[3:] for b in self.program.inputs), inputs))
         return [(next(fresh) if donated is None else by_name[donated]).reshape(
