@@ -4,11 +4,12 @@
 Stages: build the forward graph, gc.grad (the backward graph), the optimization pipeline,
 and the first call. "cold" is the first time in a fresh process (sympy's caches empty),
 "warm" the median of repeats of the same model in the same process. The reference backend
-compiles nothing native; the Numba backends will add their kernel compile (and its on-disk
-cache) to the last stage.
+(the default here: the pipeline's own cost) compiles nothing native; `--backend cpu` adds the
+Numba compile of the kernels (and its on-disk cache) to the last stage.
 
     python benchmarks/bench_compile.py            # models, then growth with graph size
     python benchmarks/bench_compile.py --growth   # only the growth table
+    python benchmarks/bench_compile.py --growth --backend cpu
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 
 import graphc as gc  # noqa: E402
+
+BACKEND = sys.argv[sys.argv.index("--backend") + 1] if "--backend" in sys.argv else "reference"
 from graphc.passes.kernels import kernels  # noqa: E402
 from graphc.passes.pipeline import optimize  # noqa: E402
 
@@ -57,18 +60,21 @@ def stages(make):
     t0 = time.perf_counter()
     graph, _ = optimize(raw)
     times["optimize"] = time.perf_counter() - t0
-    f = gc.nn.function([loss] + grads)
+    f = gc.nn.function([loss] + grads, backend=BACKEND)
     t0 = time.perf_counter()
     f(**feeds)
     times["first call"] = time.perf_counter() - t0
-    return times, (len(raw), len(graph), len(kernels(raw)), len(kernels(graph)))
+    fast, _ = optimize(raw, fast_math=True)
+    return times, (len(raw), len(graph), len(kernels(raw)), len(kernels(graph)), len(fast),
+                   len(kernels(fast)))
 
 
 def main():
     for name, make in (("mlp 784-256-256-10", mlp), ("transformer 2 blocks", transformer)):
         cold, sizes = stages(make)
         warm = [stages(make)[0] for _ in range(3)]
-        print(f"== {name}: {sizes[0]} -> {sizes[1]} nodes, {sizes[2]} -> {sizes[3]} kernels")
+        print(f"== {name}: {sizes[0]} -> {sizes[1]} nodes, {sizes[2]} -> {sizes[3]} kernels "
+              f"(fast_math: {sizes[4]} nodes, {sizes[5]} kernels)")
         for stage in cold:
             w = statistics.median(r[stage] for r in warm)
             print(f"  {stage:12s} cold {cold[stage] * 1e3:8.1f} ms   warm {w * 1e3:8.1f} ms")
@@ -106,7 +112,7 @@ def wide_sum(n: int):
 def compile_seconds(x, loss, grad: bool) -> float:
     t0 = time.perf_counter()
     outs = [loss] + (gc.grad(loss, [x]) if grad else [])
-    f = gc.compile(outs)
+    f = gc.compile(outs, backend=BACKEND)
     feeds = {i.name: np.full(tuple(int(d.subs({d: 2})) if d.free_symbols else int(d)
                                    for d in i.shape), 0.5, np.float32) for i in f.spec.inputs}
     f(**feeds)
@@ -114,7 +120,7 @@ def compile_seconds(x, loss, grad: bool) -> float:
 
 
 def growth():
-    print("== compile time (build + grad + optimize + first call), reference backend")
+    print(f"== compile time (build + grad + optimize + first call), backend {BACKEND}")
     print(f"  {'graph':34s} {'forward':>10s} {'fwd + grad':>12s}")
     for n in (10, 100, 1000, 10000):
         x, loss = chain(n)
@@ -130,7 +136,7 @@ def growth():
         print(f"  {f'nested tanh(y) * 0.9, depth {depth}':34s} {fwd:9.3f}s {both:11.3f}s")
     xs, total = wide_sum(5000)
     t0 = time.perf_counter()
-    f = gc.compile(total)
+    f = gc.compile(total, backend=BACKEND)
     out = f(**{x.name: np.ones(4, np.float32) for x in xs})
     assert float(out[0]) == 5000.0
     print(f"  {'sum of 5,000 inputs':34s} {time.perf_counter() - t0:9.3f}s")

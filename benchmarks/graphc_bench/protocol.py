@@ -9,12 +9,12 @@ the run print "noisy" next to its numbers rather than hang.
 """
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from dataclasses import dataclass
 
-_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+from graphc.backend.load import LoadMeter
+
 POLL_S = 0.25  # one look at the load; also the gap in which thread pools go to sleep
 
 
@@ -37,30 +37,6 @@ class Timing:
     @property
     def noisy(self) -> bool:
         return self.quiet_blocks < self.wanted_blocks
-
-
-class LoadMeter:
-    """Cores used by other processes since this meter was made. Children this process waited
-    for count as its own (os.times reports them once they are reaped)."""
-
-    def __init__(self):
-        self.start = _readings()
-
-    def others(self) -> float:
-        wall, busy, own = (b - a for a, b in zip(self.start, _readings()))
-        return max(0.0, (busy - own) / max(wall, 1e-9))
-
-
-def _readings() -> tuple[float, float, float]:
-    try:
-        with open("/proc/stat") as f:
-            ticks = [int(v) for v in f.readline().split()[1:9]]
-        busy = (sum(ticks) - ticks[3] - ticks[4]) / _TICKS_PER_S  # all but idle and iowait
-    except OSError:  # no /proc (macOS): nobody else is ever seen
-        busy = None
-    t = os.times()
-    own = t.user + t.system + t.children_user + t.children_system
-    return time.perf_counter(), own if busy is None else busy, own
 
 
 class Protocol:

@@ -73,7 +73,8 @@ class BlasThreads:
         counts = [sympy.sympify(node_cost(n).flops) for n in graph.nodes()
                   if n.op in CONTRACTIONS]
         self.dims = sorted(set().union(*(c.free_symbols for c in counts)), key=str)
-        self._counts = sympy.lambdify(self.dims, counts) if counts else None
+        # polynomials in the dims: Python's math is enough (NumPy's namespace costs 0.3 s to load)
+        self._counts = sympy.lambdify(self.dims, counts, modules="math") if counts else None
         self._limits: dict = {}  # dim sizes -> the context for them (bounded)
 
     def largest_flops(self, dims: dict) -> int:

@@ -69,7 +69,18 @@ def numel(shape: Shape) -> sympy.Expr:
 
 
 def dims_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
-    return sympy.simplify(a - b) == 0 if a != b else True
+    """Whether two dims are equal for every size: numbers compared as numbers, polynomials
+    by expanding their difference, anything else (floor divisions) by sympy.simplify, which
+    costs milliseconds per call."""
+    if a == b:
+        return True
+    diff = sympy.sympify(a - b)
+    if diff.is_number:
+        return diff == 0
+    expanded = sympy.expand(diff)
+    if expanded == 0 or expanded.is_polynomial():  # expanded, a polynomial is its normal form
+        return expanded == 0
+    return sympy.simplify(diff) == 0
 
 
 def broadcast_shapes(op: str, *shapes: Shape) -> Shape:

@@ -25,7 +25,8 @@ result runs at their shape and is broadcast after.) Contractions read their oper
 memory (fuse_matmul_epilogue fuses what follows them), and a reduction's result is read by
 later kernels (fuse_reduce_epilogue fuses what follows it at its own shape).
 
-Every walk here is iterative: a chain of 10,000 ops fuses into one body of 10,000 lines.
+Every walk here is iterative, and a kernel holds at most MAX_KERNEL_OPS ops: a chain of 10,000
+ops fuses into 79 kernels of at most 128 statements each.
 """
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ from ..ir.shapes import as_shape, broadcast_shapes, dims_equal
 from .patterns import broadcast
 from .rewrite import keep, note, rewrite
 
+# A kernel's body holds at most this many statements: LLVM's compile time grows faster than
+# linearly in the length of one function (a 400-statement body took 6 s, a 200-statement one
+# 2 s), while storing and re-reading one value every hundred statements costs next to nothing.
+MAX_KERNEL_OPS = 128
 MAX_ROUNDS = 8  # one round fuses all it can; the next finds nothing (the pass is idempotent)
 EVERY_READER = -1  # the kernel "id" of a cheap node each reading kernel computes itself
 _WHY_OP = {"matmul": " (a contraction reads its operands from memory)",
@@ -100,6 +105,7 @@ class Plan:
     kernel: dict = field(default_factory=dict)   # id(node) -> id(root of its kernel)
     why: dict = field(default_factory=dict)      # id(materialized node) -> why it is stored
     members: dict = field(default_factory=dict)  # id(root) -> how many nodes it absorbs
+    statements: dict = field(default_factory=dict)  # id(root) -> statements its body holds
 
 
 def plan(graph: Graph) -> Plan:
@@ -110,17 +116,29 @@ def plan(graph: Graph) -> Plan:
     for node in reversed(graph.nodes()):
         if is_reduce_root(node):
             p.kernel[id(node)] = id(node)
+            p.statements[id(node)] = _statements(node)
         elif node.op == "elementwise":
             why, k = _placement(node, readers, outs, p.kernel)
+            n = _statements(node)
+            joins = [] if why else [k] if k != EVERY_READER else \
+                list({p.kernel[id(u)] for u in consumers(node, readers, outs)[0]})
+            if any(p.statements.get(r, 0) + n > MAX_KERNEL_OPS for r in joins):
+                why, joins = (f"its reader's kernel holds {MAX_KERNEL_OPS} statements already "
+                              f"(a native compile grows faster than linearly in a body's "
+                              f"length)"), []
             p.kernel[id(node)] = id(node) if why else k
             if why:
                 p.why[id(node)] = why
-            elif k == EVERY_READER:
-                for r in {p.kernel[id(u)] for u in consumers(node, readers, outs)[0]}:
-                    p.members[r] = p.members.get(r, 0) + 1
-            else:
-                p.members[k] = p.members.get(k, 0) + 1
+                p.statements[id(node)] = n
+            for r in joins:
+                p.members[r] = p.members.get(r, 0) + 1
+                p.statements[r] = p.statements.get(r, 0) + n
     return p
+
+
+def _statements(node: Node) -> int:
+    body = node.attrs.get("body")
+    return len(body.stmts) if body is not None else 1
 
 
 def consumers(node: Node, readers: dict, outs: set) -> tuple[list, bool]:

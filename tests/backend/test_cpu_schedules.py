@@ -68,3 +68,21 @@ def test_numba_disable_jit_runs_the_generated_code_as_python(tmp_path):
                           env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("others, kept", [(0.0, True), (1.5, False)])
+def test_a_matmul_choice_measured_on_a_busy_machine_is_not_kept(others, kept, monkeypatch,
+                                                                 tmp_path):
+    from graphc.backend import load
+    from graphc.backend.numba import gemm
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(gemm, "_choices", None)
+    monkeypatch.setattr(gemm, "_unsettled", {})
+    monkeypatch.setattr(load.LoadMeter, "others", lambda self: others)
+    ways = (gemm.SERIAL, gemm.BLAS)
+    mode, why = gemm.choose("float32", 24, 16, 8, (24, 16, 8), ways, 1, 1)
+    assert mode in ways and why.startswith("measured: ")
+    saved = (tmp_path / "matmul-choices.json").exists()
+    assert saved == kept and ("not kept" in why) != kept
+    again = gemm.choose("float32", 24, 16, 8, (24, 16, 8), ways, 1, 1)
+    assert again == (mode, why)  # measured once per process either way

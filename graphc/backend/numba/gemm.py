@@ -269,6 +269,11 @@ BLAS, SERIAL, PARALLEL = 1, 0, 2  # the `mode` argument of a contraction kernel
 MODE_NAMES = {BLAS: "BLAS", SERIAL: "generated", PARALLEL: "generated on all threads"}
 _CHOICES = "matmul-choices.json"
 _choices: dict | None = None
+# A choice measured while other processes used more than this many cores is not written down:
+# on a busy machine BLAS's threads were measured 3-10x slower than they run, and a choice kept
+# on disk outlives the load that made it.
+BUSY_CORES = 0.5
+_unsettled: dict = {}  # such choices, for this process only
 
 
 def choose(dtype: str, m: int, n: int, k: int, tiles: tuple, candidates: tuple,
@@ -282,16 +287,30 @@ def choose(dtype: str, m: int, n: int, k: int, tiles: tuple, candidates: tuple,
     key = f"{dtype} {m}x{n}x{k} tiles {'x'.join(map(str, tiles))} threads {threads} " \
           f"BLAS threads {blas_threads or 'all'} {'/'.join(MODE_NAMES[c] for c in candidates)}"
     known = _load_choices()
-    if key not in known:
+    note = ""
+    if key in _unsettled:
+        times, note = _unsettled[key]
+    elif key in known:
+        times = known[key]
+    else:
         from ..blas import _Limit
+        from ..load import LoadMeter
         limit = _Limit(blas_threads) if blas_threads else contextlib.nullcontext()
+        meter = LoadMeter()
         with limit:
-            known[key] = _measure(dtype, m, n, k, tiles, candidates)
-        _save_choices(known)
-    times = known[key]
+            times = _measure(dtype, m, n, k, tiles, candidates)
+        others = meter.others()
+        if others <= BUSY_CORES:
+            known[key] = times
+            _save_choices(known)
+        else:  # timings taken while others ran: used now, measured again by a later process
+            note = f"; other processes used {others:.1f} cores meanwhile: not kept"
+            if len(_unsettled) >= 1024:  # bounded, as every cache
+                _unsettled.clear()
+            _unsettled[key] = (times, note)
     best = min(candidates, key=lambda c: times[MODE_NAMES[c]])
     return best, "measured: " + ", ".join(f"{name} {t * 1e3:.3g} ms" for name, t in
-                                            sorted(times.items(), key=lambda kv: kv[1]))
+                                            sorted(times.items(), key=lambda kv: kv[1])) + note
 
 
 def _measure(dtype, m, n, k, tiles, candidates) -> dict:

@@ -22,9 +22,10 @@ from . import cache, gemm
 from .driver import Module, versions
 
 MATMUL = ("auto", "blas", "generated", "parallel")  # gc.compile(..., matmul=...)
-# below this many FLOPs a product runs generated without measuring: a BLAS call's fixed cost
-# (microseconds) is the whole product, and the epilogue stays fused
-MEASURE_FROM_FLOPS = 2 ** 18
+# below this many FLOPs (2048 multiply-adds) a product runs generated without measuring: either
+# way takes about a microsecond. Above it, measure: at 64x10x128 (2^17 FLOPs) OpenBLAS took 6 us
+# and the packed generated product 17 us here, so no size guess stands in for a measurement.
+MEASURE_FROM_FLOPS = 2 ** 12
 
 WORKSPACES = 8  # dim-size sets whose workspaces a function keeps
 
