@@ -5,6 +5,12 @@ position, the next one: token + position embeddings, pre-norm TransformerBlocks 
 multi-head self-attention and a GELU MLP), a final LayerNorm and a linear head. The whole
 training step (forward, cross-entropy, backward, Adam) is one compiled graph.
 
+The sequence length T is a symbolic dim, as the batch size B is: the token embedding is a
+gather (gc.take of the ids' rows), the position embedding the first T rows of its table
+(a slice, checked against the context length when called), and each attention's causal
+mask is built in the graph for whatever T a call brings. So one compiled function trains on
+windows of T = 32 and samples from prompts of any length up to 32, without padding.
+
 The baseline to beat is the unigram entropy of the text: the loss (in nats per character)
 of a model that knows only how often each character occurs. Attention over the previous
 characters lets the model go well below it. At the end it samples new text (fixed seed).
@@ -46,7 +52,8 @@ class CharTransformer(gc.nn.Module):
         self.head = gc.nn.Linear(dim, vocab)
 
     def forward(self, ids):                       # ids (B, T) -> logits (B, T, vocab)
-        x = self.token(ids) + self.position.node  # (B, T, D) + (T, D)
+        T = ids.shape[1]                          # symbolic: any T <= context
+        x = self.token(ids) + self.position.node[:T]  # (B, T, D) + (T, D)
         for block in self.blocks:
             x = block(x)
         return self.head(self.ln(x))
@@ -65,14 +72,13 @@ def windows(data, starts, T):
     return data[idx], data[idx + 1]
 
 
-def sample(logits_fn, prompt_ids, count, T, pad, rng, temperature=0.8):
-    """Generate `count` ids after the prompt. A causal model's output at position i reads
-    only positions <= i, so a short context is left-aligned and padded on the right."""
+def sample(logits_fn, prompt_ids, count, T, rng, temperature=0.8):
+    """Generate `count` ids after the prompt, each from the logits at the last position of
+    the (at most T) ids before it: T is symbolic, so a short context needs no padding."""
     ids = list(prompt_ids)
     for _ in range(count):
-        context = ids[-T:]
-        window = np.array([context + [pad] * (T - len(context))], dtype=np.int64)
-        z = logits_fn(ids=window)[0, len(context) - 1].astype(np.float64) / temperature
+        window = np.array([ids[-T:]], dtype=np.int64)
+        z = logits_fn(ids=window)[0, -1].astype(np.float64) / temperature
         p = np.exp(z - z.max())
         ids.append(int(rng.choice(len(p), p=p / p.sum())))
     return ids
@@ -109,8 +115,8 @@ def main(argv=None) -> int:
 
     gc.nn.manual_seed(args.seed)
     model = CharTransformer(len(chars), T, args.dim, args.heads, args.layers)
-    ids = gc.tensor("ids", ("B", T), dtype="int64")
-    targets = gc.tensor("targets", ("B", T), dtype="int64")
+    ids = gc.tensor("ids", ("B", "T"), dtype="int64")    # T: any length up to the context
+    targets = gc.tensor("targets", ("B", "T"), dtype="int64")
     logits = model(ids)
     loss = gc.nn.CrossEntropyLoss()(logits, targets)
     optimizer = gc.optim.Adam(model.parameters(), lr=args.lr)
@@ -148,7 +154,7 @@ def main(argv=None) -> int:
           f"below it on the training text, {baseline - held_out:.3f} on held-out text")
 
     prompt = "THE "
-    generated = sample(predict, [encode[c] for c in prompt], args.sample, T, encode[" "],
+    generated = sample(predict, [encode[c] for c in prompt], args.sample, T,
                        np.random.default_rng(args.seed))
     text_out = "".join(chars[i] for i in generated)
     print(f"sample (temperature 0.8, seed {args.seed}):\n---\n{text_out}\n---")
@@ -164,7 +170,7 @@ def main(argv=None) -> int:
                           title="character transformer: one training step, a box per module",
                           collapse=1)
     block = model.blocks[0]
-    h = gc.tensor("h", ("B", T, args.dim))
+    h = gc.tensor("h", ("B", "T", args.dim))
     block_out = block(h).sum()
     written += save_graph([block_out, *gc.grad(block_out, [p.node for p in block.parameters()])],
                           os.path.join(out, "block_graph"),

@@ -25,6 +25,10 @@ from .dsl import (
     sum, mean, max, logsumexp, softmax, log_softmax,
     matmul, einsum,
     mse_loss, cross_entropy, one_hot,
+    greater, greater_equal, less, less_equal, equal, not_equal,
+    maximum, minimum, abs, clip, min, argmax,
+    concat, stack, split, take, take_along_axis, arange, tril, triu,
+    conv2d, max_pool2d, avg_pool2d, dropout,
 )
 
 _ops.install()  # every op declared in graphc/ops, into the op table
@@ -70,6 +74,10 @@ __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu",
     "gelu", "astype", "reshape", "transpose", "broadcast_to", "stop_gradient", "where",
     "sum", "mean", "max", "logsumexp", "softmax", "log_softmax", "matmul", "einsum",
-    "mse_loss", "cross_entropy", "one_hot", "grad", "check_grad", "compile", "BACKENDS",
+    "mse_loss", "cross_entropy", "one_hot",
+    "greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
+    "maximum", "minimum", "abs", "clip", "min", "argmax",
+    "concat", "stack", "split", "take", "take_along_axis", "arange", "tril", "triu",
+    "conv2d", "max_pool2d", "avg_pool2d", "dropout", "grad", "check_grad", "compile", "BACKENDS",
     "available_backends", "cost", *_LAZY,
 ]

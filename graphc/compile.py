@@ -53,6 +53,8 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         fast = getattr(self.impl, "fast_call", None)
+        # the fast path skips binding (it runs the input checks binding would: index ranges of
+        # a gather, symbolic slice bounds, and on a failure leaves the message to binding)
         if fast is not None and not args:
             results = fast(kwargs)
             if results is not None:  # every array exactly as the program wants it

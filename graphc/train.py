@@ -26,7 +26,8 @@ from .grad import grad
 from .ir.graph import graph_inputs
 from .ir.node import Node
 from .ir.shapes import fmt_shape
-from .nn.module import parameter_of
+from .nn.layers import is_seed
+from .nn.module import generator, parameter_of
 from .ops.common import is_float
 from .optim.optimizer import Optimizer
 
@@ -64,13 +65,14 @@ class TrainStep:
 
         fixed = {id(n) for n in nodes} | {id(self.update.lr)} | \
             {id(n) for n in self.update.state_inputs.values()}
-        batch, frozen = [], []
+        batch, frozen, seeds = [], [], []
         for n in graph_inputs(outputs):
             if id(n) in fixed:
                 continue
-            (frozen if parameter_of(n) is not None else batch).append(n)
+            (seeds if is_seed(n) else frozen if parameter_of(n) is not None
+             else batch).append(n)
         inputs = batch + frozen + nodes + [self.update.lr] + \
-            [self.update.state_inputs[k] for k in self.update.state_inputs]
+            [self.update.state_inputs[k] for k in self.update.state_inputs] + seeds
         from .compile import compile
         # new parameters and state may be written straight into the arrays they replace
         donate = {1 + k: n.name for k, n in enumerate(nodes)}
@@ -86,6 +88,9 @@ class TrainStep:
                             for k in self.update.state_inputs})
         self._lr_name = self.update.lr.name
         self._state_keys = state
+        # dropout masks: a new seed per step, from a base drawn off gc.nn's generator (so
+        # gc.nn.manual_seed makes a training run reproducible)
+        self.seeds = SeedFeeder([n.name for n in seeds])
         self._frozen = [parameter_of(n) for n in frozen]
         self._device = self._keep_on_device(nodes, state, donate)
 
@@ -105,6 +110,7 @@ class TrainStep:
         if missing:
             raise InputTypeError(f"train step: missing batch input(s) {missing}")
         lr = np.asarray(self.optimizer.lr, self.update.lr.dtype)
+        batch = {**batch, **self.seeds.next()}  # a dropout seed is fed as the batch is
         if self._device is not None:
             return self._step_on_device(batch, lr)
         for owner in [*self._frozen, *self.params, self.optimizer]:
@@ -159,6 +165,24 @@ class TrainStep:
         return (f"<graphc.TrainStep batch={self.batch_inputs} parameters={len(self.params)} "
                 f"optimizer={type(self.optimizer).__name__} backend={self.compiled.backend} "
                 f"nodes={len(self.compiled.graph)}>")
+
+
+class SeedFeeder:
+    """Fresh int64 seeds for the dropout seed inputs of a compiled graph, one per call:
+    base, base + 1, ... (random_uniform hashes the seed, so consecutive seeds give
+    independent masks)."""
+
+    def __init__(self, names):
+        self.names = list(names)
+        self.base = int(generator().integers(0, 2 ** 62)) if self.names else 0
+        self.count = 0
+
+    def next(self) -> dict:
+        if not self.names:
+            return {}
+        seed = np.asarray(self.base + self.count, dtype=np.int64)
+        self.count += 1
+        return {name: seed for name in self.names}
 
 
 def train_step(loss: Node, optimizer: Optimizer, backend: str | None = None,

@@ -24,7 +24,22 @@ UNARY = [("exp", gc.exp), ("log", gc.log), ("sqrt", gc.sqrt), ("tanh", gc.tanh),
          ("square", lambda t: t * t), ("recip", lambda t: 1.0 / t), ("pow2", lambda t: t ** 2),
          ("to_f64", lambda t: gc.astype(t, "float64")),
          ("to_f32", lambda t: gc.astype(t, "float32")), ("to_i32", lambda t: gc.astype(t, "int32")),
-         ("stop", gc.stop_gradient)]
+         ("stop", gc.stop_gradient),
+         # the ops of issue 9: comparisons (NaN compares false, but != true), the min/max
+         # family, slices (a symbolic bound on the batch axis meets batch 0), gathers, windows
+         ("abs", gc.abs), ("clip", lambda t: gc.clip(t, -1.0, 2.0)),
+         ("clip_lo_above_hi", lambda t: gc.clip(t, 1.0, -1.0)), ("gt0", lambda t: t > 0),
+         ("is_nan", lambda t: t != t), ("eq0", lambda t: t == 0.0),
+         ("max_0", lambda t: gc.maximum(t, 0.0)), ("min_neg0", lambda t: gc.minimum(-0.0, t)),
+         ("tail", lambda t: t[..., 1:]), ("rev2", lambda t: t[..., ::-2]),
+         ("first", lambda t: t[..., 0]), ("batch_tail", lambda t: t[1:]),
+         ("slice_slice", lambda t: t[..., 1:][..., ::2]),
+         ("take", lambda t: gc.take(t, [3, 0, -1, 3], axis=-1)),
+         ("take_along", lambda t: gc.take_along_axis(
+             t, gc.constant(np.zeros((1,) * (t.ndim - 1) + (2,), np.int64)), axis=-1)),
+         ("tril", gc.tril),
+         ("win_max", lambda t: gc.max(gc.functional.windows(t, (2,), (2,)), axis=-1)),
+         ("win_sum", lambda t: gc.sum(gc.functional.windows(t, (3,), (1,)), axis=-1))]
 # algebra true of real numbers and false of floats somewhere, and the exact identities beside
 # them: drawn often, so a rewrite that breaks one is found
 TRAPS = [("self_sub", lambda t: t - t), ("self_div", lambda t: t / t),
@@ -37,8 +52,12 @@ TRAPS = [("self_sub", lambda t: t - t), ("self_div", lambda t: t / t),
          ("plus_minus", lambda t: (t + 1.0) - 1.0), ("sqrt_square", lambda t: gc.sqrt(t * t))]
 BINARY = [("add", gc.add), ("sub", gc.sub), ("mul", gc.mul), ("div", gc.div),
           ("two_sum_err", lambda p, q: q - ((p + q) - p)), ("cancel", lambda p, q: (p * q) / q),
-          ("where", "where")]
-REDUCE = ["sum", "mean", "max", "logsumexp", "softmax", "log_softmax"]
+          ("where", "where"), ("maximum", gc.maximum), ("minimum", gc.minimum),
+          ("less", gc.less), ("greater_equal", gc.greater_equal), ("not_equal", gc.not_equal),
+          ("clip_by", lambda p, q: gc.clip(p, q, 1.0)),
+          ("concat", lambda p, q: gc.concat([p, q], axis=-1)),
+          ("stack", lambda p, q: gc.stack([p, q], axis=0)), ("dropout", "dropout")]
+REDUCE = ["sum", "mean", "max", "min", "argmax", "logsumexp", "softmax", "log_softmax"]
 
 
 @st.composite
@@ -57,13 +76,18 @@ def special_graph(draw, max_steps: int = 7):
             elif kind == "binary":
                 name, f = draw(st.sampled_from(BINARY))
                 other = draw(st.sampled_from(pool))
-                node = gc.where(inputs["m"], src, other) if f == "where" else f(src, other)
+                if f == "where":
+                    node = gc.where(inputs["m"], src, other)
+                elif f == "dropout":  # a counter-based mask from the int64 seed input e
+                    node = gc.dropout(src, 0.5, inputs["e"])
+                else:
+                    node = f(src, other)
             elif kind == "reduce" and src.ndim:
                 name = draw(st.sampled_from(REDUCE))
                 # a maximum over an empty batch is an error; over the 4 features it is not
-                axis = -1 if name in ("max", "softmax", "log_softmax") else \
+                axis = -1 if name in ("max", "min", "argmax", "softmax", "log_softmax") else \
                     draw(st.integers(-src.ndim, src.ndim - 1))
-                if name in ("softmax", "log_softmax"):
+                if name in ("softmax", "log_softmax", "argmax"):
                     node = getattr(gc, name)(src, axis=axis)
                 else:
                     keep = draw(st.booleans())

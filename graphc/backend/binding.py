@@ -17,6 +17,7 @@ from ..ir.graph import topo_order
 from ..ir.node import Node
 from ..ir.op import is_layout
 from ..ir.shapes import fmt_shape
+from ..ops import call_checks
 from ..ops.common import concrete
 
 
@@ -46,6 +47,8 @@ class InputSpec:
                 if source.op == "input":
                     self.label_depths.setdefault(source.name, []).append(n.shape[-1])
         _check_dims_are_bound(self.inputs, nodes)
+        # index ranges of gathers fed by an input, slice boxes with symbolic bounds
+        self.checks = call_checks(nodes)
         self.warned: set[str] = set()  # the kinds of lossy conversion already warned about
         # shapes with an entry computed from dims (reshape(-1, 4) of (B, 6) is (3*B/2, 4)):
         # each must come out whole for the dims of a call
@@ -79,6 +82,8 @@ class InputSpec:
             arrays[node.name] = a
         for node in self.inputs:
             _check_derived_dims(node, arrays[node.name], dims)
+        for check in self.checks:
+            check(arrays, dims, bound_by)
         for shape, op in self.derived_shapes.items():
             _check_whole_sizes(op, shape, dims, bound_by)
         for name, depths in self.label_depths.items():

@@ -96,20 +96,62 @@ def _one(dtype):
 
 def _sum(parts):
     from .. import dsl
+    joined = join_pads(parts) if len(parts) > 1 else None
+    if joined is not None:
+        return joined
     total = parts[0]
     for p in parts[1:]:
         total = dsl.add(total, p)
     return total
 
 
+def join_pads(parts):
+    """The cotangents of slices that cut a tensor into consecutive pieces along one axis
+    (gc.split, a packed q/k/v) are pads of one shape with boxes side by side: their sum is
+    one concat of the pieces (padded with zeros if they do not cover the axis), one kernel
+    instead of a pad per piece and the adds. None where the parts are not such pads."""
+    first = parts[0]
+    if any(p.op != "pad" or p.dtype != first.dtype or p.shape != first.shape or
+           any(s != 1 for s in p.attrs["step"]) for p in parts):
+        return None
+    shape = first.shape
+    differ = [k for k in range(len(shape))
+              if any(p.attrs["begin"][k] != 0 or p.inputs[0].shape[k] != shape[k]
+                     for p in parts)]
+    if len(differ) != 1:
+        return None
+    (axis,) = differ
+    pieces = sorted(parts, key=lambda p: _order(p.attrs["begin"][axis]))
+    for a, b in zip(pieces, pieces[1:]):
+        end = a.attrs["begin"][axis] + a.inputs[0].shape[axis]
+        if (end - b.attrs["begin"][axis]).simplify() != 0:
+            return None  # a gap or an overlap: the sum it is
+    joined = make("concat", [p.inputs[0] for p in pieces], axis=axis)
+    if joined.shape == shape:
+        return joined
+    return make("pad", (joined,), begin=pieces[0].attrs["begin"], step=first.attrs["step"],
+                shape=shape)
+
+
+def _order(begin):
+    """Sort key of a symbolic position: its value for large dims (T - 1 after 1)."""
+    import sympy
+    v = sympy.sympify(begin)
+    return (len(v.free_symbols), float(v.subs({s: 10 ** 6 for s in v.free_symbols})))
+
+
 def unbroadcast(g: Node, like: Node) -> Node:
     """Sum a cotangent over the axes broadcasting added, back to `like`'s shape and dtype."""
     from .. import dsl
     lead = g.ndim - like.ndim
-    if lead > 0:
+    axes = tuple(lead + k for k, (dg, dl) in enumerate(zip(g.shape[lead:], like.shape))
+                 if dl == 1 and dg != 1)
+    if lead > 0 and axes:  # one reduction over both (a conv bias (O, 1, 1) of (N, O, H, W))
+        g = make("reshape", (dsl.sum(g, axis=tuple(range(lead)) + axes),),
+                 shape=like.shape)
+    elif lead > 0:
         g = dsl.sum(g, axis=tuple(range(lead)))
-    axes = tuple(k for k, (dg, dl) in enumerate(zip(g.shape, like.shape)) if dl == 1 and dg != 1)
-    if axes:
+    elif axes:
         g = dsl.sum(g, axis=axes, keepdims=True)
     if g.shape != like.shape:  # equal sizes written differently (e.g. B*2 and 2*B)
         g = make("reshape", (g,), shape=like.shape)

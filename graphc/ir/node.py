@@ -156,12 +156,18 @@ def make(op: str, inputs=(), **attrs: Any) -> Node:
     return Node(op, inputs, a, tuple(shape), dtype, _origin.get(), _scope.get())
 
 
+def same_nodes(a, b) -> bool:
+    """Two sequences of the very same nodes (identity: `==` on nodes builds a graph node)."""
+    return len(a) == len(b) and all(p is q for p, q in zip(a, b))
+
+
 def rebuild(node: Node, inputs=None, **attr_changes) -> Node:
     """The same op over new inputs and/or changed attributes (shape rule re-run)."""
     from .op import get_op
     inputs = node.inputs if inputs is None else tuple(inputs)
     attrs = node.attrs.replace(**attr_changes) if attr_changes else node.attrs
-    if inputs == node.inputs and attrs == node.attrs:
+    # identity, not ==: comparing nodes with == builds a comparison node
+    if same_nodes(inputs, node.inputs) and attrs == node.attrs:
         return node
     shape, dtype = get_op(node.op).infer(inputs, attrs)
     return Node(node.op, inputs, attrs, tuple(shape), dtype, node.origin, node.scope)

@@ -88,6 +88,20 @@ class FormulaPrinter(NumPyPrinter):
             out = f"maximum({out}, {self._print(a)})"
         return out
 
+    def _print_Or(self, expr):
+        # chained, not logical_or.reduce((a, b)): a literal's condition is a scalar, and a
+        # tuple of a scalar and an array is no array
+        return self._chain("logical_or", expr.args)
+
+    def _print_And(self, expr):
+        return self._chain("logical_and", expr.args)
+
+    def _chain(self, fn, args):
+        out = self._print(args[0])
+        for a in args[1:]:
+            out = f"{fn}({out}, {self._print(a)})"
+        return out
+
     def _print_Min(self, expr):
         out = self._print(expr.args[0])
         for a in expr.args[1:]:

@@ -1,8 +1,14 @@
-"""Python operators on graph nodes (`x @ W + b`, `2.0 * x`, `x.T`, `x.sum(0)`).
+"""Python operators on graph nodes (`x @ W + b`, `2.0 * x`, `x.T`, `x.sum(0)`, `x[:, 1:]`,
+`x > 0`).
 
 Each delegates to the builder functions of the DSL, so a node built with an operator is the
 same as one built with the function. The IR imports nothing above it: `import graphc` hands
 it the builder with `use_builder(graphc.dsl)`.
+
+Comparisons build bool tensors, `==` and `!=` included (as NumPy's arrays and torch's
+tensors do). So inside graphc nodes are never compared with `==` or looked up with `in`:
+identity (`a is b`, `id(a)` sets) is how code asks whether two nodes are the same node.
+Hashing stays identity-based (`__hash__ = object.__hash__`), so nodes remain dict keys.
 """
 from __future__ import annotations
 
@@ -21,9 +27,19 @@ def _dsl():
     return _builder
 
 
-# NumPy ufuncs that are Python operators, and the graphc builder each one means.
+def _compare(name, a, b):
+    dsl = _dsl()
+    if not dsl.comparable(b):
+        return NotImplemented
+    return getattr(dsl, name)(a, b)
+
+
+# NumPy ufuncs that are Python operators, and the graphc builder each one means
+# (`ndarray > node` reaches NumPy first, as np.greater).
 _OPERATOR_UFUNCS = {"add": "add", "subtract": "sub", "multiply": "mul", "true_divide": "div",
-                    "divide": "div", "power": "pow", "matmul": "matmul", "negative": "neg"}
+                    "divide": "div", "power": "pow", "matmul": "matmul", "negative": "neg",
+                    "greater": "greater", "greater_equal": "greater_equal", "less": "less",
+                    "less_equal": "less_equal", "equal": "equal", "not_equal": "not_equal"}
 
 
 class TensorOps:
@@ -82,6 +98,36 @@ class TensorOps:
     def __neg__(self):
         return _dsl().neg(self)
 
+    # comparisons give bool tensors; an operand that is no tensor, array or number (None, a
+    # string) is not comparable, and Python falls back to identity (`x == None` is False)
+    def __gt__(self, other):
+        return _compare("greater", self, other)
+
+    def __ge__(self, other):
+        return _compare("greater_equal", self, other)
+
+    def __lt__(self, other):
+        return _compare("less", self, other)
+
+    def __le__(self, other):
+        return _compare("less_equal", self, other)
+
+    def __eq__(self, other):
+        return _compare("equal", self, other)
+
+    def __ne__(self, other):
+        return _compare("not_equal", self, other)
+
+    # defining __eq__ would otherwise make nodes unhashable; identity is their hash
+    __hash__ = object.__hash__
+
+    def __abs__(self):
+        return _dsl().abs(self)
+
+    def __getitem__(self, index):
+        """NumPy basic indexing: ints, slices (steps too), None, Ellipsis, and tuples."""
+        return _dsl().getitem(self, index)
+
     def __pos__(self):
         return self
 
@@ -98,6 +144,12 @@ class TensorOps:
 
     def max(self, axis=None, keepdims=False):
         return _dsl().max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return _dsl().min(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis=-1):
+        return _dsl().argmax(self, axis=axis)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -118,10 +170,6 @@ class TensorOps:
 
     def __iter__(self):
         raise TypeError("a graphc tensor is not iterable")
-
-    def __getitem__(self, index):
-        raise TypeError("a graphc tensor cannot be indexed: it is a symbolic graph node; use "
-                        ".reshape, .transpose or gc.einsum, or compile it and index the result")
 
     def __float__(self):
         raise TypeError("a graphc tensor has no value until it is compiled and called: "

@@ -13,6 +13,9 @@ Kernel kinds:
   tile schedule, computed by a generated tiled loop nest or by a BLAS call;
 - NormalizeKernel: softmax / log_softmax along one axis;
 - OneHotKernel: out[..., c] = (labels[...] == c);
+- ArangeKernel: out[i] = i;
+- GatherKernel: a gather, out[i] = data[i, its axis at index[i]], or a scatter-add,
+  out[i, its axis at index[i]] += data[i] (take, take_along_axis and their adjoints);
 - ReferenceKernel: an op with no native kernel yet runs its NumPy reference (correct, slow).
 """
 from __future__ import annotations
@@ -51,6 +54,24 @@ class Loop:
 
     parallel_axis: int | None
     grain: int = 1 << 16
+
+    @staticmethod
+    def over(domain, reduced=()) -> "Loop":
+        """Threads over the first axis of `domain` that is not reduced."""
+        kept = [k for k in range(len(domain)) if k not in reduced]
+        return Loop(kept[0] if kept else None)
+
+
+def identity(dtype: str) -> Body:
+    """A body returning its one parameter: what a copy computes."""
+    return Body((dtype,), (), 0)
+
+
+def provenance(node) -> tuple:
+    """The ops of the graph a node's kernel computes (a fused node's, in order)."""
+    if "fused" in node.attrs:
+        return tuple(node.attrs["fused"])
+    return (node.attrs["body"].name,) if node.op == "elementwise" else (node.op,)
 
 
 @dataclass(frozen=True)
@@ -233,6 +254,41 @@ class OneHotKernel(Kernel):
 
 
 @dataclass(frozen=True)
+class ArangeKernel(Kernel):
+    domain: tuple         # (n,)
+    out: Access
+
+    def writes(self):
+        return (self.out.buffer,)
+
+
+@dataclass(frozen=True)
+class GatherKernel(Kernel):
+    """Over the domain (the values' shape): j = index[i] (plus axis_size where negative, as
+    NumPy's take; the range is checked before any kernel runs), then
+
+        gather:       out[i] = data[i + j * axis_stride]
+        scatter-add:  out[i + j * axis_stride] += data[i]   (into zeros written before)
+
+    where the access that j moves (data's, or out's) has stride 0 along the indexed axes."""
+
+    domain: tuple
+    index: Access
+    data: Access
+    out: Access
+    axis_stride: object   # sympy: the stride of the indexed axis in the moved buffer
+    axis_size: object     # sympy: its length (what a negative index counts back from)
+    scatter: bool
+
+    def reads(self):
+        return (self.index.buffer, self.data.buffer) + ((self.out.buffer,) if self.scatter
+                                                        else ())
+
+    def writes(self):
+        return (self.out.buffer,)
+
+
+@dataclass(frozen=True)
 class ReferenceKernel(Kernel):
     """An op the printer has no kernel for: its NumPy reference, called from native code."""
 
@@ -272,5 +328,6 @@ def access_shape_check(access: Access, domain) -> None:
                          f"domain of rank {len(domain)}")
 
 
-__all__ = ["Buffer", "Loop", "Kernel", "ElementwiseKernel", "ReduceKernel", "ContractKernel",
-           "NormalizeKernel", "OneHotKernel", "ReferenceKernel", "Program", "Access", "View"]
+__all__ = ["Buffer", "Loop", "identity", "provenance", "Kernel", "ElementwiseKernel",
+           "ReduceKernel", "ContractKernel", "NormalizeKernel", "OneHotKernel", "ArangeKernel",
+           "GatherKernel", "ReferenceKernel", "Program", "Access", "View"]

@@ -9,14 +9,15 @@
 """
 from .module import (Module, ModuleList, Parameter, Sequential, generator, manual_seed,
                      parameter_of)
-from .layers import (GELU, CrossEntropyLoss, Embedding, LayerNorm, Linear, MSELoss, ReLU,
-                     Sigmoid, Tanh)
+from .layers import (GELU, AvgPool2d, Conv2d, CrossEntropyLoss, Dropout, Embedding, Flatten,
+                     LayerNorm, Linear, MaxPool2d, MSELoss, ReLU, Sigmoid, Tanh, dropout_seed)
 from .attention import MultiHeadSelfAttention, TransformerBlock, causal_mask
 from .function import Function, function
 
 __all__ = [
     "Module", "ModuleList", "Parameter", "Sequential", "generator", "manual_seed",
-    "parameter_of", "Linear", "ReLU", "Tanh", "Sigmoid", "GELU", "LayerNorm", "Embedding",
+    "parameter_of", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Dropout",
+    "dropout_seed", "ReLU", "Tanh", "Sigmoid", "GELU", "LayerNorm", "Embedding",
     "MSELoss", "CrossEntropyLoss", "MultiHeadSelfAttention", "TransformerBlock",
     "causal_mask", "Function", "function",
 ]

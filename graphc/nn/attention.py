@@ -1,40 +1,40 @@
 """Self-attention and the pre-norm transformer block, from batched matmuls and softmax.
 
-The causal mask is a constant (T, T) matrix of 0 (may attend) and -1e9 (may not) added to
-the scores before the softmax, so it needs a concrete sequence length T. (A graph-level
-"iota"/triangular-mask primitive would let T stay symbolic.)
+q, k and v come from one packed projection, x @ W_qkv (D -> 3D), split three ways (three
+slice views, whose gradients join back into one concat: one matmul for the weight's
+gradient). The causal mask is built in the graph from `arange` and a comparison (the mask
+of gc.tril), so the sequence length T may stay symbolic.
 """
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import dsl
 from ..errors import ShapeError
-from ..ir.shapes import fmt_shape
+from ..indexing import tri_mask
+from ..ir.shapes import as_shape, fmt_shape
 from .layers import GELU, LayerNorm, Linear
 from .module import Module, Sequential, check_input
 
-MASKED = -1e9  # exp(MASKED - max) is exactly 0 in float32 and float64
 
-
-def causal_mask(length: int, dtype: str = "float32"):
-    """A constant (T, T): 0 on and below the diagonal (query q may see keys k <= q), MASKED
-    above it."""
-    mask = np.triu(np.full((length, length), MASKED), k=1)
-    return dsl.constant(mask, dtype=dtype)
+def causal_mask(length):
+    """The bool (T, T) mask a causal model attends with: True on and below the diagonal
+    (query q may see keys k <= q). `length` is an int, a dim name ("T") or a size in dims;
+    the mask is arange and a comparison, as gc.tril's."""
+    (t,) = as_shape((length,))
+    return tri_mask(t, t, 0, lower=True)
 
 
 class MultiHeadSelfAttention(Module):
     """Multi-head scaled dot-product self-attention over x (B, T, D):
 
-        q, k, v = x Wq, x Wk, x Wv, each split into H heads of D/H -> (B, H, T, D/H)
-        out = softmax(q kᵀ / sqrt(D/H) + mask) v, heads joined -> (B, T, D), then x Wo
+        q, k, v = split(x W_qkv, 3), each cut into H heads of D/H -> (B, H, T, D/H)
+        out = softmax(where(mask, q kᵀ / sqrt(D/H), -inf)) v, heads joined -> (B, T, D),
+        then x W_o
 
-    (torch.nn.MultiheadAttention with batch_first=True, separate q/k/v projections, no
-    dropout). With causal=True position t attends only to positions <= t, which needs a
-    concrete T (see causal_mask); B may be symbolic.
+    (torch.nn.MultiheadAttention with batch_first=True, whose in_proj packs q, k and v the
+    same way, no dropout). With causal=True position t attends only to positions <= t; B and
+    T may both be symbolic.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, causal: bool = True,
@@ -45,9 +45,7 @@ class MultiHeadSelfAttention(Module):
                              f"multiple of num_heads {num_heads}")
         self.embed_dim, self.num_heads, self.causal = int(embed_dim), int(num_heads), causal
         self.head_dim = embed_dim // num_heads
-        self.query = Linear(embed_dim, embed_dim, bias)
-        self.key = Linear(embed_dim, embed_dim, bias)
-        self.value = Linear(embed_dim, embed_dim, bias)
+        self.qkv = Linear(embed_dim, 3 * embed_dim, bias)
         self.out = Linear(embed_dim, embed_dim, bias)
 
     def forward(self, x):
@@ -61,15 +59,11 @@ class MultiHeadSelfAttention(Module):
         def heads(t):  # (B, T, D) -> (B, H, T, Dh)
             return dsl.transpose(dsl.reshape(t, (B, T, H, Dh)), (0, 2, 1, 3))
 
-        q = heads(self.query(x)) * (1.0 / math.sqrt(Dh))
-        k, v = heads(self.key(x)), heads(self.value(x))
+        q, k, v = (heads(t) for t in dsl.split(self.qkv(x), 3, axis=-1))
+        q = q * (1.0 / math.sqrt(Dh))
         scores = q @ dsl.transpose(k, (0, 1, 3, 2))              # (B, H, T, T)
         if self.causal:
-            if not T.is_number:
-                raise ShapeError(f"MultiHeadSelfAttention: a causal mask needs a concrete "
-                                 f"sequence length, got input shape {fmt_shape(x.shape)} with "
-                                 f"symbolic T = {T}")
-            scores = scores + causal_mask(int(T), scores.dtype)
+            scores = dsl.where(causal_mask(T), scores, -math.inf)
         attended = dsl.softmax(scores, axis=-1) @ v                # (B, H, T, Dh)
         joined = dsl.reshape(dsl.transpose(attended, (0, 2, 1, 3)), (B, T, D))
         return self.out(joined)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..errors import InputTypeError
 from ..ir.node import Node
+from .layers import is_seed
 from .module import parameter_of
 
 
@@ -16,7 +17,10 @@ class Function:
         self.compiled = compile(outputs, backend=backend, **compile_options)
         nodes = self.compiled.spec.inputs
         self.parameters = {n.name: parameter_of(n) for n in nodes if parameter_of(n) is not None}
-        self.input_names = [n.name for n in nodes if n.name not in self.parameters]
+        from ..train import SeedFeeder
+        self.seeds = SeedFeeder([n.name for n in nodes if is_seed(n)])
+        self.input_names = [n.name for n in nodes if n.name not in self.parameters
+                            and n.name not in self.seeds.names]
 
     def __call__(self, *args, **inputs):
         if len(args) > len(self.input_names):
@@ -32,6 +36,7 @@ class Function:
                                      f"name")
             given[name] = value
         given.update({name: p.value for name, p in self.parameters.items()})
+        given.update(self.seeds.next())  # a model built in training mode: a new dropout mask
         return self.compiled(**given)
 
     def __repr__(self):

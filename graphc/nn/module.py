@@ -179,12 +179,26 @@ class Module:
 
     Assigning a Parameter, a Module, or a list of Modules to an attribute registers it.
     Calling the module builds graph nodes; the outermost call names the parameters after
-    their place in it (`fc1.weight`).
+    their place in it (`fc1.weight`). `train()` and `eval()` set `training` on the module
+    and its submodules, as in torch; it decides what a call builds (gc.nn.Dropout builds
+    its mask only in training), so build the graph after choosing the mode.
     """
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def train(self, mode: bool = True) -> "Module":
+        """Set training mode (True) or evaluation mode (False) here and in every submodule;
+        returns the module."""
+        for _, m in self.named_modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        """Evaluation mode: `train(False)`."""
+        return self.train(False)
 
     # ---- registration --------------------------------------------------------------------
     def __setattr__(self, name, value):

@@ -6,10 +6,16 @@ from functools import lru_cache
 import numpy as np
 import sympy
 
+from ..errors import ShapeError
 from ..ir.body import Body, Stmt
 
 FLOAT_DTYPES = ("float16", "float32", "float64")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")
+
+
+class IndexOutOfRange(ShapeError, IndexError):
+    """An index or slice bound outside its axis, found while the graph is built: a
+    gc.ShapeError, and an IndexError as NumPy raises for the same index."""
 
 
 def is_float(dtype: str) -> bool:
@@ -55,7 +61,8 @@ def _concrete(shape: tuple, dims: tuple) -> tuple:
     out = []
     for d in shape:
         v = d.subs(dict(dims)) if getattr(d, "free_symbols", None) else sympy.Integer(d)
-        if not v.is_integer:
-            raise ValueError(f"shape entry {d} is not a whole number ({v}) for dims {dict(dims)}")
+        if not v.is_integer or v < 0:
+            raise ValueError(f"shape entry {d} is not a whole number >= 0 ({v}) for dims "
+                             f"{dict(dims)}")
         out.append(int(v))
     return tuple(out)

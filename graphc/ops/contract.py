@@ -145,8 +145,14 @@ def _einsum_infer(inputs, attrs):
 
 
 def _einsum_reference(values, node, dims):
-    eq = ",".join(node.attrs["terms"]) + "->" + node.attrs["out"]
-    return np.einsum(eq, *values, optimize=len(values) > 2)
+    return einsum_numpy(node.attrs["terms"], node.attrs["out"], values)
+
+
+def einsum_numpy(terms, out, values):
+    """np.einsum with its optimizer on: a contraction runs as tensordot (BLAS) rather than
+    NumPy's element loop, which crawls over strided views (a convolution's windows) and large
+    operands. fused_contraction calls this too, so a fused kernel computes the same bits."""
+    return np.einsum(",".join(terms) + "->" + out, *values, optimize=True)
 
 
 def _einsum_vjp(node, g):

@@ -207,8 +207,8 @@ SIGMOID = unary("sigmoid", (1 + sympy.tanh(x / 2)) / 2)
 RELU = unary("relu", sympy.Piecewise((x, x > 0), (0, True)),
              grad_via_output=sympy.Piecewise((1, OUT > 0), (0, True)))
 GELU = unary("gelu", x / 2 * (1 + sympy.erf(x / sympy.sqrt(2))))
-# 1 where x equals y, else 0, in float: the tie mask in the gradient of max.
-EQUAL = binary("equal", sympy.Piecewise((1, sympy.Eq(x, y)), (0, True)), "[{0} == {1}]",
+# 1 where x equals y, else 0, in float: the tie mask in the gradient of max and min.
+EQUAL = binary("is_equal", sympy.Piecewise((1, sympy.Eq(x, y)), (0, True)), "[{0} == {1}]",
                commutative=True)
 # identity with a dtype: the conversion is the operand's, to the statement's compute dtype;
 # its derivative 1 passes the cotangent straight on
@@ -218,5 +218,41 @@ CAST = unary("cast", x, template="{0}")
 WHERE = ScalarFn("where", (z, x, y), sympy.Piecewise((x, z), (y, True)), kind="select",
                  template="where({0}, {1}, {2})")
 
+
+# Comparisons: the operands promoted together, a bool result (NaN compares false, except
+# with !=), and no gradient (a step function's derivative is 0 wherever it is defined).
+def compare(name: str, relation, symbol: str) -> ScalarFn:
+    return binary(name, sympy.Piecewise((1, relation), (0, True)), f"{{0}} {symbol} {{1}}",
+                  kind="compare", commutative=symbol in ("==", "!="))
+
+
+GREATER = compare("greater", x > y, ">")
+GREATER_EQUAL = compare("greater_equal", x >= y, ">=")
+LESS = compare("less", x < y, "<")
+LESS_EQUAL = compare("less_equal", x <= y, "<=")
+EQUAL_TO = compare("equal", sympy.Eq(x, y), "==")
+NOT_EQUAL = compare("not_equal", sympy.Ne(x, y), "!=")
+
+# The min/max family keeps integer dtypes ("promote") and propagates NaN (np.maximum). Their
+# derivatives come from sympy and follow torch at ties: d max(x, y)/dx = Heaviside(x - y),
+# which is 1/2 where x == y (torch.maximum splits the gradient in half), and d|x|/dx =
+# sign(x), 0 at 0. Not commutative for CSE: np.maximum(-0.0, 0.0) is 0.0, the other way -0.0.
+MAXIMUM = ScalarFn("maximum", (x, y), sympy.Max(x, y), kind="promote",
+                   template="maximum({0}, {1})")
+MINIMUM = ScalarFn("minimum", (x, y), sympy.Min(x, y), kind="promote",
+                   template="minimum({0}, {1})")
+ABS = unary("abs", sympy.Abs(x), kind="promote")
+# clip(x, lo, hi) as np.clip, min(max(x, lo), hi) (NaN stays NaN; lo > hi gives hi), with
+# x itself where lo <= x <= hi: that way its derivative is torch.clamp's, 1 there, bounds
+# included (min and max alone would give 1/2 at a bound).
+lo, hi = sympy.symbols("lo hi")
+CLIP = ScalarFn("clip", (x, lo, hi),
+                sympy.Piecewise((x, (x >= lo) & (x <= hi)),
+                                (sympy.Min(sympy.Max(x, lo), hi), True)),
+                kind="promote", template="clip({0}, {1}, {2})")
+
 BUILTINS = {f.name: f for f in (ADD, SUB, MUL, DIV, POW, NEG, EXP, LOG, SQRT, TANH, SIGMOID,
-                                RELU, GELU, EQUAL, CAST, WHERE)}
+                                RELU, GELU, EQUAL, CAST, WHERE, GREATER, GREATER_EQUAL, LESS,
+                                LESS_EQUAL, EQUAL_TO, NOT_EQUAL, MAXIMUM, MINIMUM, ABS, CLIP)}
+COMPARISONS = {f.name: f for f in (GREATER, GREATER_EQUAL, LESS, LESS_EQUAL, EQUAL_TO,
+                                   NOT_EQUAL)}

@@ -23,6 +23,7 @@ from ..ir.node import Attrs
 from ..ir.op import OpDef, get_op
 from ..ir.shapes import broadcast_shapes, dims_equal, fmt_shape, numel
 from .common import concrete, evaluate_body
+from .contract import einsum_numpy
 from .elementwise import body_flops
 from .reduce import REDUCTIONS, reduced_shape
 
@@ -142,7 +143,7 @@ def _fused_contraction_reference(values, node, dims):
     op, c_attrs = contraction_attrs(node)
     # NumPy's matmul and einsum give the contraction's dtype (the operands' promotion)
     acc = np.asarray(np.matmul(*values[:2]) if op == "matmul" else
-                     np.einsum(",".join(c_attrs["terms"]) + "->" + c_attrs["out"], *values[:2]))
+                     einsum_numpy(c_attrs["terms"], c_attrs["out"], values[:2]))
     operands = [acc] + list(values[2:])
     out = evaluate_body(node.attrs["epilogue"], operands, dims)
     return np.broadcast_to(np.asarray(out), concrete(node.shape, dims))

@@ -1,4 +1,4 @@
-"""Reductions over axes: sum, max, and the numerically stable log-sum-exp.
+"""Reductions over axes: sum, max, min, the numerically stable log-sum-exp; and argmax.
 
 Each is declared once (`Reduction`): its NumPy reference, its result dtype, its gradient, and
 its cost in FLOPs per element reduced and per element produced.
@@ -12,7 +12,8 @@ import numpy as np
 
 from ..ir.node import make
 from ..ir.op import OpDef
-from ..ir.shapes import as_shape, numel
+from ..errors import ShapeError
+from ..ir.shapes import as_shape, fmt_shape, numel
 from .common import is_float
 from .elementwise import DIV, EQUAL, EXP, MUL, SUB, apply_fn
 
@@ -50,7 +51,7 @@ def _sum_vjp(node, g):
 
 
 def _max_vjp(node, g):
-    """Ties share the gradient equally, as torch.amax does."""
+    """Ties share the gradient equally, as torch.amax and torch.amin do (max and min)."""
     a = node.inputs[0]
     mask = apply_fn(EQUAL, [a, _keep(node, node)], dtype=a.dtype)
     count = make("sum", (mask,), axes=node.attrs["axes"], keepdims=True)
@@ -65,13 +66,19 @@ def _logsumexp_vjp(node, g):
     return (apply_fn(MUL, [_keep(node, g), soft]),)
 
 
-def _max(a, axis, keepdims):
-    if a.size == 0 and any(a.shape[k] == 0 for k in axis):
-        # numpy's own message ("zero-size array to reduction operation maximum which has no
-        # identity") names neither the op nor the shape
-        raise ValueError(f"max: cannot reduce axes {axis} of an array of shape {a.shape}: "
-                         f"a maximum over no elements is undefined")
-    return np.max(a, axis=axis, keepdims=keepdims)
+def _extremum(name, numpy_fn, what):
+    def reduce(a, axis, keepdims):
+        if a.size == 0 and any(a.shape[k] == 0 for k in axis):
+            # numpy's own message ("zero-size array to reduction operation maximum which has
+            # no identity") names neither the op nor the shape
+            raise ValueError(f"{name}: cannot reduce axes {axis} of an array of shape "
+                             f"{a.shape}: a {what} over no elements is undefined")
+        return numpy_fn(a, axis=axis, keepdims=keepdims)
+    return reduce
+
+
+_max = _extremum("max", np.max, "maximum")
+_min = _extremum("min", np.min, "minimum")
 
 
 def _lse(a, axis, keepdims):
@@ -106,6 +113,7 @@ class Reduction:
 REDUCTIONS = {r.name: r for r in (
     Reduction("sum", np.sum, sum_dtype, _sum_vjp, 1, 0),
     Reduction("max", _max, lambda d: d, _max_vjp, 1, 0),
+    Reduction("min", _min, lambda d: d, _max_vjp, 1, 0),
     Reduction("logsumexp", _lse, _logsumexp_dtype, _logsumexp_vjp, 4, 2),
 )}
 
@@ -133,5 +141,27 @@ def _declare(r: Reduction) -> OpDef:
                  doc=f"{r.name} over axes. attrs: axes (sorted tuple), keepdims.")
 
 
-DECLARATIONS = [_declare(r) for r in REDUCTIONS.values()]
+def _argmax_infer(inputs, attrs):
+    (a,) = inputs
+    axis = attrs["axis"]
+    if not isinstance(axis, int) or not 0 <= axis < a.ndim:
+        raise ShapeError(f"argmax: axis {axis!r} is not an axis of shape {fmt_shape(a.shape)}")
+    return reduced_shape(a.shape, (axis,), False), "int64"
+
+
+def _argmax_reference(values, node, dims):
+    (a,) = values
+    axis = node.attrs["axis"]
+    if a.shape[axis] == 0:
+        raise ValueError(f"argmax: axis {axis} of an array of shape {a.shape} is empty")
+    return np.argmax(a, axis=axis)
+
+
+# The position of the first maximum along one axis (the first NaN, if any, as np.argmax).
+# An integer result: no gradient. One kernel, like a reduction, that fusion leaves alone.
+ARGMAX = OpDef("argmax", "index", _argmax_infer, _argmax_reference,
+               flops=lambda node: numel(node.inputs[0].shape),
+               doc="The index (int64) of the first maximum along axis. attrs: axis.")
+
+DECLARATIONS = [_declare(r) for r in REDUCTIONS.values()] + [ARGMAX]
 

@@ -1,7 +1,9 @@
-"""Where values enter a graph: named inputs, constants, and one-hot encodings of labels."""
+"""Where values enter a graph: named inputs, constants, one-hot encodings of labels, and
+positions (arange)."""
 from __future__ import annotations
 
 import numpy as np
+import sympy
 
 from ..errors import ShapeError
 from ..ir.op import OpDef
@@ -59,4 +61,18 @@ def _one_hot_flops(node):
 ONE_HOT = OpDef("one_hot", "index", _one_hot_infer, _one_hot_reference, flops=_one_hot_flops,
                 doc="labels (...,) -> (..., depth) of 0/1. attrs: depth, dtype.")
 
-DECLARATIONS = [INPUT, CONSTANT, ONE_HOT]
+def _arange_infer(inputs, attrs):
+    if inputs:
+        raise ShapeError(f"arange: takes no inputs, got {len(inputs)}")
+    return (as_dim(attrs["n"]),), "int64"
+
+
+# One kernel writing 0, 1, ..., n-1 (int64). n may be a symbolic dim, bound at call time,
+# which is what a mask over a symbolic sequence length needs (tril, the causal mask).
+ARANGE = OpDef("arange", "index", _arange_infer,
+               lambda values, node, dims: np.arange(concrete(node.shape, dims)[0],
+                                                    dtype=np.int64),
+               flops=lambda node: sympy.Integer(0),
+               doc="0, 1, ..., n-1 as int64 (n an int or a symbolic dim). attrs: n.")
+
+DECLARATIONS = [INPUT, CONSTANT, ONE_HOT, ARANGE]

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from ..ir.body import BodyBuilder
 from ..ir.graph import Graph, users
-from ..ir.node import Node, building_like, make
+from ..ir.node import Node, building_like, make, same_nodes
 from ..ir.op import is_reduction
 from ..ir.shapes import as_shape, broadcast_shapes, dims_equal
 from .patterns import broadcast
@@ -337,7 +337,7 @@ def fuse_elementwise(graph: Graph) -> Graph:
     """
     for _ in range(MAX_ROUNDS):
         fused = _fuse_once(graph)
-        if fused.outputs == graph.outputs:
+        if same_nodes(fused.outputs, graph.outputs):
             break
         graph = fused
     return graph

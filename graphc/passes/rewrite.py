@@ -37,7 +37,7 @@ def rewrite(graph: Graph, visit: Visit) -> Graph:
 
     >>> import graphc as gc
     >>> x = gc.tensor("x", (3,)); g = gc.Graph.of([gc.neg(x)])
-    >>> rewrite(g, keep).outputs == g.outputs
+    >>> rewrite(g, keep).outputs[0] is g.outputs[0]
     True
     """
     done: dict[int, Node] = {}

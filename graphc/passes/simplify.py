@@ -129,6 +129,10 @@ def noop_layout(node, ctx):
         return x if same_shape(x.shape, node.shape) and x.dtype == node.dtype else None
     if node.op == "transpose" and node.attrs["perm"] == tuple(range(node.ndim)):
         return node.inputs[0]
+    if node.op == "slice" and all(b == 0 and s == 1 for b, s in zip(node.attrs["begin"],
+                                                                    node.attrs["step"])):
+        x = node.inputs[0]
+        return x if same_shape(x.shape, node.shape) else None
     return None
 
 
@@ -146,6 +150,28 @@ def reshape_reshape(node, ctx):
     if node.op != "reshape" or node.inputs[0].op != "reshape":
         return None
     return reshape(node.inputs[0].inputs[0], node.shape)
+
+
+def slice_slice(node, ctx):
+    """A slice of a slice reads x[b1 + (b2 + i*s2)*s1]: one slice, begin b1 + b2*s1 and
+    step s1*s2 (the same elements, nothing computed)."""
+    if node.op != "slice" or node.inputs[0].op != "slice":
+        return None
+    inner = node.inputs[0]
+    b1, s1 = inner.attrs["begin"], inner.attrs["step"]
+    b2, s2 = node.attrs["begin"], node.attrs["step"]
+    return make("slice", inner.inputs, begin=tuple(p + q * r for p, q, r in zip(b1, b2, s1)),
+                step=tuple(p * q for p, q in zip(s1, s2)), shape=node.shape)
+
+
+def slice_of_pad(node, ctx):
+    """Cutting out exactly the box a pad wrote its input into gives that input back."""
+    if node.op != "slice" or node.inputs[0].op != "pad":
+        return None
+    pad = node.inputs[0]
+    x = pad.inputs[0]
+    same = pad.attrs["begin"] == node.attrs["begin"] and pad.attrs["step"] == node.attrs["step"]
+    return x if same and same_shape(x.shape, node.shape) else None
 
 
 def broadcast_broadcast(node, ctx):
@@ -194,9 +220,9 @@ def reduce_over_broadcast(node, combine):
 
 
 def max_of_broadcast(node, ctx):
-    """max over copies of x is x (NaN included); only over axes of known, nonzero size (a
-    maximum over no elements is an error, which the rewrite would hide)."""
-    found = broadcast_axes(node) if node.op == "max" else None
+    """max (or min) over copies of x is x (NaN included); only over axes of known, nonzero
+    size (a maximum over no elements is an error, which the rewrite would hide)."""
+    found = broadcast_axes(node) if node.op in ("max", "min") else None
     if found is None or not all(node.inputs[0].shape[k].is_number for k in found[1]):
         return None
     return reduce_over_broadcast(node, lambda z, n: z)
@@ -248,9 +274,12 @@ RULES = [
     Rule("reshape_reshape", "reshape(reshape(x, s), t) = reshape(x, t)", reshape_reshape),
     Rule("broadcast_broadcast", "broadcast(broadcast(x, s), t) = broadcast(x, t)",
          broadcast_broadcast),
+    Rule("slice_slice", "x[b1::s1][b2::s2] = x[b1 + b2*s1 :: s1*s2]", slice_slice),
+    Rule("slice_of_pad", "pad(x, box)[box] = x", slice_of_pad),
     Rule("layout_of_constant", "reshape(c) = transpose(c) = broadcast_to(c)",
          layout_of_constant),
-    Rule("max_of_broadcast", "max(broadcast(x), broadcast axes) = x", max_of_broadcast),
+    Rule("max_of_broadcast", "max(broadcast(x), broadcast axes) = x (and min)",
+         max_of_broadcast),
     Rule("integer_sum_of_broadcast", "sum(broadcast(x), broadcast axes) = n*x for integer x",
          integer_sum_of_broadcast),
     Rule("transpose_of_matmul", "(A@B)ᵀ = Bᵀ@Aᵀ", transpose_of_matmul),

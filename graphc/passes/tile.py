@@ -9,7 +9,10 @@ backend's generated kernel does, graphc/backend/numba/gemm.py); the numbers are 
   rows makes several tiles for the threads to share, and its accumulators fit the other
   half of L2.
 - Small dims. A tile never exceeds a known dim (N = 10 gives tile_n = 10). A symbolic dim
-  (the batch B) is assumed large: it gets the full tile.
+  (the batch B) is assumed large: it gets the full tile, except that a symbolic N (the
+  sequence length T of an attention's q kᵀ) gets at most SYMBOLIC_N columns: taken as huge
+  it would leave tile_m at 8 rows, and B would be packed again for every 8 rows of a T x T
+  product that fits one tile (a 20% slower tiny_transformer step at T = 32).
 - Parallel axis: the largest axis of the result whose iterations are independent. A batch
   axis when there is one (every batch item is a separate matmul), else M or N, whichever
   is larger; a symbolic dim counts as larger than any known one (it is the batch size).
@@ -35,6 +38,7 @@ L2_BYTES = 1024 * 1024
 PANEL_BYTES = 64  # a micro-kernel panel's width: 16 float32 or 8 float64 (numba/gemm.py)
 ROWS = 64         # tile_m at most: a 256-row batch still makes 4 tiles to share among threads
 VECTOR = 8        # tiles are multiples of it when they can be
+SYMBOLIC_N = 256  # tile_n at most, for a symbolic N
 CONTRACTIONS = ("matmul", "einsum", "fused_contraction")
 
 
@@ -83,6 +87,8 @@ def choose_schedule(node: Node, l1_bytes: int = L1_BYTES, l2_bytes: int = L2_BYT
     size = np.dtype(acc_dtype).itemsize
     tk = _cap(_extent(k), _round(l1_bytes / (2 * PANEL_BYTES)))
     tn = _cap(_extent(n), _round(l2_bytes / (2 * tk * size)))
+    if not _extent(n).is_number:
+        tn = min(tn, SYMBOLIC_N)
     tm = _cap(_extent(m), _round(min(l2_bytes / (2 * (tn + tk) * size), ROWS)))
     return Schedule(tm, tn, tk, _parallel_axis(batch or m + n))
 

@@ -65,8 +65,10 @@ def contractions():
             gc.einsum("bik,bjk->bij", a, gc.transpose(b, (0, 2, 1))),
             a @ v, gc.einsum("bik,k->bi", a, v), gc.relu(a @ w + 1.0),
             gc.transpose(a, (0, 2, 1)) @ a, gc.einsum("ij,jk->ik", w.T, w),
-            gc.einsum("bij,bij->b", a, a)]
-    feeds = {"a": _f((2, 3, 4)), "b": _f((2, 4, 5)), "w": _f((4, 5)), "v": _f(4)}
+            gc.einsum("bij,bij->b", a, a),
+            a @ gc.tensor("u", (1, 4, 5)), gc.tensor("u2", (2, 1, 3, 4)) @ b]  # batch of 1
+    feeds = {"a": _f((2, 3, 4)), "b": _f((2, 4, 5)), "w": _f((4, 5)), "v": _f(4),
+             "u": _f((1, 4, 5)), "u2": _f((2, 1, 3, 4))}
     return outs, feeds
 
 
@@ -128,3 +130,80 @@ def second_order():
 
 CASES = [elementwise_ops, integer_and_bool_math, reductions, softmax_family, contractions,
          layouts, mlp_training, attention, layernorm, transformer_block, second_order]
+
+
+# ---- the ops users expect (issue 9): every backend runs them --------------------------------
+def comparisons_and_selection():
+    x, y = gc.tensor("x", ("B", 5)), gc.tensor("y", (5,))
+    i = gc.tensor("i", ("B", 5), "int32")
+    outs = [x > y, x >= 0.5, x < y, x <= y, x == y, x != 0.0, i > 2, gc.where(x > y, x, y),
+            gc.maximum(x, y), gc.minimum(x, 0.0), gc.abs(x), gc.clip(x, -0.5, 0.5),
+            gc.maximum(i, 1), gc.abs(i), gc.relu(gc.where(x > 0, x, -x) * 2.0),
+            gc.clip(x, y, 1.0)]
+    xx = _f((4, 5))
+    xx[0, :3] = [np.nan, np.inf, -np.inf]
+    xx[1, 0] = 0.5
+    yy = _f(5)
+    xx[2, 1] = yy[1]  # a tie
+    return outs, {"x": xx, "y": yy, "i": RNG.integers(-4, 5, (4, 5)).astype(np.int32)}
+
+
+def min_argmax_and_positions():
+    x = gc.tensor("x", ("B", "T", 4))
+    t = gc.tensor("t", ("T", "T"))
+    outs = [gc.min(x), gc.min(x, axis=1), gc.min(x, axis=(0, 2), keepdims=True),
+            gc.argmax(x), gc.argmax(x, axis=1), gc.argmax(x, axis=0), gc.arange("T"),
+            gc.arange(3) * 2, gc.tril(t), gc.triu(t, 1), gc.tril(x, -1)]
+    xx = _f((2, 3, 4))
+    xx[0, 1, :2] = xx[0, 1, 2]  # ties: the first index
+    return outs, {"x": xx, "t": _f((3, 3))}
+
+
+def indexing_and_joining():
+    x, y = gc.tensor("x", ("B", 6)), gc.tensor("y", ("B", 2))
+    a, b, c = gc.split(x, [1, 2, 3], axis=1)
+    outs = [x[0], x[:, 1:], x[:, ::2], x[::-1, 4:1:-1], x[None, :, -1], x[..., 2:3],
+            gc.concat([x, y, x[:, :1]], axis=1), gc.stack([y, y * 2.0], axis=0),
+            gc.stack([x[:, 0], x[:, 5]], axis=1), a, b * 2.0, c, *gc.split(x, 2, axis=1),
+            gc.exp(x[:, 1:] - x[:, :-1]),
+            # one element picked out (an offset and no strides), and one-element pieces
+            x[1, 2], gc.broadcast_to(x[0, 3], (2, 2)) * 2.0, gc.concat([x[0], x[1, :1]], axis=0)]
+    return outs, {"x": _f((3, 6)), "y": _f((3, 2))}
+
+
+def gathers_and_their_gradients():
+    table = gc.tensor("table", (7, 4))
+    ids = gc.tensor("ids", ("B", 3), "int64")
+    x, j = gc.tensor("x", ("B", 5)), gc.tensor("j", ("B", 2), "int64")
+    emb = gc.take(table, ids)
+    picked = gc.take_along_axis(x, j, axis=1)
+    cols = gc.take(x, gc.constant(np.array([4, 0, 0, -1])), axis=1)
+    loss = gc.sum(gc.tanh(emb)) + gc.sum(picked * picked) + gc.sum(cols * cols)
+    computed = gc.take(table, gc.argmax(x, axis=1))  # indices from the graph: checked as run
+    outs = [emb, picked, cols, computed, loss, *gc.grad(loss, [table, x])]
+    return outs, {"table": _f((7, 4)), "x": _f((3, 5)),
+                  "ids": np.array([[0, 6, 6], [-1, 2, 3], [3, 3, 3]]),  # repeated, negative
+                  "j": np.array([[0, 4], [1, 1], [4, -5]])}
+
+
+def convolution_and_pooling():
+    x, w, b = gc.tensor("x", ("N", 2, 5, 5)), gc.tensor("w", (2, 2, 3, 3)), gc.tensor("b", (2,))
+    h = gc.relu(gc.conv2d(x, w, b, padding=1))
+    outs = [h, gc.conv2d(x, w, stride=2), gc.avg_pool2d(h, 3, stride=2),
+            gc.max_pool2d(x, (2, 3), stride=(1, 2))]
+    loss = gc.sum(gc.max_pool2d(h, 2) ** 2)
+    outs += [loss, *gc.grad(loss, [x, w, b])]
+    return outs, {"x": _f((1, 2, 5, 5)), "w": _f((2, 2, 3, 3)), "b": _f(2)}
+
+
+def dropout_and_stop_gradient():
+    x, seed = gc.tensor("x", ("B", 9)), gc.tensor("seed", (), "int64")
+    kept = gc.dropout(x, 0.3, seed)
+    loss = gc.sum(kept * gc.stop_gradient(x)) + gc.sum(gc.dropout(x, 0.5, seed, stream=1))
+    outs = [kept, gc.dropout(x * 2.0, 0.9, seed, stream=7), loss, *gc.grad(loss, [x])]
+    return outs, {"x": _f((5, 9)), "seed": np.array(-12345, np.int64)}
+
+
+NEW_OPS = [comparisons_and_selection, min_argmax_and_positions, indexing_and_joining,
+           gathers_and_their_gradients, convolution_and_pooling, dropout_and_stop_gradient]
+CASES += NEW_OPS

@@ -6,10 +6,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import graphc as gc
-from cpu_cases import CASES
+from cpu_cases import CASES, NEW_OPS
 from special_graphs import special_graph
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+RNG_NEW = np.random.default_rng(9)
 
 
 def tolerance(dtype):
@@ -108,7 +109,11 @@ def test_cpu_equals_reference_on_random_graphs_with_special_values(built, opt_le
         # error within a few float32 ulps, with subnormal results an absolute matter
         tiny = np.finfo(w.dtype).tiny
         err = np.abs(g[finite] - w[finite])
-        assert np.all((err <= 1e-5 * scale) | (err <= 8 * tiny)), str(built)
+        # a log near 0 (a logsumexp of values near 0, log(1 + small)) is only accurate to a few
+        # ulps of 1: NumPy's float32 reference rounds its sum there, the kernels sum in float64
+        ulps_of_one = 4 * np.finfo(w.dtype).eps
+        assert np.all((err <= 1e-5 * scale) | (err <= 8 * tiny) | (err <= ulps_of_one)), \
+            str(built)
 
 
 def test_logsumexp_of_infinities_and_nan_is_numpys():
@@ -121,3 +126,69 @@ def test_logsumexp_of_infinities_and_nan_is_numpys():
     column_major = np.asfortranarray(rows)  # the same values through another layout
     np.testing.assert_array_equal(f(x=column_major)[0], gc.compile(
         gc.logsumexp(x, axis=0), backend="reference")(x=rows))
+
+
+# ---- the ops users expect (issue 9) ---------------------------------------------------------
+# What runs its NumPy reference between native segments (docs/cpu.md and docs/cuda.md list it):
+# argmax, dropout's random_uniform, and a gather whose indices the graph computes (argmax's:
+# native kernels never raise, so only indices checked before the call run natively).
+FALLBACK = {"argmax", "random_uniform"}
+
+
+@pytest.mark.parametrize("case", NEW_OPS, ids=lambda c: c.__name__)
+def test_new_ops_are_native_except_the_documented_fallbacks(case):
+    outputs, _ = case()
+    kernels = gc.compile(outputs, backend="cpu").impl.kernels
+    by_reference = [k.provenance[0] for k in kernels if k.runs == "NumPy reference"]
+    computed = ["take"] if case.__name__ == "gathers_and_their_gradients" else []
+    assert sorted(set(by_reference) - FALLBACK) == computed, by_reference
+
+
+def test_comparisons_and_selection_fuse_into_one_generated_kernel():
+    x, y = gc.tensor("x", ("B", 5)), gc.tensor("y", (5,))
+    outs = [gc.relu(gc.where(x > 0, x, -x) * 2),
+            gc.clip(gc.abs(gc.maximum(x, y)) - gc.minimum(x, 0.5), -1.0, 1.0) * (x != y)]
+    feeds = {"x": RNG_NEW.standard_normal((4, 5)).astype(np.float32),
+             "y": RNG_NEW.standard_normal(5).astype(np.float32)}
+    for out in outs:
+        f = assert_agree([out], {k: v for k, v in feeds.items()
+                                 if k in {i.name for i in gc.Graph.of([out]).inputs}})
+        (k,) = f.impl.kernels
+        assert k.runs == "generated", k
+
+
+def test_a_convolutions_bias_and_relu_fuse_into_its_contraction():
+    x, w, b = gc.tensor("x", ("N", 2, 6, 6)), gc.tensor("w", (3, 2, 3, 3)), gc.tensor("b", (3,))
+    f = assert_agree([gc.relu(gc.conv2d(x, w, b, padding=1))],
+                     {"x": RNG_NEW.standard_normal((2, 2, 6, 6)).astype(np.float32),
+                      "w": RNG_NEW.standard_normal((3, 2, 3, 3)).astype(np.float32),
+                      "b": RNG_NEW.standard_normal(3).astype(np.float32)})
+    # one fused node; the lowering contracts into (n, h, w, o) order, then its epilogue writes
+    # NCHW with the bias and relu applied (graphc/lower/contraction.py)
+    (node,) = [n for n in f.graph.nodes() if n.op == "fused_contraction"]
+    assert {"einsum", "add", "relu"} <= set(node.attrs["fused"])
+    kernels = [k for k in f.impl.kernels if k.name.split("_", 1)[1].startswith("einsum")]
+    assert [k.provenance for k in kernels] == [("einsum",), ("add", "relu")]
+    assert all(k.runs != "NumPy reference" for k in f.impl.kernels)
+
+
+def test_dropout_masks_are_bit_identical_to_the_reference():
+    x, seed = gc.tensor("x", ("B", 33)), gc.tensor("seed", (), "int64")
+    outs = [gc.dropout(x, 0.25, seed), gc.dropout(x, 0.5, seed, stream=3)]
+    ref, cpu = gc.compile(outs, backend="reference"), gc.compile(outs, backend="cpu")
+    feeds = {"x": RNG_NEW.standard_normal((7, 33)).astype(np.float32)}
+    for s in (0, 1, -2 ** 63, 2 ** 63 - 1):
+        for w, g in zip(ref(**feeds, seed=np.int64(s)), cpu(**feeds, seed=np.int64(s))):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_out_of_range_gather_indices_are_an_input_error_naming_the_input():
+    table, ids = gc.tensor("table", (5, 3)), gc.tensor("ids", ("B",), "int64")
+    x, j = gc.tensor("x", ("B", 4)), gc.tensor("j", ("B", 1), "int64")
+    f = gc.compile([gc.take(table, ids), gc.take_along_axis(x, j, axis=1)], backend="cpu")
+    good = {"table": np.ones((5, 3), np.float32), "x": np.ones((2, 4), np.float32)}
+    f(**good, ids=np.array([4, -5]), j=np.array([[3], [-4]]))
+    with pytest.raises(gc.InputError, match="'ids'"):
+        f(**good, ids=np.array([0, 5]), j=np.array([[0], [0]]))
+    with pytest.raises(gc.InputError, match="'j'"):
+        f(**good, ids=np.array([0, 0]), j=np.array([[0], [-5]]))

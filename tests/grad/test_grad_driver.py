@@ -142,3 +142,14 @@ def test_an_integer_value_on_the_way_cuts_the_path():
                                                          w=np.ones((3, 4)))
     np.testing.assert_array_equal(gx, [0.0, 2.0, 4.0])
     np.testing.assert_array_equal(gw, np.eye(4)[[0, 1, 2]])
+
+
+def test_a_bias_broadcast_over_leading_and_inner_axes_is_summed_in_one_reduction():
+    x, b = gc.tensor("x", ("N", 3, 4, 5)), gc.tensor("b", (3, 1, 1))
+    (gb,) = gc.grad(gc.sum(gc.tanh(x + b)), [b])
+    assert gb.op == "reshape" and gb.inputs[0].op == "sum"
+    assert gb.inputs[0].attrs["axes"] == (0, 2, 3)
+    X, B = np.random.default_rng(0).standard_normal((2, 3, 4, 5)), np.ones((3, 1, 1))
+    want = (1 - np.tanh(X + B) ** 2).sum(axis=(0, 2, 3), keepdims=True)[0]
+    np.testing.assert_allclose(gc.compile(gb)(x=X.astype(np.float32), b=B.astype(np.float32)),
+                               want, rtol=1e-5)

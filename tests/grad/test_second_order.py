@@ -143,3 +143,22 @@ def test_cotangent_symbol_never_collides_with_a_dim_named_g():
     np.testing.assert_allclose(r1, (1 - t ** 2) / 6, rtol=1e-12)
     # d/dx ((1 - t²)/6)² = 2 (1 - t²)/6 · (-2 t (1 - t²))/6
     np.testing.assert_allclose(r2, -4 * t * (1 - t ** 2) ** 2 / 36, rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: gc.where(x > 0.1, x * x * x, gc.tanh(x)),
+    lambda x: gc.maximum(x * x, gc.exp(x) * 0.5) * x,
+    lambda x: gc.abs(x) * x * x,
+    lambda x: gc.take(x, [2, 0, 2, -1], axis=1) ** 3,
+    lambda x: gc.conv2d(gc.reshape(x, (1, 1, 3, 4)), gc.reshape(x[:, :2] * x[:, 1:3], (3, 1, 2, 1)),
+                        padding=1) ** 2],
+    ids=["where", "maximum", "abs", "take", "conv2d"])
+def test_second_order_through_the_new_ops(f):
+    """d/dx <∇ sum f(x)², v> by finite differences: the gradients of where, maximum, abs,
+    take and conv2d are graphs that can be differentiated again."""
+    x = gc.tensor("x", (3, 4), "float64")
+    X = RNG.choice([-1, 1], (3, 4)) * RNG.uniform(0.3, 1.5, (3, 4))
+    y = f(x)
+    (g,) = gc.grad(gc.sum(y * y), [x])
+    v = gc.constant(RNG.standard_normal((3, 4)), "float64")
+    gc.check_grad(gc.sum(g * v), [x], {"x": X}, rtol=1e-4)

@@ -62,9 +62,10 @@ def test_ops_register_from_one_explicit_list():
 
 def test_op_families_are_traits_of_the_declarations():
     layout = {n for n, d in OPS.items() if d.kind == "layout"}
-    assert layout == {"reshape", "transpose", "broadcast_to", "stop_gradient"}
+    assert layout == {"reshape", "transpose", "broadcast_to", "stop_gradient", "slice",
+                      "windows"}
     reductions = {n for n, d in OPS.items() if d.kind == "reduce"}
-    assert reductions == {"sum", "max", "logsumexp", "fused_reduce"}
+    assert reductions == {"sum", "max", "min", "logsumexp", "fused_reduce"}
     x = graphc.tensor("x", (2, 3))
     assert is_layout(x.T) and is_reduction(x.sum(0)) and not is_layout(graphc.exp(x))
     # nothing outside the declarations keeps its own list of layout ops or reductions

@@ -67,11 +67,10 @@ def test_cross_entropy_with_the_class_axis_last(reduction):
 def torch_attention(ours: gc.nn.MultiHeadSelfAttention):
     D = ours.embed_dim
     theirs = torch.nn.MultiheadAttention(D, ours.num_heads, batch_first=True, dtype=F64)
-    with torch.no_grad():  # torch packs q, k, v into one (3D, D) projection
-        theirs.in_proj_weight.copy_(t(np.concatenate(
-            [ours.query.weight.value.T, ours.key.weight.value.T, ours.value.weight.value.T])))
-        theirs.in_proj_bias.copy_(t(np.concatenate(
-            [ours.query.bias.value, ours.key.bias.value, ours.value.bias.value])))
+    # both pack q, k, v into one projection (torch's weight is ours transposed)
+    with torch.no_grad():
+        theirs.in_proj_weight.copy_(t(ours.qkv.weight.value.T))
+        theirs.in_proj_bias.copy_(t(ours.qkv.bias.value))
     set_linear(ours.out, theirs.out_proj)
     return theirs
 
@@ -108,10 +107,10 @@ def test_causal_multi_head_self_attention_and_its_gradients():
     X2 = X.copy()
     X2[:, 1:] += 1.0
     np.testing.assert_allclose(run(out, x=X2)[:, 0], got[0][:, 0], rtol=1e-12, atol=1e-12)
-    # weight gradients: torch's are transposed and q/k/v packed
-    gq, gk, gv = (got[2 + list(params).index(f"{n}.weight")] for n in ("query", "key", "value"))
-    np.testing.assert_allclose(np.concatenate([gq.T, gk.T, gv.T]),
-                               theirs.in_proj_weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+    # weight gradients: torch's are transposed, q/k/v packed the same way
+    gqkv = got[2 + list(params).index("qkv.weight")]
+    np.testing.assert_allclose(gqkv.T, theirs.in_proj_weight.grad.numpy(), rtol=1e-10,
+                               atol=1e-12)
     np.testing.assert_allclose(got[2 + list(params).index("out.weight")].T,
                                theirs.out_proj.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
 
@@ -134,3 +133,44 @@ def test_transformer_block_is_torch_pre_norm_encoder_layer_with_causal_mask():
     mask = torch.nn.Transformer.generate_square_subsequent_mask(T, dtype=F64)
     want = theirs.eval()(t(X), src_mask=mask, is_causal=True)
     np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_a_small_cnn_is_torchs_conv_pool_flatten_linear():
+    ours = gc.nn.Sequential(gc.nn.Conv2d(2, 4, 3, padding=1), gc.nn.ReLU(), gc.nn.MaxPool2d(2),
+                            gc.nn.Conv2d(4, 3, (2, 3), stride=(1, 2)), gc.nn.ReLU(),
+                            gc.nn.AvgPool2d(2, 1), gc.nn.Flatten(), gc.nn.Linear(3, 5))
+    ours = float64_module(ours)
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, padding=1, dtype=F64), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(4, 3, (2, 3), stride=(1, 2), dtype=F64), torch.nn.ReLU(),
+        torch.nn.AvgPool2d(2, 1), torch.nn.Flatten(), torch.nn.Linear(3, 5, dtype=F64))
+    with torch.no_grad():
+        for k in (0, 3):
+            theirs[k].weight.copy_(t(ours[k].weight.value))
+            theirs[k].bias.copy_(t(ours[k].bias.value))
+    set_linear(ours[7], theirs[7])
+    x = gc.tensor("x", ("N", 2, 6, 12), dtype="float64")
+    X = RNG.standard_normal((3, 2, 6, 12))
+    out = ours(x)
+    assert str(out.shape) == "(N, 5)"
+    params = dict(ours.named_parameters())
+    grads = gc.grad(gc.sum(gc.tanh(out)), [x] + [p.node for p in params.values()])
+    got = gc.nn.function([out, *grads])(x=X)
+    tx = t(X, grad=True)
+    want = theirs(tx)
+    torch.tanh(want).sum().backward()
+    np.testing.assert_allclose(got[0], want.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got[1], tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    for k, name in ((0, "0.weight"), (3, "3.bias")):
+        mine = got[2 + list(params).index(name)]
+        np.testing.assert_allclose(mine, getattr(theirs[k], name[2:]).grad.numpy(),
+                                   rtol=1e-10, atol=1e-12)
+
+
+def test_dropout_in_eval_mode_is_the_identity_as_torch():
+    drop = gc.nn.Dropout(0.4).eval()
+    x = gc.tensor("x", (2, 3), dtype="float64")
+    assert drop(x) is x
+    theirs = torch.nn.Dropout(0.4).eval()
+    X = RNG.standard_normal((2, 3))
+    np.testing.assert_array_equal(theirs(t(X)).numpy(), gc.nn.function(drop(x) * 1.0)(x=X))

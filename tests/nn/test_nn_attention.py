@@ -1,5 +1,6 @@
-"""Attention (graphc/nn/attention.py): multi-head self-attention and the pre-norm block
-against NumPy implementations, causality, gradients by finite differences, errors."""
+"""Attention (graphc/nn/attention.py): multi-head self-attention (one packed q/k/v
+projection) and the pre-norm block against NumPy implementations, causality with a symbolic
+sequence length, gradients by finite differences, errors."""
 import math
 
 import numpy as np
@@ -20,7 +21,7 @@ def np_attention(m, x, causal=True):
 
     def heads(t):
         return t.reshape(B, T, H, Dh).transpose(0, 2, 1, 3)
-    q, k, v = heads(lin(m.query, x)), heads(lin(m.key, x)), heads(lin(m.value, x))
+    q, k, v = (heads(t) for t in np.split(lin(m.qkv, x), 3, axis=-1))
     scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(Dh)
     if causal:
         scores = np.where(np.tril(np.ones((T, T), bool)), scores, -np.inf)
@@ -65,9 +66,41 @@ def test_causal_attention_does_not_look_ahead():
     assert not np.allclose(a[:, 4:], b[:, 4:])
 
 
-def test_causal_mask_is_zero_on_and_below_the_diagonal():
+def test_causal_mask_is_true_on_and_below_the_diagonal_for_a_symbolic_length():
     mask = gc.compile(gc.nn.causal_mask(3))()
-    assert (mask == np.triu(np.full((3, 3), gc.nn.attention.MASKED), 1)).all()
+    np.testing.assert_array_equal(mask, np.tril(np.ones((3, 3), bool)))
+    m = gc.nn.causal_mask("T")
+    assert m.dtype == "bool" and str(m.shape) == "(T, T)"
+    t = gc.tensor("t", ("T",))  # binds T
+    f = gc.compile([m], inputs=[t])
+    np.testing.assert_array_equal(f(t=np.zeros(4, np.float32))[0], np.tril(np.ones((4, 4), bool)))
+
+
+def test_causal_attention_works_for_a_symbolic_sequence_length():
+    gc.nn.manual_seed(5)
+    m = gc.nn.MultiHeadSelfAttention(8, 2)
+    x = gc.tensor("x", ("B", "T", 8))
+    y = m(x)
+    assert str(y.shape) == "(B, T, 8)"
+    f = gc.nn.function(y)
+    for T in (1, 3, 6):
+        X = RNG.standard_normal((2, T, 8)).astype(np.float32)
+        np.testing.assert_allclose(f(x=X), np_attention(m, X.astype(np.float64)),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_q_k_and_v_come_from_one_packed_projection():
+    gc.nn.manual_seed(6)
+    m = gc.nn.MultiHeadSelfAttention(8, 2)
+    assert [n for n, _ in m.named_parameters()] == ["qkv.weight", "qkv.bias", "out.weight",
+                                                     "out.bias"]
+    assert m.qkv.weight.shape == (8, 24)
+    x = gc.tensor("x", ("B", 4, 8))
+    loss = m(x).sum()
+    gw = gc.grad(loss, [m.qkv.weight.node])[0]
+    # the three slices' cotangents join into one concat: one matmul for the packed weight
+    nodes = gc.Graph.of([gw]).nodes()
+    assert sum(n.op == "concat" for n in nodes) == 1 and not any(n.op == "pad" for n in nodes)
 
 
 def test_attention_gradients_match_finite_differences():
@@ -76,7 +109,7 @@ def test_attention_gradients_match_finite_differences():
     x = gc.tensor("x", (2, 3, 4))
     r = RNG.standard_normal((2, 3, 4))
     y = (m(x) * r).sum()
-    params = [m.query.weight, m.key.weight, m.value.bias, m.out.weight]
+    params = [m.qkv.weight, m.qkv.bias, m.out.weight]
     feeds = {p.node.name: p.value for p in m.parameters()}
     feeds["x"] = RNG.standard_normal((2, 3, 4))
     gc.check_grad(y, [p.node for p in params] + [x], feeds, rtol=1e-4, atol=1e-6)
@@ -104,7 +137,7 @@ def test_transformer_block_gradients_match_finite_differences():
     y = (blk(x) * RNG.standard_normal((1, 3, 4))).sum()
     feeds = {p.node.name: p.value for p in blk.parameters()}
     feeds["x"] = RNG.standard_normal((1, 3, 4))
-    wrt = [blk.ln1.weight.node, blk.attn.key.weight.node, blk.mlp[0].weight.node, x]
+    wrt = [blk.ln1.weight.node, blk.attn.qkv.weight.node, blk.mlp[0].weight.node, x]
     gc.check_grad(y, wrt, feeds, rtol=1e-4, atol=1e-6)
 
 
@@ -112,10 +145,9 @@ def test_attention_errors_are_clear():
     with pytest.raises(ValueError, match="embed_dim 6 must be a multiple of num_heads 4"):
         gc.nn.MultiHeadSelfAttention(6, 4)
     m = gc.nn.MultiHeadSelfAttention(4, 2)
-    with pytest.raises(gc.ShapeError, match="causal mask needs a concrete sequence length"):
-        m(gc.tensor("x", ("B", "T", 4)))
     with pytest.raises(gc.ShapeError, match=r"expected \(batch, time, 4\)"):
         m(gc.tensor("x", (2, 3, 3, 4)))
-    # without a mask, T may stay symbolic
-    y = gc.nn.MultiHeadSelfAttention(4, 2, causal=False)(gc.tensor("x", ("B", "T", 4)))
-    assert str(y.shape) == "(B, T, 4)"
+    # with or without a mask, T may stay symbolic
+    for causal in (True, False):
+        y = gc.nn.MultiHeadSelfAttention(4, 2, causal=causal)(gc.tensor("x", ("B", "T", 4)))
+        assert str(y.shape) == "(B, T, 4)"

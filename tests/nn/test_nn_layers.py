@@ -176,7 +176,7 @@ def test_embedding_rejects_float_ids_and_out_of_range_ids():
     with pytest.raises(TypeError, match="Embedding: ids must be integers"):
         emb(gc.tensor("x", (3,)))
     ids = gc.tensor("ids", (3,), dtype="int64")
-    with pytest.raises(gc.InputError, match="'ids'.*label 5 is out of range"):
+    with pytest.raises(gc.InputError, match="'ids'.*index 5 is out of range"):
         run(emb(ids), ids=np.array([0, 5, 1]))
 
 
@@ -213,3 +213,44 @@ def test_linear_on_a_4d_input_fuses_its_bias_into_the_matmul():
     X = np.random.default_rng(0).standard_normal((2, 3, 5, 20)).astype(np.float32)
     np.testing.assert_allclose(f(x=X), X @ layer.weight.value + layer.bias.value, rtol=1e-5,
                                atol=1e-6)
+
+
+# ---- convolution, pooling, flatten, dropout -------------------------------------------------
+def test_conv2d_layer_shapes_init_and_repr():
+    gc.nn.manual_seed(0)
+    conv = gc.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+    assert conv.weight.shape == (8, 3, 3, 3) and conv.bias.shape == (8,)
+    bound = 1 / np.sqrt(3 * 9)
+    assert np.abs(conv.weight.value).max() <= bound and np.abs(conv.bias.value).max() <= bound
+    y = conv(gc.tensor("x", ("N", 3, 9, 9)))
+    assert str(y.shape) == "(N, 8, 5, 5)"
+    assert repr(conv) == ("Conv2d(3, 8, kernel_size=(3, 3), stride=2, padding=1, bias=True)")
+    assert gc.nn.Conv2d(1, 2, (2, 3), bias=False).bias is None
+    with pytest.raises(gc.ShapeError, match=r"Conv2d\(3, 8\): expected an input of rank >= 4"):
+        conv(gc.tensor("v", (3, 9, 9)))
+    with pytest.raises(ValueError, match="sizes must be positive"):
+        gc.nn.Conv2d(0, 2, 3)
+
+
+def test_pooling_and_flatten_layers():
+    x = gc.tensor("x", ("N", 4, 6, 6))
+    assert str(gc.nn.MaxPool2d(2)(x).shape) == "(N, 4, 3, 3)"
+    assert str(gc.nn.AvgPool2d(3, stride=1)(x).shape) == "(N, 4, 4, 4)"
+    assert str(gc.nn.Flatten()(x).shape) == "(N, 144)"
+    assert str(gc.nn.Flatten(0, 1)(x).shape) == "(4*N, 6, 6)"
+    assert repr(gc.nn.MaxPool2d(2)) == "MaxPool2d(kernel_size=2, stride=None)"
+    X = RNG.standard_normal((2, 4, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(run(gc.nn.Flatten()(x), x=X), X.reshape(2, -1))
+    with pytest.raises(gc.ShapeError, match="start_dim 2 comes after end_dim 1"):
+        gc.nn.Flatten(2, 1)(x)
+
+
+def test_conv_layer_gradients_match_finite_differences():
+    gc.nn.manual_seed(1)
+    model = gc.nn.Sequential(gc.nn.Conv2d(1, 2, 3), gc.nn.Tanh(), gc.nn.AvgPool2d(2),
+                             gc.nn.Flatten(), gc.nn.Linear(8, 1))
+    x = gc.tensor("x", (2, 1, 6, 6))
+    y = model(x).sum()
+    feeds = {p.node.name: p.value.astype(np.float64) for p in model.parameters()}
+    feeds["x"] = RNG.standard_normal((2, 1, 6, 6))
+    gc.check_grad(y, [p.node for p in model.parameters()] + [x], feeds, rtol=1e-4, atol=1e-6)

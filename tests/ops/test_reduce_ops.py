@@ -1,4 +1,4 @@
-"""Reductions (sum, mean, max, logsumexp): forward against NumPy for every way to give an
+"""Reductions (sum, mean, max, min, logsumexp): forward against NumPy for every way to give an
 axis, keepdims both ways, and gradients against finite differences. Mirrors
 graphc/ops/reduce.py."""
 import numpy as np
@@ -16,7 +16,7 @@ def _lse(a, axis=None, keepdims=False):
 
 
 REDUCTIONS = [("sum", gc.sum, np.sum), ("mean", gc.mean, np.mean), ("max", gc.max, np.max),
-              ("logsumexp", gc.logsumexp, _lse)]
+              ("min", gc.min, np.min), ("logsumexp", gc.logsumexp, _lse)]
 AXES = [None, 0, 1, -1, -3, (0, 2), (-1, 0), (0, 1, 2), ()]
 
 

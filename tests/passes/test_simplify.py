@@ -236,3 +236,18 @@ def test_a_one_operand_body_over_a_broadcast_runs_on_the_small_tensor():
     # a broadcast other nodes read too stays where it is: moving f would add a node
     raw, out, fired = run([gc.tanh(wide), wide * 2.0 + wide])
     assert "elementwise_of_broadcast" not in fired and len(out) <= len(raw)
+
+
+def test_slice_chains_collapse_exactly():
+    x = gc.tensor("x", ("B", 12))
+    y = x[:, 2:][:, ::3][:, 1:]          # x[:, 5::3]
+    z = gc.functional.pad2d(x, (0, 3))[:, 3:-3]  # the box the pad wrote x into: x itself
+    w = x[:, :][:, ::1]                  # whole slices: x
+    g, report = optimize(gc.Graph.of([y, z, w]), ["simplify"])
+    s = g.outputs[0]
+    assert s.op == "slice" and s.inputs[0] is x and s.attrs["step"] == (1, 3)
+    assert [int(b) for b in s.attrs["begin"]] == [0, 5]
+    assert g.outputs[1] is x and g.outputs[2] is x
+    assert report[0].changes["slice_slice"] == 2 and report[0].changes["slice_of_pad"] == 1
+    X = np.arange(24, dtype=np.float32).reshape(2, 12)
+    np.testing.assert_array_equal(gc.compile(y)(x=X), X[:, 5::3])

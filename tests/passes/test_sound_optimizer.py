@@ -54,6 +54,12 @@ def test_the_default_pipeline_equals_opt_level_0_on_special_values(backend, buil
         assert_identical(want, got, built)
 
 
+def reads_a_discrete_function_of_floats(output) -> bool:
+    return any(not n.dtype.startswith("float") and
+               any(i.dtype.startswith("float") for i in n.inputs)
+               for n in gc.Graph.of([output]).nodes())
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=40)
 @given(built=special_graph())
@@ -69,10 +75,15 @@ def test_fast_math_agrees_on_finite_inputs(backend, built):
     got, _ = run(fast, finite)
     if want is None:
         return  # an error on these inputs (an empty maximum); fast-math may remove the op
-    for w, g in zip(want, got):
+    for out, w, g in zip(built.outputs, want, got):
         w, g = np.asarray(w), np.asarray(g)
         assert g.dtype == w.dtype and g.shape == w.shape
+        if w.dtype.kind != "f" or reads_a_discrete_function_of_floats(out):
+            # a comparison, argmax or integer cast of an intermediate fast math changes (log
+            # of a negative is nan; x - x of it is 0 with fast math) may flip, inputs finite
+            # or not, and so may everything computed from it
+            continue
         # rounding may move a value across a singularity (sqrt of -1e-9 is nan): compare
         # where both results are numbers
-        ok = np.isfinite(w) & np.isfinite(g) if w.dtype.kind == "f" else np.ones(w.shape, bool)
+        ok = np.isfinite(w) & np.isfinite(g)
         np.testing.assert_allclose(g[ok], w[ok], rtol=1e-4, atol=1e-5)

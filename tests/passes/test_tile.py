@@ -34,6 +34,13 @@ def test_model_for_the_mlp_shapes():
     assert _schedule(gc.tensor("a", (16, 64)) @ gc.tensor("b", (64, 4096))).parallel_axis == 1
 
 
+def test_a_symbolic_n_gets_at_most_256_columns_so_the_rows_are_not_starved():
+    # an attention's q kᵀ over a symbolic sequence length T: (B, T, 16) @ (B, 16, T)
+    q, k = gc.tensor("q", ("B", "T", 16)), gc.tensor("k", ("B", 16, "T"))
+    # tile_k = K = 16; tile_n: 256, not the 8192 columns half of L2 holds; tile_m: the 64 rows
+    assert _schedule(q @ k) == Schedule(64, 256, 16, 0)
+
+
 def test_float64_and_cache_size_change_the_tiles():
     x, W = gc.tensor("x", ("B", 4096), "float64"), gc.tensor("W", (4096, 4096), "float64")
     # a float64 block of B 256 deep fills half of L2 at 256 columns (512 float32 ones)
@@ -63,7 +70,8 @@ def test_every_contraction_of_the_fused_mlp_is_scheduled():
                     if n.op in ("matmul", "einsum", "fused_contraction")]
     assert len(contractions) == 8
     assert all(isinstance(n.attrs["schedule"], Schedule) for n in contractions)
-    assert not any("schedule" in n.attrs for n in tiled.nodes() if n not in contractions)
+    scheduled = {id(n) for n in contractions}
+    assert not any("schedule" in n.attrs for n in tiled.nodes() if id(n) not in scheduled)
     assert len(tiled) == len(fused)
     assert choose_schedule(contractions[0]) == contractions[0].attrs["schedule"]
 

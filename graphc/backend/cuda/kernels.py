@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
-from ...lower.program import ElementwiseKernel, NormalizeKernel, OneHotKernel, ReduceKernel
-from ..numba.kernels import _acc_type, _contiguous_over, _dims_of, _write_result, _Writer
+from ...lower.program import (ArangeKernel, ElementwiseKernel, GatherKernel, NormalizeKernel,
+                              OneHotKernel, ReduceKernel)
+from ..numba.kernels import (_acc_type, _contiguous_over, _dims_of, _write_result, _Writer,
+                             flat_read, gather_lines)
 from ..numba.printer import Params, index
 from ..numba.printer import body_lines as cpu_body_lines
 from .printer import DevicePrinter
@@ -85,7 +87,7 @@ def print_kernel(kernel, target) -> CudaKernel:
     raise NotImplementedError(f"the cuda printer has no kernel for {type(kernel).__name__}")
 
 
-# ---- elementwise, one_hot: a thread per element ----------------------------------------------
+# ---- elementwise: a thread per element ------------------------------------------------------
 @print_kernel.register
 def _(k: ElementwiseKernel, target) -> CudaKernel:
     params, w = Params(), _Writer()
@@ -96,9 +98,8 @@ def _(k: ElementwiseKernel, target) -> CudaKernel:
     w.line(f"for i in range(cuda.grid(1), {params.term(numel, 'n')}, cuda.gridsize(1)):")
     w.depth += 1
     if flat:
-        reads = [f"x{j}[i]" if any(s != 0 for s in a.strides) else f"x{j}[0]"
-                 for j, a in enumerate(k.operands)]
-        target_ = "out[i]"
+        reads = [flat_read(f"x{j}", a, params) for j, a in enumerate(k.operands)]
+        target_ = flat_read("out", k.out, params)
     else:
         loops = [f"i{j}" for j in range(len(k.domain))]
         _unravel(w, "i", loops, [params.term(d, "n") for d in k.domain])
@@ -118,22 +119,53 @@ def _(k: ElementwiseKernel, target) -> CudaKernel:
                              "grid-stride, flat index unravelled for strided operands"])
 
 
-@print_kernel.register
-def _(k: OneHotKernel, target) -> CudaKernel:
+# ---- one_hot, arange, gathers: a thread per element, its indices unravelled ----------------
+def _per_element(k, arrays, doc: str, statements) -> CudaKernel:
+    """A thread per element of k.domain (grid-stride), its indices unravelled, running
+    `statements(loops, params)`."""
     params, w = Params(), _Writer()
     loops = [f"i{j}" for j in range(len(k.domain))]
     numel = sympy.Mul(*k.domain) if k.domain else sympy.Integer(1)
     w.line(f"for i in range(cuda.grid(1), {params.term(numel, 'n')}, cuda.gridsize(1)):")
     w.depth += 1
     _unravel(w, "i", loops, [params.term(d, "n") for d in k.domain])
-    w.line(f"label = labels[{index(k.labels, loops, params)}]")
-    value = f"label == {loops[-1]}"
-    w.line(f"out[{index(k.out, loops, params)}] = "
-           + (value if k.dtype == "bool" else f"np.{k.dtype}({value})"))
-    src = _header(w, "one_hot: out[..., c] = labels[...] == c (labels checked on the host)",
-                  ["labels", "out"], params)
-    return CudaKernel(k.name, [src], [k.labels.buffer, k.out.buffer], list(params.exprs),
-                      [numel], "flat", notes=["grid-stride"])
+    for line in statements(loops, params):
+        w.line(line)
+    src = _header(w, doc, list(arrays), params)
+    return CudaKernel(k.name, [src], list(arrays.values()), list(params.exprs), [numel],
+                      "flat", notes=["grid-stride"])
+
+
+@print_kernel.register
+def _(k: OneHotKernel, target) -> CudaKernel:
+    def statements(loops, params):
+        value = f"label == {loops[-1]}"
+        return [f"label = labels[{index(k.labels, loops, params)}]",
+                f"out[{index(k.out, loops, params)}] = "
+                + (value if k.dtype == "bool" else f"np.{k.dtype}({value})")]
+    return _per_element(k, {"labels": k.labels.buffer, "out": k.out.buffer},
+                        "one_hot: out[..., c] = labels[...] == c (labels checked on the host)",
+                        statements)
+
+
+@print_kernel.register
+def _(k: ArangeKernel, target) -> CudaKernel:
+    return _per_element(k, {"out": k.out.buffer}, "arange: out[i] = i", lambda loops, params:
+                        [f"out[{index(k.out, loops, params)}] = i0"])
+
+
+@print_kernel.register
+def _(k: GatherKernel, target) -> CudaKernel:
+    def statements(loops, params):
+        lines = gather_lines(k, loops, params)
+        if k.scatter:  # threads may add into one element: atomically
+            target_, value = lines[-1].split(" += ")
+            lines[-1] = f"cuda.atomic.add(out, {target_[4:-1]}, {value})"
+        return lines
+    doc = ("scatter-add: out[i + index[i] along the axis] += data[i], atomically" if k.scatter
+           else "gather: out[i] = data[i + index[i] along the axis]")
+    return _per_element(k, {"index": k.index.buffer, "data": k.data.buffer,
+                            "out": k.out.buffer}, f"{'+'.join(k.provenance)}: {doc}", statements)
 
 
 # ---- block tree reductions ---------------------------------------------------------------------

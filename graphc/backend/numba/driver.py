@@ -179,9 +179,11 @@ class Module:
         run at once; anything else returns None, and the caller takes the checked path (the
         one that converts, or says what is wrong)."""
         p = self.program
-        if len(self.segments) != 1:
-            return []
+        if len(self.segments) != 1 or self.segments[0][0] != "native":
+            return []  # a NumPy reference runs between native segments: the checked path
         names = [b.name[3:] for b in p.inputs]
+        if not names:
+            return []  # nothing to check in a few comparisons: the checked path runs it
         lines = ["def call(kw, consts, prepare):",
                  '    """The program for arrays given exactly as it wants them, else None."""',
                  f"    if len(kw) != {len(names)}:",

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
-from ...lower.program import (ElementwiseKernel, NormalizeKernel, OneHotKernel,
-                              ReduceKernel)
+from ...lower.program import (ArangeKernel, ElementwiseKernel, GatherKernel, NormalizeKernel,
+                              OneHotKernel, ReduceKernel)
 from ...lower.views import row_major
 from .printer import Params, body_lines, index
 
@@ -65,6 +65,15 @@ def _contiguous_over(access, domain) -> bool:
         access.offset == 0 and tuple(access.strides) == row_major(domain))
 
 
+def flat_read(name: str, access, params: Params) -> str:
+    """An operand read at flat index i of a kernel whose accesses are all contiguous: the
+    element itself, or for one that repeats one element (strides all 0) that element, at its
+    offset (a scalar picked out of a tensor, x[0, 1], has one)."""
+    if any(s != 0 for s in access.strides):
+        return f"{name}[i]"
+    return f"{name}[{params.term(access.offset, 'o') if access.offset != 0 else 0}]"
+
+
 @functools.singledispatch
 def print_kernel(kernel) -> KernelSource:
     raise NotImplementedError(f"the cpu printer has no kernel for {type(kernel).__name__}")
@@ -80,9 +89,8 @@ def _(k: ElementwiseKernel) -> KernelSource:
     if flat:  # one loop over every element: what the compiler vectorizes best
         n = params.term(sympy.Mul(*k.domain) if k.domain else 1, "n")
         w.loop("i", n)
-        reads = [f"x{j}[i]" if any(s != 0 for s in a.strides) else f"x{j}[0]"
-                 for j, a in enumerate(k.operands)]
-        target = "out[i]"
+        reads = [flat_read(f"x{j}", a, params) for j, a in enumerate(k.operands)]
+        target = flat_read("out", k.out, params)
     else:
         loops = [f"i{j}" for j in range(len(k.domain))]
         for v, d in zip(loops, k.domain):
@@ -320,4 +328,44 @@ def _(k: OneHotKernel) -> KernelSource:
            + (value if k.dtype == "bool" else f"np.{k.dtype}({value})"))
     ks = _finish(k.name, "one_hot: out[..., c] = labels[...] == c", params, ["labels", "out"], w)
     ks.arrays = [k.labels.buffer, k.out.buffer]
+    return ks
+
+
+# ---- positions and gathers ---------------------------------------------------------------
+@print_kernel.register
+def _(k: ArangeKernel) -> KernelSource:
+    params, w = Params(), _Writer()
+    w.loop("i0", params.term(k.domain[0], "n"))
+    w.line(f"out[{index(k.out, ['i0'], params)}] = i0")
+    ks = _finish(k.name, "arange: out[i] = i", params, ["out"], w)
+    ks.arrays = [k.out.buffer]
+    return ks
+
+
+def gather_lines(k: GatherKernel, loops, params: Params) -> list[str]:
+    """The statements of a gather or scatter-add at loop indices `loops` (its index range
+    checked before the call; a negative index counts from the end); the CUDA printer's too,
+    with its atomic add for a scatter."""
+    moved = f"j*{params.term(k.axis_stride, 's')}" if k.axis_stride != 1 else "j"
+    lines = [f"j = np.int64(index[{index(k.index, loops, params)}])",
+             f"if j < 0:", f"    j += {params.term(k.axis_size, 'n')}"]
+    if k.scatter:
+        return lines + [f"out[{index(k.out, loops, params)} + {moved}] += "
+                        f"data[{index(k.data, loops, params)}]"]
+    return lines + [f"out[{index(k.out, loops, params)}] = "
+                    f"data[{index(k.data, loops, params)} + {moved}]"]
+
+
+@print_kernel.register
+def _(k: GatherKernel) -> KernelSource:
+    params, w = Params(), _Writer()
+    loops = [f"i{j}" for j in range(len(k.domain))]
+    for v, d in zip(loops, k.domain):
+        w.loop(v, params.term(d, "n"))
+    for line in gather_lines(k, loops, params):
+        w.line(line)
+    doc = ("scatter-add: out[i + index[i] along the axis] += data[i] (in order)" if k.scatter
+           else "gather: out[i] = data[i + index[i] along the axis]")
+    ks = _finish(k.name, f"{'+'.join(k.provenance)}: {doc}", params, ["index", "data", "out"], w)
+    ks.arrays = [k.index.buffer, k.data.buffer, k.out.buffer]
     return ks

@@ -8,6 +8,8 @@ in the dims) as Python integer arithmetic. `Index` prints an Access at loop indi
 """
 from __future__ import annotations
 
+import math
+
 import sympy
 from sympy.printing.numpy import NumPyPrinter
 
@@ -100,6 +102,12 @@ class ScalarPrinter(NumPyPrinter):
             out = f"np.minimum({out}, {self._print(a)})"
         return out
 
+    def _print_And(self, expr):
+        return "(" + " and ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr):
+        return "(" + " or ".join(self._print(a) for a in expr.args) + ")"
+
     def _print_BooleanTrue(self, expr):
         return "True"
 
@@ -123,7 +131,7 @@ def body_lines(body: Body, operand_texts, dims: dict, prefix: str = "v",
         for j, a in enumerate(s.args):
             want = s.operand_dtype(j)
             if isinstance(a, Lit):
-                value = int_code(a.value, dims) if a.kind == "dim" else repr(a.value)
+                value = int_code(a.value, dims) if a.kind == "dim" else _number(a.value)
                 texts.append(f"np.{want}({value})" if want != "bool" else f"bool({value})")
             elif body.value_dtype(a) == want:
                 texts.append(names[a])
@@ -136,6 +144,13 @@ def body_lines(body: Body, operand_texts, dims: dict, prefix: str = "v",
             code = f"np.{s.dtype}({code})"
         lines.append(f"{names[n + k]} = {code}")
     return lines, names[body.result]
+
+
+def _number(v) -> str:
+    """A literal's value as Python code: repr, except inf and nan (np.inf, -np.inf, np.nan)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "np.nan" if math.isnan(v) else ("np.inf" if v > 0 else "-np.inf")
+    return repr(v)
 
 
 def _keeps_type(stmt) -> bool:

@@ -12,7 +12,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+import sympy
 
+from ...errors import InputError
 from ...lower import lower
 from ...lower.program import ContractKernel, ReferenceKernel
 from ..blas import SERIAL_BELOW_FLOPS, BlasThreads
@@ -72,6 +74,7 @@ class CpuFunction:
         self._fresh = [out for out, d in zip(self._outputs, self._donated) if d is None]
         self._workspaces: OrderedDict = OrderedDict()
         self._prepared: dict = {}
+        self._sizes: dict = {}  # (shape or workspace layout, dim sizes) -> ints, worked out once
         self.threads = BlasThreads(graph)
         self.choices: dict = {}  # dim sizes -> {contraction kernel: (mode, why)}
         self._load()
@@ -115,26 +118,60 @@ class CpuFunction:
         call = getattr(self.module, "call", None)
         if call is None:
             return None
+        prepare = self._prepare
+        if self.spec.checks:  # index ranges, symbolic slice bounds: checked once dims are known
+            def prepare(d):
+                dims = dict(zip(self._dims, d))
+                for check in self.spec.checks:
+                    check(kwargs, dims, {})
+                return self._prepare(d)
         try:
-            return call(kwargs, self._consts, self._prepare)
-        except ValueError:
-            return None  # a check inside a kernel (a label out of range): the slow path says
+            return call(kwargs, self._consts, prepare)
+        except (ValueError, IndexError, InputError):
+            return None  # a label or index out of range: the checked path says which, where
 
     def run(self, arrays: dict, dims: dict) -> list:
         d = tuple(int(dims[s]) for s in self._dims)
-        ws, _, modes = self._prepare(d)
+        ws, threads, modes = self._prepare(d)
         sizes = self.module.output_sizes(*d)
         outs = [np.empty(n, dtype) for (dtype, _), n in zip(self._fresh, sizes)]
         inputs = [_writeable(arrays[b.name[3:]]) for b in self.program.inputs]
-        for kind, payload in self._segments:
-            if kind == "native":
-                payload(*inputs, *self._consts, *outs, ws, modes, *d)
-            else:
-                self._reference(payload, inputs, outs, ws, dims)
+        try:
+            with threads:  # BLAS threads for calls of these sizes, as the fast path has them
+                for kind, payload in self._segments:
+                    if kind == "native":
+                        payload(*inputs, *self._consts, *outs, ws, modes, *d)
+                    else:
+                        self._reference(payload, inputs, outs, ws, dims)
+        except ValueError:
+            # a kernel's check failed (a label out of range, a maximum over no elements): the
+            # reference says which, with the values and shapes, as on backend "reference"
+            from ..reference import evaluate
+            evaluate(self.graph.outputs, arrays, dims)
+            raise
         fresh = iter(outs)
         by_name = dict(zip((b.name[3:] for b in self.program.inputs), inputs))
-        return [(next(fresh) if donated is None else by_name[donated]).reshape(_shape(shape, dims))
-                for donated, (_, shape) in zip(self._donated, self._outputs)]
+        return [(next(fresh) if donated is None else by_name[donated]).reshape(
+            self._concrete(shape, d, dims)) for donated, (_, shape) in zip(self._donated,
+                                                                          self._outputs)]
+
+    def _concrete(self, key, d: tuple, dims) -> tuple:
+        """A shape's sizes (or, for key "temps", each temporary's (offset, bytes, dtype) in the
+        workspace) for dim sizes `d`: sympy works them out once per `d`, not per call."""
+        hit = self._sizes.get((key, d))
+        if hit is None:
+            if len(self._sizes) > 4096:
+                self._sizes.clear()
+            hit = self._sizes[(key, d)] = self._temps(dims) if key == "temps" else \
+                _shape(key, dims)
+        return hit
+
+    def _temps(self, dims) -> dict:
+        p = self.program
+        return {name: (int(sympy.sympify(p.plan.offsets[slot]).subs(dims)),
+                       int(sympy.sympify(p.buffers[name].nbytes).subs(dims)),
+                       p.buffers[name].dtype)
+                for name, slot in p.plan.slot_of.items()}
 
     def profile(self, arrays: dict, dims: dict, repeat: int = 5) -> dict:
         """Seconds per kernel (the median of `repeat` runs), each kernel called from Python:
@@ -233,26 +270,24 @@ class CpuFunction:
 
     def _reference(self, k: ReferenceKernel, inputs, outs, ws, dims):
         from ...ir.op import get_op
-        arrays = self._buffers(inputs, outs, ws, dims)
-        values = [arrays[v.buffer][:int(np.prod(_shape(v.shape, dims), dtype=np.int64))]
-                  .reshape(_shape(v.shape, dims)) for v in k.operands]
+        d = tuple(int(dims[s]) for s in self._dims)
+        arrays = self._buffers(inputs, outs, ws, dims, d)
+        shapes = [self._concrete(tuple(v.shape), d, dims) for v in k.operands]
+        values = [arrays[v.buffer][:int(np.prod(shape, dtype=np.int64))].reshape(shape)
+                  for v, shape in zip(k.operands, shapes)]
         value = np.asarray(get_op(k.node.op).reference(values, k.node, dims))
         target = arrays[k.out]
         target[:value.size] = value.astype(target.dtype, copy=False).reshape(-1)
 
-    def _buffers(self, inputs, outs, ws, dims) -> dict:
+    def _buffers(self, inputs, outs, ws, dims, d: tuple) -> dict:
         p = self.program
         found = {b.name: a.reshape(-1) for b, a in zip(p.inputs, inputs)}
         found.update(dict(zip(p.consts, self._consts)))
         found.update({o.buffer: a for o, a in zip([o for o in p.outputs
                                                    if p.buffers[o.buffer].role == "output"],
                                                   outs)})
-        for name, slot in p.plan.slot_of.items():
-            buf = p.buffers[name]
-            off = int(p.plan.offsets[slot].subs(dims)) if p.plan.offsets[slot].free_symbols \
-                else int(p.plan.offsets[slot])
-            n = int(buf.nbytes.subs(dims)) if buf.nbytes.free_symbols else int(buf.nbytes)
-            found[name] = ws[off:off + n].view(buf.dtype)
+        for name, (off, n, dtype) in self._concrete("temps", d, dims).items():
+            found[name] = ws[off:off + n].view(dtype)
         return found
 
     # ---- inspection -----------------------------------------------------------------------

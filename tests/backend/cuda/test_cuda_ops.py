@@ -130,4 +130,30 @@ def test_cuda_equals_reference_on_random_graphs_with_special_values(built, opt_l
         scale = np.maximum(np.abs(w[finite]), 1e-30)
         tiny = np.finfo(w.dtype).tiny
         err = np.abs(g[finite] - w[finite])
-        assert np.all((err <= 1e-5 * scale) | (err <= 8 * tiny)), str(built)
+        # a log near 0 (a logsumexp of values near 0, log(1 + small)) is only accurate to a few
+        # ulps of 1: NumPy's float32 reference rounds its sum there, the kernels sum in float64
+        ulps_of_one = 4 * np.finfo(w.dtype).eps
+        assert np.all((err <= 1e-5 * scale) | (err <= 8 * tiny) | (err <= ulps_of_one)), \
+            str(built)
+
+
+def test_dropout_masks_are_bit_identical_to_the_reference():
+    x, seed = gc.tensor("x", ("B", 5)), gc.tensor("seed", (), "int64")
+    outs = [gc.dropout(x, 0.25, seed), gc.dropout(x * 2.0, 0.5, seed, stream=3)]
+    ref, dev = gc.compile(outs), gc.compile(outs, backend="cuda")
+    feeds = {"x": RNG.standard_normal((3, 5)).astype(np.float32)}
+    for s in (0, -2 ** 63):
+        for w, g in zip(ref(**feeds, seed=np.int64(s)), dev(**feeds, seed=np.int64(s))):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_the_new_ops_are_device_kernels_except_the_documented_fallbacks():
+    # slices and windows are access maps; pads, concats, col2im, gathers with checked indices
+    # and their scatter-adds are kernels; only the ops docs/cuda.md lists run on the host
+    from cpu_cases import NEW_OPS
+    for case in NEW_OPS:
+        outputs, _ = case()
+        on_host = {k.provenance[0] for k in gc.compile(outputs, backend="cuda").kernels
+                   if "reference" in k.runs}
+        computed = {"take"} if case.__name__ == "gathers_and_their_gradients" else set()
+        assert on_host - {"argmax", "random_uniform"} == computed, (case.__name__, on_host)
