@@ -41,12 +41,12 @@ def pools(monkeypatch):
 @pytest.fixture(scope="module")
 def layer():
     x, W = gc.tensor("x", ("B", "D")), gc.tensor("W", ("D", "E"))
-    return gc.compile(gc.relu(x @ W))
+    return gc.compile(gc.relu(x @ W), backend="reference")  # the cpu one: test_cpu*.py
 
 
 def test_the_largest_contraction_is_counted_at_the_calls_sizes():
     x, W, V = gc.tensor("x", ("B", "D")), gc.tensor("W", ("D", "E")), gc.tensor("V", ("E", 3))
-    f = gc.compile((x @ W) @ V)
+    f = gc.compile((x @ W) @ V, backend="reference")
     sizes = {str(d): d for d in f.blas_threads.dims}
     at = {sizes["B"]: 1000, sizes["D"]: 64, sizes["E"]: 32}
     assert f.blas_threads.largest_flops(at) == 2 * 1000 * 64 * 32  # not the (B, E) @ (E, 3)
@@ -89,7 +89,7 @@ def test_nothing_is_set_when_blas_is_already_serial(layer, pools):
 
 def test_a_graph_without_contractions_is_small_at_any_size():
     x = gc.tensor("x", ("B",))
-    f = gc.compile(gc.exp(x).sum())
+    f = gc.compile(gc.exp(x).sum(), backend="reference")
     assert f.blas_threads.largest_flops({}) == 0
     assert f.blas_threads.threads({}) is None
 

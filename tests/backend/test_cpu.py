@@ -192,3 +192,9 @@ def test_out_of_range_gather_indices_are_an_input_error_naming_the_input():
         f(**good, ids=np.array([0, 5]), j=np.array([[0], [0]]))
     with pytest.raises(gc.InputError, match="'j'"):
         f(**good, ids=np.array([0, 0]), j=np.array([[0], [-5]]))
+
+
+def test_a_literal_in_the_dims_divides_as_a_float():
+    # a mean's 1/B: in a float body it is a true division of sizes, not 1 // B
+    b = gc.tensor("b", ("B",))
+    assert_agree([b * (1 / b.shape[0]) + b.shape[0] / 3], {"b": np.ones(4, np.float32)})

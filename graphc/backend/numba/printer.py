@@ -131,7 +131,8 @@ def body_lines(body: Body, operand_texts, dims: dict, prefix: str = "v",
         for j, a in enumerate(s.args):
             want = s.operand_dtype(j)
             if isinstance(a, Lit):
-                value = int_code(a.value, dims) if a.kind == "dim" else _number(a.value)
+                value = _dim_code(a.value, dims, want) if a.kind == "dim" else \
+                    _number(a.value)
                 texts.append(f"np.{want}({value})" if want != "bool" else f"bool({value})")
             elif body.value_dtype(a) == want:
                 texts.append(names[a])
@@ -144,6 +145,15 @@ def body_lines(body: Body, operand_texts, dims: dict, prefix: str = "v",
             code = f"np.{s.dtype}({code})"
         lines.append(f"{names[n + k]} = {code}")
     return lines, names[body.result]
+
+
+def _dim_code(expr, dims: dict, dtype: str) -> str:
+    """A literal in the dims (a mean's 1/B) as code: a quotient of sizes is a true division
+    where a float is wanted (1 // B would be 0), integer arithmetic otherwise."""
+    num, den = sympy.fraction(sympy.together(sympy.sympify(expr)))
+    if den != 1 and dtype.startswith("float"):
+        return f"({int_code(num, dims)}) / ({int_code(den, dims)})"
+    return int_code(expr, dims)
 
 
 def _number(v) -> str:
