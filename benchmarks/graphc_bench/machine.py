@@ -24,14 +24,8 @@ def describe() -> list[str]:
 
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from graphc.backend.numba.driver import cpu_name  # what the compile cache is keyed by
+    return cpu_name()
 
 
 def blas() -> str:
