@@ -6,6 +6,7 @@ opt_level=0 on them."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 import graphc as gc
@@ -132,3 +133,44 @@ def _feeds(inputs, batch, rng):
         else:
             feeds[i.name] = rng.choice(np.array(FLOAT_SPECIALS), size=shape).astype(i.dtype)
     return feeds
+
+
+def assert_backend_equals_reference(built, opt_level: int, backend: str) -> None:
+    """`backend` computes what the reference does on a special_graph: the same dtypes, shapes,
+    NaN and Inf positions, and finite values within a few ulps. Not huge values: NumPy sums
+    long float arrays pairwise (and BLAS in its own order), the kernels in theirs, and where a
+    sum's order decides whether it overflows the two may differ
+    (tests/passes/test_sound_optimizer.py runs huge values through one backend, optimized or
+    not, where the order is the same)."""
+    feeds = {k: np.where(np.abs(v) > 1e30, np.sign(v) * 7, v).astype(v.dtype)
+             if v.dtype.kind == "f" else v for k, v in built.feeds.items()}
+    ref = gc.compile(built.outputs, inputs=built.inputs, backend="reference", opt_level=opt_level)
+    other = gc.compile(built.outputs, inputs=built.inputs, backend=backend, opt_level=opt_level)
+    with np.errstate(all="ignore"):
+        try:
+            want = ref(**feeds)
+        except ValueError:  # a maximum over no elements: the backend says so too
+            with pytest.raises(ValueError):
+                other(**feeds)
+            return
+        got = other(**feeds)
+    for w, g in zip(want, got):
+        w, g = np.asarray(w), np.asarray(g)
+        assert g.dtype == w.dtype and g.shape == w.shape
+        if w.dtype.kind != "f":
+            np.testing.assert_array_equal(g, w)
+            continue
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=str(built))
+        inf = np.isinf(w)
+        np.testing.assert_array_equal(g[inf], w[inf], err_msg=str(built))
+        finite = np.isfinite(w) & np.isfinite(g)
+        scale = np.maximum(np.abs(w[finite]), 1e-30)
+        # transcendental functions may differ by ulps between NumPy and LLVM: relative
+        # error within a few float32 ulps, with subnormal results an absolute matter
+        tiny = np.finfo(w.dtype).tiny
+        err = np.abs(g[finite] - w[finite])
+        # a log near 0 (a logsumexp of values near 0, log(1 + small)) is only accurate to a few
+        # ulps of 1: NumPy's float32 reference rounds its sum there, the kernels sum in float64
+        ulps_of_one = 4 * np.finfo(w.dtype).eps
+        assert np.all((err <= 1e-5 * scale) | (err <= 8 * tiny) | (err <= ulps_of_one)), \
+            str(built)

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 import graphc as gc
 from cpu_cases import CASES, NEW_OPS
-from special_graphs import special_graph
+from special_graphs import assert_backend_equals_reference, special_graph
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 RNG_NEW = np.random.default_rng(9)
@@ -78,42 +78,7 @@ def test_the_source_and_the_kernels_can_be_read():
 @settings(max_examples=40)
 @given(built=special_graph(), opt_level=st.sampled_from([0, 2]))
 def test_cpu_equals_reference_on_random_graphs_with_special_values(built, opt_level):
-    # NaN, +-Inf, +-0, subnormal values, empty batches, bool and small ints. Not huge values:
-    # NumPy sums long float arrays pairwise and the kernels in order, and where a sum's order
-    # decides whether it overflows the two may differ (tests/passes/test_sound_optimizer.py
-    # runs huge values through one backend, optimized or not, where the order is the same)
-    feeds = {k: np.where(np.abs(v) > 1e30, np.sign(v) * 7, v).astype(v.dtype)
-             if v.dtype.kind == "f" else v for k, v in built.feeds.items()}
-    ref = gc.compile(built.outputs, inputs=built.inputs, backend="reference", opt_level=opt_level)
-    cpu = gc.compile(built.outputs, inputs=built.inputs, backend="cpu", opt_level=opt_level)
-    with np.errstate(all="ignore"):
-        try:
-            want = ref(**feeds)
-        except ValueError:  # a maximum over no elements: the cpu kernel says so too
-            with pytest.raises(ValueError):
-                cpu(**feeds)
-            return
-        got = cpu(**feeds)
-    for w, g in zip(want, got):
-        w, g = np.asarray(w), np.asarray(g)
-        assert g.dtype == w.dtype and g.shape == w.shape
-        if w.dtype.kind != "f":
-            np.testing.assert_array_equal(g, w)
-            continue
-        np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=str(built))
-        inf = np.isinf(w)
-        np.testing.assert_array_equal(g[inf], w[inf], err_msg=str(built))
-        finite = np.isfinite(w) & np.isfinite(g)
-        scale = np.maximum(np.abs(w[finite]), 1e-30)
-        # transcendental functions may differ by ulps between NumPy and LLVM: relative
-        # error within a few float32 ulps, with subnormal results an absolute matter
-        tiny = np.finfo(w.dtype).tiny
-        err = np.abs(g[finite] - w[finite])
-        # a log near 0 (a logsumexp of values near 0, log(1 + small)) is only accurate to a few
-        # ulps of 1: NumPy's float32 reference rounds its sum there, the kernels sum in float64
-        ulps_of_one = 4 * np.finfo(w.dtype).eps
-        assert np.all((err <= 1e-5 * scale) | (err <= 8 * tiny) | (err <= ulps_of_one)), \
-            str(built)
+    assert_backend_equals_reference(built, opt_level, "cpu")
 
 
 def test_logsumexp_of_infinities_and_nan_is_numpys():

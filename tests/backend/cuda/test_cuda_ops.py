@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import graphc as gc
 from cpu_cases import CASES
-from special_graphs import special_graph
+from special_graphs import assert_backend_equals_reference, special_graph
 from cuda_check import assert_agree, assert_same
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -101,40 +101,7 @@ def test_contractions_with_more_tiles_than_blocks_and_ragged_edges():
 @settings(max_examples=15)
 @given(built=special_graph(), opt_level=st.sampled_from([0, 2]))
 def test_cuda_equals_reference_on_random_graphs_with_special_values(built, opt_level):
-    # NaN, +-Inf, +-0, subnormal values, empty batches, bool and small ints. Not huge values,
-    # as for the cpu backend (tests/backend/test_cpu.py): where the order of a sum decides
-    # whether it overflows, NumPy's (pairwise, BLAS) and the kernels' (a tree, in order along
-    # k) may differ
-    feeds = {k: np.where(np.abs(v) > 1e30, np.sign(v) * 7, v).astype(v.dtype)
-             if v.dtype.kind == "f" else v for k, v in built.feeds.items()}
-    ref = gc.compile(built.outputs, inputs=built.inputs, backend="reference", opt_level=opt_level)
-    dev = gc.compile(built.outputs, inputs=built.inputs, backend="cuda", opt_level=opt_level)
-    with np.errstate(all="ignore"):
-        try:
-            want = ref(**feeds)
-        except ValueError:  # a maximum over no elements: the cuda runtime says so too
-            with pytest.raises(ValueError):
-                dev(**feeds)
-            return
-        got = dev(**feeds)
-    for w, g in zip(want, got):
-        w, g = np.asarray(w), np.asarray(g)
-        assert g.dtype == w.dtype and g.shape == w.shape
-        if w.dtype.kind != "f":
-            np.testing.assert_array_equal(g, w)
-            continue
-        np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=str(built))
-        inf = np.isinf(w)
-        np.testing.assert_array_equal(g[inf], w[inf], err_msg=str(built))
-        finite = np.isfinite(w) & np.isfinite(g)
-        scale = np.maximum(np.abs(w[finite]), 1e-30)
-        tiny = np.finfo(w.dtype).tiny
-        err = np.abs(g[finite] - w[finite])
-        # a log near 0 (a logsumexp of values near 0, log(1 + small)) is only accurate to a few
-        # ulps of 1: NumPy's float32 reference rounds its sum there, the kernels sum in float64
-        ulps_of_one = 4 * np.finfo(w.dtype).eps
-        assert np.all((err <= 1e-5 * scale) | (err <= 8 * tiny) | (err <= ulps_of_one)), \
-            str(built)
+    assert_backend_equals_reference(built, opt_level, "cuda")
 
 
 def test_dropout_masks_are_bit_identical_to_the_reference():
