@@ -70,9 +70,14 @@ def _letters(op, attrs, operands):
     return batch, m, n, k, ta, tb, to
 
 
-def _group_view(lw, view: View, term: str, groups, sizes, why: str) -> View:
+def _group_view(lw, view: View, term: str, groups, sizes, why: str, dtype=None) -> View:
     """`view` (subscripts `term`) as one axis per group (letters merged), broadcasting the
-    letters it lacks; a copy where the merge cannot be a view."""
+    letters it lacks; a copy where the merge cannot be a view, or where the operand's dtype is
+    not the contraction's (float32 @ float64 multiplies in float64: the kernels and BLAS read
+    both operands in one dtype)."""
+    dtype = dtype or lw.buffers[view.buffer].dtype
+    if lw.buffers[view.buffer].dtype != dtype:
+        view = lw.copy(view, dtype, f"{why}: {lw.buffers[view.buffer].dtype} to {dtype}")
     perm, shape = [], []
     for g in groups:
         for c in g:
@@ -103,7 +108,7 @@ def _group_view(lw, view: View, term: str, groups, sizes, why: str) -> View:
                     tuple(v.strides[j] if g else ZERO for j, g in zip(first, groups)), v.offset)
     out = v.reshape(merged)
     if out is None:
-        out = lw.copy(v, lw.buffers[v.buffer].dtype, why).reshape(merged)
+        out = lw.copy(v, dtype, why).reshape(merged)
     return out
 
 
@@ -120,8 +125,10 @@ def _contraction_into(lw, node, operands, letters, acc_shape, acc_dtype, epilogu
                                     *[(o.shape[t.index(c)],) for t, o in ((ta, a), (tb, b))
                                       if c in t])[0]
     bm = [[c] for c in batch]
-    va = _group_view(lw, lw.view_of(a), ta, bm + [m, k], sizes, "pack A of a contraction")
-    vb = _group_view(lw, lw.view_of(b), tb, bm + [k, n], sizes, "pack B of a contraction")
+    va = _group_view(lw, lw.view_of(a), ta, bm + [m, k], sizes, "pack A of a contraction",
+                     acc_dtype)
+    vb = _group_view(lw, lw.view_of(b), tb, bm + [k, n], sizes, "pack B of a contraction",
+                     acc_dtype)
     nb = len(batch)
     mm = sympy.Mul(*[sizes[c] for c in m]) if m else sympy.Integer(1)
     nn = sympy.Mul(*[sizes[c] for c in n]) if n else sympy.Integer(1)

@@ -163,3 +163,16 @@ def test_a_literal_in_the_dims_divides_as_a_float():
     # a mean's 1/B: in a float body it is a true division of sizes, not 1 // B
     b = gc.tensor("b", ("B",))
     assert_agree([b * (1 / b.shape[0]) + b.shape[0] / 3], {"b": np.ones(4, np.float32)})
+
+
+@pytest.mark.parametrize("dtypes", [("float32", "float64"), ("float64", "float32")])
+def test_contractions_of_mixed_float_dtypes(dtypes):
+    da, db = dtypes
+    x, w = gc.tensor("x", ("B", 4), da), gc.tensor("w", (4, 3), db)
+    a, c = gc.tensor("a", (2, 3, 4), da), gc.tensor("c", (2, 5, 4), db)
+    rng = np.random.default_rng(3)
+    feeds = {n: rng.standard_normal(shape).astype(d) for n, shape, d in
+             (("x", (5, 4), da), ("w", (4, 3), db), ("a", (2, 3, 4), da), ("c", (2, 5, 4), db))}
+    feeds["w"][0, 1] = np.nan  # 0 * NaN and NaN rows stay NaN
+    feeds["x"][1] = 0.0
+    assert_agree([x @ w, gc.relu(x @ w + 1.0), gc.einsum("bik,bjk->bij", a, c)], feeds)

@@ -38,3 +38,17 @@ def test_outputs_are_whole_fresh_buffers():
     assert len({o.buffer for o in p.outputs}) == 4
     assert sum("copy" in d for d in p.decisions) == 2  # the input, and the transposed view
     assert any(isinstance(k, ReduceKernel) for k in p.kernels)
+
+
+def test_a_contraction_reads_both_operands_in_its_own_dtype():
+    # float32 @ float64 multiplies in float64: the float32 operand is cast by a copy kernel (a
+    # kernel or BLAS reading float32 memory as float64 read garbage: a hypothesis find)
+    x, w = gc.tensor("x", ("B", 4), "float64"), gc.tensor("w", (4, 3), "float32")
+    a, c = gc.tensor("a", (2, 3, 4), "float32"), gc.tensor("c", (2, 5, 4), "float64")
+    for out in (x @ w, gc.relu(x @ w + 1.0), gc.einsum("bik,bjk->bij", a, c)):
+        p = program([out])
+        for k in p.kernels:
+            if isinstance(k, ContractKernel):
+                assert k.acc_dtype == "float64"
+                assert p.buffers[k.a.buffer].dtype == p.buffers[k.b.buffer].dtype == "float64"
+        assert any("float32 to float64" in d for d in p.decisions), p.decisions
