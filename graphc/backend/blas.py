@@ -7,12 +7,17 @@ loaded cores. So a call whose largest contraction is below SERIAL_BELOW_FLOPS ru
 thread; a larger call keeps the library's own setting (all cores, or whatever the user chose
 with OPENBLAS_NUM_THREADS and the like: never more than that). threadpoolctl sets the limit for
 the call and restores the previous one after it, so NumPy code around graphc is untouched.
+Either way a call takes no more threads than the cores other processes leave free
+(graphc/backend/load.py: CoreBudget): one thread, not two, while another process holds a core.
 """
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import sympy
+
+from .load import BUDGET
 
 # About a millisecond of one core's work: below it a second thread cannot pay for itself.
 SERIAL_BELOW_FLOPS = 2 ** 27
@@ -41,26 +46,40 @@ def refresh() -> None:
 
 
 class _Limit:
-    """At most `threads` BLAS threads inside the block, the previous setting restored after
-    (direct calls into each library: a microsecond, where threadpoolctl's context takes ten)."""
+    """At most `threads` BLAS threads inside the block (None: the library's own setting), and
+    never more than the cores free now, in BLAS and in Numba's pool; the previous settings
+    restored after (direct calls into each library: a microsecond, where threadpoolctl's
+    context takes ten)."""
 
-    __slots__ = ("threads", "saved")
+    __slots__ = ("threads", "saved", "numba_saved")
 
-    def __init__(self, threads: int):
-        self.threads, self.saved = threads, []
+    def __init__(self, threads: int | None):
+        self.threads, self.saved, self.numba_saved = threads, [], None
 
     def __enter__(self):
         self.saved = []
+        free = BUDGET.free()
+        threads = free if self.threads is None else min(self.threads, free)
         for lib in blas_pools().lib_controllers:
             n = lib.get_num_threads()
-            if n is not None and n > self.threads:
-                lib.set_num_threads(self.threads)
+            if n is not None and n > threads:
+                lib.set_num_threads(threads)
                 self.saved.append((lib, n))
+        # Numba's pool (the generated parallel matmul), where it has been started
+        pool = sys.modules.get("numba.np.ufunc.parallel")
+        self.numba_saved = None
+        if free < BUDGET.cores and pool is not None and pool._is_initialized:
+            n = pool.get_num_threads()
+            if n > free:
+                pool.set_num_threads(free)
+                self.numba_saved = n
         return self
 
     def __exit__(self, *exc):
         for lib, n in self.saved:
             lib.set_num_threads(n)
+        if self.numba_saved is not None:
+            sys.modules["numba.np.ufunc.parallel"].set_num_threads(self.numba_saved)
         return False
 
 
@@ -95,7 +114,8 @@ class BlasThreads:
         limit = self._limits.get(key, False)
         if limit is False:
             threads = self.threads(dims)
-            limit = _NONE if threads is None else _Limit(threads)
+            tiny = self.largest_flops(dims) < UNTOUCHED_BELOW_FLOPS
+            limit = _NONE if threads is None and tiny else _Limit(threads)
             if len(self._limits) < 64:
                 self._limits[key] = limit
         return limit

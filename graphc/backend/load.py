@@ -31,3 +31,39 @@ def _readings() -> tuple[float, float, float]:
     t = os.times()
     own = t.user + t.system + t.children_user + t.children_system
     return time.perf_counter(), own if busy is None else busy, own
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS
+        return os.cpu_count() or 1
+
+
+class CoreBudget:
+    """How many threads this process should run now: its cores less those other processes
+    used over the last sample (read again at most every INTERVAL_S, so a call pays a clock
+    read). On two cores a training step split over two threads while another process held a
+    core ran 2-15x slower than on one thread (a thread waits for the core it shares), so a
+    second thread is taken only while others leave it free: others at half a core or more
+    give a thread up."""
+
+    INTERVAL_S = 0.2
+
+    def __init__(self):
+        self.cores = _cores()
+        self._last = _readings()
+        self._free = self.cores
+
+    def free(self) -> int:
+        now = time.perf_counter()
+        if now - self._last[0] >= self.INTERVAL_S:
+            readings = _readings()
+            wall, busy, own = (b - a for a, b in zip(self._last, readings))
+            others = max(0.0, (busy - own) / max(wall, 1e-9))
+            self._free = max(1, min(self.cores, int(self.cores - others + 0.5)))
+            self._last = readings
+        return self._free
+
+
+BUDGET = CoreBudget()

@@ -1,6 +1,9 @@
 """BLAS threads per call (graphc/backend/blas.py): one thread for a call whose contractions are
 small, the library's own setting for a large one and for a tiny one (OpenBLAS runs those on
-one thread itself), restored after every call; the cpu backend's fast call path too."""
+one thread itself), restored after every call; the cpu backend's fast call path too. And never
+more threads than the cores other processes leave free (graphc/backend/load.py: CoreBudget)."""
+import types
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
@@ -31,10 +34,21 @@ class RecordingPools:
         self.lib_controllers = [RecordingLib(num_threads, self.asked)]
 
 
+class FixedBudget:
+    """Stands in for the core budget: `free` of `cores` cores free, whatever the machine does."""
+
+    def __init__(self, free, cores=4):
+        self.cores, self._free = cores, free
+
+    def free(self):
+        return self._free
+
+
 @pytest.fixture
 def pools(monkeypatch):
     fake = RecordingPools(num_threads=4)
     monkeypatch.setattr(blas, "blas_pools", lambda: fake)
+    monkeypatch.setattr(blas, "BUDGET", FixedBudget(free=4))  # a quiet four-core machine
     return fake
 
 
@@ -79,6 +93,34 @@ def test_a_large_call_keeps_the_librarys_setting(layer, pools):
     assert layer.blas_threads.threads({d: n for d in layer.blas_threads.dims}) is None
     layer(x=x, W=W)
     assert pools.asked == []
+
+
+def test_a_large_call_on_a_busy_machine_takes_the_free_cores(layer, pools, monkeypatch):
+    n = 1 + int((blas.SERIAL_BELOW_FLOPS / 2) ** (1 / 3))
+    x, W = np.zeros((n, n), np.float32), np.zeros((n, n), np.float32)
+    monkeypatch.setattr(blas, "BUDGET", FixedBudget(free=1))  # others hold three of four
+    layer(x=x, W=W)
+    assert pools.asked == [1, 4]  # one thread for the call, the library's four after it
+
+
+def test_the_core_budget_gives_a_thread_up_while_others_use_half_a_core(monkeypatch):
+    from graphc.backend import load
+    clock = {"t": 0.0, "busy": 0.0, "own": 0.0, "reads": 0}
+
+    def readings():
+        clock["reads"] += 1
+        return clock["t"], clock["busy"], clock["own"]
+    monkeypatch.setattr(load, "_readings", readings)
+    monkeypatch.setattr(load, "time", types.SimpleNamespace(perf_counter=lambda: clock["t"]))
+    budget = load.CoreBudget()
+    budget.cores = 2
+    for others, free in ((0.2, 2), (0.6, 1), (1.9, 1), (0.0, 2)):
+        clock["t"] += 1.0
+        clock["own"] += 1.0  # this process used a core meanwhile
+        clock["busy"] += 1.0 + others
+        assert budget.free() == free, others
+        reads = clock["reads"]
+        assert budget.free() == free and clock["reads"] == reads  # within INTERVAL_S: no read
 
 
 def test_nothing_is_set_when_blas_is_already_serial(layer, pools):
