@@ -10,7 +10,10 @@ call, from what `gemm.choose` measured for the call's shape):
   It needs each batch item's A, B and result to be dense matrices; the printer says when
   they are not.
 - generated on all threads (mode 2): the tiles split across threads, the epilogue after, as
-  after BLAS; not where the epilogue reads the result's own buffer (an update in place).
+  after BLAS; not where the epilogue reads the result's own buffer (an update in place), and
+  only in a program that may run it (`parallel_product`: Numba's pool never runs beside BLAS's
+  threads, so a program with a BLAS-capable contraction never chooses it; compiling it
+  costs half the shared matmul's compile).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from .kernels import _finish, _Writer
 from .printer import Params, body_lines, index
 
 
-def print_contract(k: ContractKernel):
+def print_contract(k: ContractKernel, parallel_product: bool = True):
     params, w = Params(), _Writer()
     nb = k.nbatch
     dims = {d: params.term(d, "d") for d in k.epilogue.dim_symbols()}
@@ -32,7 +35,7 @@ def print_contract(k: ContractKernel):
     t = k.acc_dtype
     layout = k.dense_layout()
     form = k.gemm_form() if layout is not None else None
-    parallel = all(e.buffer != k.out.buffer for e in k.extras)
+    parallel = parallel_product and all(e.buffer != k.out.buffer for e in k.extras)
     strides = _strides(k, params)
     tm, tn, tk = sched.tile_m, sched.tile_n, sched.tile_k
     w.line(f"acc = np.empty({tm * tn} if mode == 0 else 0, np.{t})  # a generated tile")
@@ -88,8 +91,9 @@ def print_contract(k: ContractKernel):
                                                                             "mode"]
     ks.blas = layout is not None
     ks.parallel = parallel
-    ks.imports = [f"from {gemm.module_name(t)} import product, tile"]
-    ks.gemm = t
+    ks.imports = [f"from {gemm.module_name(t)} import tile"] + \
+        ([f"from {gemm.module_name(t, 'product')} import product"] if parallel else [])
+    ks.gemm = [(t, "tile")] + ([(t, "product")] if parallel else [])
     return ks
 
 

@@ -55,7 +55,10 @@ class Module:
     """The sources of one program: a module per distinct kernel (named by the hash of its
     source, so programs that share a kernel share its compiled code), and a driver module."""
 
-    def __init__(self, program, versions: dict):
+    def __init__(self, program, versions: dict, parallel_product: bool | None = None):
+        """parallel_product: whether contractions may run the generated product on all
+        threads; by default where no contraction can call BLAS (the only programs that choose
+        it, graphc/backend/numba/runtime.py: _modes)."""
         self.program = program
         self.versions = versions
         self.kernel_sources = {}   # kernel name -> KernelSource (native kernels)
@@ -63,12 +66,16 @@ class Module:
         self.kernel_modules = {}   # module name -> source, one per distinct kernel function
         self.segments = []         # [(kind, payload)]: ("native", [kernels]) | ("reference", k)
         self.contractions = []     # names of the contraction kernels, by `modes` index
-        self.gemm_dtypes = set()   # the shared matmul modules (gemm.py) the kernels import
+        self.gemm_modules = set()  # the shared matmul modules (gemm.py): (dtype, part)
+        if parallel_product is None:
+            parallel_product = not any(k.dense_layout() is not None for k in program.kernels
+                                       if isinstance(k, ContractKernel))
         for k in program.kernels:
             if isinstance(k, ReferenceKernel):
                 self.segments.append(("reference", k))
                 continue
-            ks = print_kernel(k)
+            ks = print_contract(k, parallel_product) if isinstance(k, ContractKernel) else \
+                print_kernel(k)
             self.kernel_sources[k.name] = ks
             if isinstance(k, ContractKernel):
                 self.contractions.append(k.name)
@@ -100,7 +107,7 @@ class Module:
         module = f"graphc_k_{function}"
         self.kernel_modules[module] = HEADER.format(what="One kernel.", **self.versions) + \
             body.replace("def KERNEL(", f"def {function}(")
-        self.gemm_dtypes.update([ks.gemm] if getattr(ks, "gemm", None) else [])
+        self.gemm_modules.update(getattr(ks, "gemm", None) or [])
         return function
 
     @property

@@ -1,7 +1,8 @@
 """The generated matmul every contraction shares: packed operands, a register-blocked
 micro-kernel, cache blocks from the `tile` schedule (Goto's algorithm, as BLIS writes it).
 
-One module per dtype, generated here, cached on disk like the kernels and compiled once per
+Two modules per dtype ("tile", and "product" on all threads, compiled only for a program
+that may run it), generated here, cached on disk like the kernels and compiled once per
 machine. Kernels call it by symbol name, as they call BLAS (graphc/backend/numba/blas.py), so
 a kernel's compile neither links nor re-optimizes it: a contraction kernel only adds its own
 tile loop and fused epilogue.
@@ -60,21 +61,31 @@ T = np.{dtype}
 
 
 @functools.lru_cache(maxsize=16)
-def source(dtype: str) -> str:
-    """The module's source; its C entry points are named by the hash of the rest."""
+def source(dtype: str, part: str = "tile") -> str:
+    """The source of one of the two modules for `dtype`: "tile" (the micro-kernel, `tile`, and
+    the BLAS and one-thread timings) and "product" (`product` on Numba's thread pool, and its
+    timing). The product is compiled only for a program that may run it (no contraction of it
+    can call BLAS, or matmul="parallel"): its parallel loop is half the matmul's compile
+    time. Their C entry points are named by the hash of the rest."""
     mr, nr = register_block(dtype)
-    body = _HEADER.format(dtype=dtype, mr=mr, nr=nr) + "\n\n" + "\n\n\n".join(
-        [_micro(dtype, mr, nr), _TILE, _PRODUCT, _ENTRIES,
-         _TIMED.format(kind="s" if dtype == "float32" else "d")]) + "\n"
+    head = _HEADER.format(dtype=dtype, mr=mr, nr=nr) + "\n\n"
+    kind = "s" if dtype == "float32" else "d"
+    if part == "tile":
+        parts = [_micro(dtype, mr, nr), _TILE, _ENTRIES_COMMON, _TILE_ENTRY,
+                 _TIMED_TILE.format(kind=kind)]
+    else:
+        parts = [f"from {module_name(dtype)} import tile_arrays", _PRODUCT, _ENTRIES_COMMON,
+                 _PRODUCT_ENTRY, _TIMED_PRODUCT]
+    body = head + "\n\n\n".join(parts) + "\n"
     tag = hashlib.sha256(body.encode()).hexdigest()[:16]
     return body.replace("@TAG@", tag)
 
 
 def symbols(dtype: str) -> tuple[str, str]:
     """The C symbols of `tile` and `product` for `dtype` (what kernels call)."""
-    src = source(dtype)
-    tag = src.split("graphc_tile_", 1)[1][:16]
-    return f"graphc_tile_{tag}", f"graphc_product_{tag}"
+    tile_tag = source(dtype).split("graphc_tile_", 1)[1][:16]
+    product_tag = source(dtype, "product").split("graphc_product_", 1)[1][:16]
+    return f"graphc_tile_{tile_tag}", f"graphc_product_{product_tag}"
 
 
 def _micro(t: str, mr: int, nr: int) -> str:
@@ -150,9 +161,7 @@ def product_arrays(a, ia, sam, sak, b, ib, sbk, sbn, mm, nn, kk, out, io, som, s
                 out[io + (m0 + i) * som + (n0 + j) * son] = acc[i * tn + j]
 '''
 
-_ENTRIES = '''I, P = types.intp, types.voidptr
-TILE = types.void(P, I, I, I, I, P, I, I, I, I, I, I, I, I, P, I)
-PRODUCT = types.void(P, I, I, I, I, P, I, I, I, I, I, I, I, P, I, I, I, I, I, I, I)
+_ENTRIES_COMMON = '''I, P = types.intp, types.voidptr
 
 
 def _array(address, n):
@@ -160,12 +169,29 @@ def _array(address, n):
     ctype = ctypes.c_float if T == np.float32 else ctypes.c_double
     if T not in (np.float32, np.float64):
         ctype = np.ctypeslib.as_ctypes_type(np.dtype(T))
-    return np.ctypeslib.as_array(ctypes.cast(address, ctypes.POINTER(ctype)), (n,))
+    return np.ctypeslib.as_array(ctypes.cast(address, ctypes.POINTER(ctype)), (n,))'''
+
+_TILE_ENTRY = '''TILE = types.void(P, I, I, I, I, P, I, I, I, I, I, I, I, I, P, I)
 
 
 def tile_python(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mt, nt, kk, tk, acc, ldacc):
     tile_arrays(_array(a, na), ia, sam, sak, _array(b, nb), ib, sbk, sbn, mt, nt, kk, tk,
                 _array(acc, mt * ldacc), ldacc)
+
+
+if config.DISABLE_JIT:
+    tile = tile_python
+else:
+    @cfunc(TILE, cache=True)
+    def tile_entry(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mt, nt, kk, tk, acc, ldacc):
+        tile_arrays(carray(a, (na,), T), ia, sam, sak, carray(b, (nb,), T), ib, sbk, sbn,
+                    mt, nt, kk, tk, carray(acc, (mt * ldacc,), T), ldacc)
+
+    # kernels call it by name: its compiled code is linked, never compiled again
+    binding.add_symbol("graphc_tile_@TAG@", tile_entry.address)
+    tile = types.ExternalFunction("graphc_tile_@TAG@", TILE)'''
+
+_PRODUCT_ENTRY = '''PRODUCT = types.void(P, I, I, I, I, P, I, I, I, I, I, I, I, P, I, I, I, I, I, I, I)
 
 
 def product_python(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mm, nn, kk, out, nout, io, som,
@@ -175,17 +201,12 @@ def product_python(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mm, nn, kk, out, no
 
 
 if config.DISABLE_JIT:
-    tile, product = tile_python, product_python
+    product = product_python
 else:
     # `product` runs on Numba's thread pool: start it, so that its code loaded from the cache
     # finds the pool's entry points (compiling it would have started the pool)
     from numba.np.ufunc.parallel import _launch_threads
     _launch_threads()
-
-    @cfunc(TILE, cache=True)
-    def tile_entry(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mt, nt, kk, tk, acc, ldacc):
-        tile_arrays(carray(a, (na,), T), ia, sam, sak, carray(b, (nb,), T), ib, sbk, sbn,
-                    mt, nt, kk, tk, carray(acc, (mt * ldacc,), T), ldacc)
 
     @cfunc(PRODUCT, cache=True)
     def product_entry(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mm, nn, kk, out, nout, io,
@@ -193,14 +214,11 @@ else:
         product_arrays(carray(a, (na,), T), ia, sam, sak, carray(b, (nb,), T), ib, sbk, sbn,
                        mm, nn, kk, carray(out, (nout,), T), io, som, son, tm, tn, tk)
 
-    # kernels call these by name: their compiled code is linked, never compiled again
-    binding.add_symbol("graphc_tile_@TAG@", tile_entry.address)
+    # kernels call it by name: its compiled code is linked, never compiled again
     binding.add_symbol("graphc_product_@TAG@", product_entry.address)
-    tile = types.ExternalFunction("graphc_tile_@TAG@", TILE)
-    product = types.ExternalFunction("graphc_product_@TAG@", PRODUCT)
-'''
+    product = types.ExternalFunction("graphc_product_@TAG@", PRODUCT)'''
 
-_TIMED = '''@njit(cache=True, nogil=True)
+_TIMED_TILE = '''@njit(cache=True, nogil=True)
 def timed_blas(a, b, out, mm, nn, kk, reps):
     """reps BLAS gemms out = a @ b (row-major, as the kernels call it)."""
     al = np.ones(1, T)
@@ -224,9 +242,9 @@ def timed_serial(a, b, out, mm, nn, kk, tm, tn, tk, reps):
                 for i in range(mt):
                     for j in range(nt):
                         out[(m0 + i) * nn + n0 + j] = acc[i * tn + j]
+'''
 
-
-@njit(cache=True, nogil=True)
+_TIMED_PRODUCT = '''@njit(cache=True, nogil=True)
 def timed_parallel(a, b, out, mm, nn, kk, tm, tn, tk, reps):
     """reps generated products out = a @ b, tiles split across threads."""
     for r in range(reps):
@@ -253,15 +271,17 @@ def slp_vectorizer():
             config.SLP_VECTORIZE = saved
 
 
-def module_name(dtype: str) -> str:
+def module_name(dtype: str, part: str = "tile") -> str:
     from . import cache
-    return cache.name_of(source(dtype))
+    return cache.name_of(source(dtype, part))
 
 
-def load(dtype: str):
-    """The shared matmul module for `dtype`, imported from the cache (written there first)."""
+def load(dtype: str, part: str = "tile"):
+    """A shared matmul module for `dtype`, imported from the cache (written there first)."""
     from . import cache
-    return cache.load(source(dtype))
+    if part != "tile":
+        load(dtype)  # the product calls the tile module's code
+    return cache.load(source(dtype, part))
 
 
 # ---- which way each contraction runs ----------------------------------------------------------
@@ -322,7 +342,8 @@ def _measure(dtype, m, n, k, tiles, candidates) -> dict:
     out = np.empty(m * n, dtype)
     runs = {BLAS: lambda reps: mod.timed_blas(a, b, out, m, n, k, reps),
             SERIAL: lambda reps: mod.timed_serial(a, b, out, m, n, k, *tiles, reps),
-            PARALLEL: lambda reps: mod.timed_parallel(a, b, out, m, n, k, *tiles, reps)}
+            PARALLEL: lambda reps: load(dtype, "product").timed_parallel(a, b, out, m, n, k,
+                                                                          *tiles, reps)}
     reps = {}
     for c in candidates:  # a first run warms the caches and sizes the repeats
         start = time.perf_counter()

@@ -62,7 +62,8 @@ class CpuFunction:
                              "runs on the reference backend")
         self.graph, self.spec = graph, spec
         self.program = lower(graph, donate)
-        self.module_source = Module(self.program, versions())
+        self.module_source = Module(self.program, versions(),
+                                    parallel_product=True if matmul == "parallel" else None)
         self.source = self.module_source.source
         p = self.program
         self._consts = [p.consts[n] for n in p.consts]
@@ -86,8 +87,8 @@ class CpuFunction:
         ms = self.module_source
         try:
             with gemm.slp_vectorizer():
-                for dtype in sorted(ms.gemm_dtypes):
-                    gemm.load(dtype)  # the kernels import it by name
+                for dtype, part in sorted(ms.gemm_modules):
+                    gemm.load(dtype, part)  # the kernels import it by name
                 for name, src in ms.kernel_modules.items():
                     cache.load(src, name)  # the driver imports them by name
                 self.module = cache.load(ms.driver_source)
@@ -100,7 +101,7 @@ class CpuFunction:
             if not retry:
                 raise
             cache.purge([*ms.kernel_modules, cache.name_of(ms.driver_source),
-                         *(gemm.module_name(t) for t in ms.gemm_dtypes)])
+                         *(gemm.module_name(t, part) for t, part in ms.gemm_modules)])
             self._load(retry=False)
 
     def _signature(self) -> tuple:
