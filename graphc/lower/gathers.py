@@ -1,37 +1,67 @@
-"""Lowering of gathers, their scatter-add adjoints and arange.
+"""Lowering of gathers, their scatter-add adjoints, and the ops that compute from positions:
+arange and random_uniform.
 
 take, take_along_axis, scatter_add and scatter_add_along_axis are one GatherKernel each (a
 scatter after a kernel writing zeros), whose index moves one access along the indexed axis.
-Native kernels never raise, so an index runs natively only where its range is known good
-before any kernel runs: indices fed from an input are checked when a call binds its inputs
-(a gc.InputError naming the input, graphc/ops/gather.py `call_checks`), and a constant's
-are checked here. Indices computed in the graph run the op's NumPy reference, which checks
-them as it goes. arange is an ArangeKernel.
+Where the indices are known to be in range before any kernel runs, the kernel reads them as
+they are: indices fed from an input are checked when a call binds its inputs (a
+gc.InputError naming the input, graphc/ops/gather.py `call_checks`), a constant's are checked
+here, and argmax's and arange's positions are in range by construction when their axis is no
+longer than the indexed one (`take(table, argmax(scores))` with as many rows as scores has
+columns). Any other indices computed in the graph are checked by the kernel itself as it
+reads each one: an index out of range makes the call fail with the reference's IndexError,
+never a read or write out of bounds (graphc/backend/numba/index_kernels.py, and the cuda
+printer's fault flag). arange is an ArangeKernel, random_uniform a RandomKernel.
 
 Each rule is `rule(lowering, node) -> View` (graphc/lower/lowering.py holds the table).
 """
 from __future__ import annotations
 
+import sympy
 
 from ..ir.op import is_layout
 from ..ops.gather import call_checks
-from .program import ArangeKernel, GatherKernel, identity, provenance
+from .program import ArangeKernel, GatherKernel, RandomKernel, identity, provenance
 from .views import ZERO, Access, View, align
 
 
-def _checked(node) -> bool:
+def _in_range(node) -> bool:
     """The node's indices are in range before any kernel reads them."""
     if call_checks(node):
         return True
     source = node.inputs[1]
-    while is_layout(source):
+    while is_layout(source):  # views keep (a subset of) the values
         source = source.inputs[0]
     outer = node.inputs[0] if node.op.startswith("take") else node
     n = outer.shape[node.attrs["axis"]]
-    if source.op != "constant" or not n.is_number:
-        return False
-    idx = source.attrs["value"].array
-    return idx.size == 0 or (idx.min() >= -int(n) and idx.max() < int(n))
+    if source.op == "constant" and n.is_number:
+        idx = source.attrs["value"].array
+        return idx.size == 0 or (idx.min() >= -int(n) and idx.max() < int(n))
+    count = (source.inputs[0].shape[source.attrs["axis"]] if source.op == "argmax" else
+             source.shape[0] if source.op == "arange" else None)
+    return count is not None and _at_most(count, n)  # positions 0 .. count - 1
+
+
+def _at_most(a, b) -> bool:
+    """a <= b for every size the dims can be bound to, 0 included (sympy proves it, or it is
+    not known)."""
+    gap = sympy.sympify(b - a)
+    sizes = {d: sympy.Symbol(f"{d}_size", integer=True, nonnegative=True)
+             for d in gap.free_symbols}
+    return bool(gap.subs(sizes).is_nonnegative)
+
+
+def _emit(lw, node, domain, index: Access, data: Access, out: Access, axis_stride, axis_size,
+          scatter: bool) -> None:
+    """The node's GatherKernel; where its indices are not known to be in range, the kernel
+    checks each (a decision gc.explain shows)."""
+    in_range = _in_range(node)
+    name = lw.kernel_name(node)
+    lw.emit(GatherKernel(name, provenance(node), domain, index, data, out, axis_stride,
+                         axis_size, scatter, in_range))
+    if not in_range:
+        lw.decisions.append(f"{name}: {node.op} checks each index as it reads it (indices "
+                            f"computed in the graph, not known to be in range)")
 
 
 def _spread(view: View, axis: int, width: int) -> Access:
@@ -54,27 +84,21 @@ def _along(access: Access, axis: int) -> Access:
 
 
 def _take(lw, node):
-    if not _checked(node):
-        return lw.reference(node)
     a, idx = node.inputs
     axis, domain = node.attrs["axis"], tuple(node.shape)
     data, out = lw.view_of(a), lw.result(node)
-    lw.emit(GatherKernel(lw.kernel_name(node), provenance(node), domain,
-                         _index_of_take(lw.view_of(idx), axis, len(domain)),
-                         _spread(data, axis, idx.ndim), align(out, domain),
-                         data.strides[axis], a.shape[axis], False))
+    _emit(lw, node, domain, _index_of_take(lw.view_of(idx), axis, len(domain)),
+          _spread(data, axis, idx.ndim), align(out, domain), data.strides[axis],
+          a.shape[axis], False)
     return out
 
 
 def _take_along_axis(lw, node):
-    if not _checked(node):
-        return lw.reference(node)
     a, idx = node.inputs
     axis, domain = node.attrs["axis"], tuple(node.shape)
     data, out = lw.view_of(a), lw.result(node)
-    lw.emit(GatherKernel(lw.kernel_name(node), provenance(node), domain,
-                         align(lw.view_of(idx), domain), _along(align(data, domain), axis),
-                         align(out, domain), data.strides[axis], a.shape[axis], False))
+    _emit(lw, node, domain, align(lw.view_of(idx), domain), _along(align(data, domain), axis),
+          align(out, domain), data.strides[axis], a.shape[axis], False)
     return out
 
 
@@ -87,22 +111,17 @@ def _scatter(lw, node, out_access):
     lw.write(out, (lw.zeros(node.shape, node.dtype),), identity(node.dtype), (node.op,))
     index = _index_of_take(lw.view_of(idx), axis, len(domain)) if node.op == "scatter_add" \
         else align(lw.view_of(idx), domain)
-    lw.emit(GatherKernel(lw.kernel_name(node), provenance(node), domain, index,
-                         align(lw.view_of(g), domain), out_access(out, domain),
-                         out.strides[axis], node.shape[axis], True))
+    _emit(lw, node, domain, index, align(lw.view_of(g), domain), out_access(out, domain),
+          out.strides[axis], node.shape[axis], True)
     return out
 
 
 def _scatter_add(lw, node):
-    if not _checked(node):
-        return lw.reference(node)
     width = node.inputs[1].ndim
     return _scatter(lw, node, lambda out, domain: _spread(out, node.attrs["axis"], width))
 
 
 def _scatter_add_along_axis(lw, node):
-    if not _checked(node):
-        return lw.reference(node)
     return _scatter(lw, node, lambda out, domain: _along(
         Access(out.buffer, out.strides, out.offset), node.attrs["axis"]))
 
@@ -114,5 +133,16 @@ def _arange(lw, node):
     return out
 
 
+def _random_uniform(lw, node):
+    out = lw.result(node)
+    domain = tuple(node.shape)
+    seed = lw.view_of(node.inputs[0])
+    lw.emit(RandomKernel(lw.kernel_name(node), provenance(node), domain,
+                         Access(seed.buffer, (), seed.offset), node.attrs["stream"],
+                         align(out, domain)))
+    return out
+
+
 RULES = {"take": _take, "take_along_axis": _take_along_axis, "scatter_add": _scatter_add,
-         "scatter_add_along_axis": _scatter_add_along_axis, "arange": _arange}
+         "scatter_add_along_axis": _scatter_add_along_axis, "arange": _arange,
+         "random_uniform": _random_uniform}

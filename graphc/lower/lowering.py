@@ -7,11 +7,12 @@ whole buffers handed to the caller (copied where an output is a view, or an inpu
 
 Dispatch is one table, `LOWER`, from op name to a rule `rule(lowering, node) -> View`, put
 together here from the rule modules in the order data flows through a model: rules.py
-(sources, layout views, elementwise, reductions, softmax, one_hot), boxes.py (slices,
-windows, pads, concat, col2im: views and copy kernels), gathers.py (take, take_along_axis,
-their scatter-add adjoints, arange), contraction.py (matmul, einsum and their fused
-epilogues). An op with no rule runs its NumPy reference from native code
-(ReferenceKernel), so every op in the op table runs everywhere.
+(sources, layout views, elementwise, reductions, argmax, softmax, one_hot), boxes.py
+(slices, windows, pads, concat, col2im: views and copy kernels), gathers.py (take,
+take_along_axis, their scatter-add adjoints, arange, random_uniform), contraction.py (matmul,
+einsum and their fused epilogues). Every op of the op table has a rule (inputs are the
+walk's own buffers); what a rule cannot lower (an einsum of three operands) runs its NumPy
+reference from native code (ReferenceKernel), so every graph runs everywhere.
 """
 from __future__ import annotations
 
@@ -180,7 +181,7 @@ class _Lowering:
 def _accesses(kernel) -> list:
     """Every Access a kernel reads with, and the one it writes with."""
     reads = list(getattr(kernel, "operands", ())) + list(getattr(kernel, "extras", ()))
-    for name in ("a", "b", "labels", "operand", "index", "data"):
+    for name in ("a", "b", "labels", "operand", "index", "data", "seed"):
         if hasattr(kernel, name):
             reads.append(getattr(kernel, name))
     return reads

@@ -9,6 +9,7 @@ how much work on). The Numba CPU printer and the CUDA printer print the same Pro
 Kernel kinds:
 - ElementwiseKernel: out[i] = body(operands[i]) over the domain (a copy has an empty body);
 - ReduceKernel: out[kept] = epilogue(reduce over `axes` of body(operands), extras);
+  ArgmaxKernel, one of them: the position of the first maximum along its one axis;
 - ContractKernel: out[b, m, n] = epilogue(sum_k a[b, m, k] * b[b, k, n], extras), with the
   tile schedule, computed by a generated tiled loop nest or by a BLAS call;
 - NormalizeKernel: softmax / log_softmax along one axis;
@@ -16,7 +17,9 @@ Kernel kinds:
 - ArangeKernel: out[i] = i;
 - GatherKernel: a gather, out[i] = data[i, its axis at index[i]], or a scatter-add,
   out[i, its axis at index[i]] += data[i] (take, take_along_axis and their adjoints);
-- ReferenceKernel: an op with no native kernel yet runs its NumPy reference (correct, slow).
+- RandomKernel: out[i] = the counter-based uniform of (seed, stream, i) (random_uniform);
+- ReferenceKernel: what has no native kernel runs its NumPy reference (correct, slow): an
+  einsum of three or more operands, or one whose letters fit no (batch, m, n, k) grouping.
 """
 from __future__ import annotations
 
@@ -119,6 +122,15 @@ class ReduceKernel(Kernel):
 
     def writes(self):
         return (self.out.buffer,)
+
+
+@dataclass(frozen=True)
+class ArgmaxKernel(ReduceKernel):
+    """A ReduceKernel whose accumulator is a pair (value, position) along its one reduced
+    axis: out[kept] = the first position of the maximum, as np.argmax (NaN wins, the first
+    NaN; ties and -0.0 == 0.0 go to the first), written as int64 (`acc_dtype`). `reduce` is
+    "argmax", the body the identity of the input's dtype, no epilogue nor extras. An empty
+    axis is an error at call time, as on the reference."""
 
 
 @dataclass(frozen=True)
@@ -265,12 +277,16 @@ class ArangeKernel(Kernel):
 @dataclass(frozen=True)
 class GatherKernel(Kernel):
     """Over the domain (the values' shape): j = index[i] (plus axis_size where negative, as
-    NumPy's take; the range is checked before any kernel runs), then
+    NumPy's take), then
 
         gather:       out[i] = data[i + j * axis_stride]
         scatter-add:  out[i + j * axis_stride] += data[i]   (into zeros written before)
 
-    where the access that j moves (data's, or out's) has stride 0 along the indexed axes."""
+    where the access that j moves (data's, or out's) has stride 0 along the indexed axes.
+    `in_range`: the indices are known to lie in [-axis_size, axis_size) before the kernel
+    runs (checked at call time, or in range by construction: graphc/lower/gathers.py); else
+    the kernel checks each index it reads and reports one out of range as an error of the
+    call, reading and writing nothing for it."""
 
     domain: tuple
     index: Access
@@ -279,10 +295,30 @@ class GatherKernel(Kernel):
     axis_stride: object   # sympy: the stride of the indexed axis in the moved buffer
     axis_size: object     # sympy: its length (what a negative index counts back from)
     scatter: bool
+    in_range: bool
 
     def reads(self):
         return (self.index.buffer, self.data.buffer) + ((self.out.buffer,) if self.scatter
                                                         else ())
+
+    def writes(self):
+        return (self.out.buffer,)
+
+
+@dataclass(frozen=True)
+class RandomKernel(Kernel):
+    """out[i] = uniform(seed, stream, i) at each flat row-major index i of the domain: the
+    counter-based generator of graphc/ops/random.py, bit for bit (SplitMix64's (i+1)-th
+    output of key = mix64(seed ^ stream * GOLDEN), its top 24 bits over 2**24). `seed` reads
+    one integer; `out` is a whole fresh buffer, written at the flat index i."""
+
+    domain: tuple
+    seed: Access
+    stream: int
+    out: Access
+
+    def reads(self):
+        return (self.seed.buffer,)
 
     def writes(self):
         return (self.out.buffer,)
@@ -329,5 +365,6 @@ def access_shape_check(access: Access, domain) -> None:
 
 
 __all__ = ["Buffer", "Loop", "identity", "provenance", "Kernel", "ElementwiseKernel",
-           "ReduceKernel", "ContractKernel", "NormalizeKernel", "OneHotKernel", "ArangeKernel",
-           "GatherKernel", "ReferenceKernel", "Program", "Access", "View"]
+           "ReduceKernel", "ArgmaxKernel", "ContractKernel", "NormalizeKernel", "OneHotKernel",
+           "ArangeKernel", "GatherKernel", "RandomKernel", "ReferenceKernel", "Program",
+           "Access", "View"]

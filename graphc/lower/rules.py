@@ -1,5 +1,5 @@
 """Lowering rules of sources, layout views and the ops that are one kernel each: elementwise
-bodies, reductions (fused prologues and epilogues included), softmax and one_hot. Each rule
+bodies, reductions (fused prologues and epilogues included), argmax, softmax and one_hot. Each rule
 is `rule(lowering, node) -> View` (graphc/lower/lowering.py holds the table and the walk).
 """
 from __future__ import annotations
@@ -8,8 +8,8 @@ import numpy as np
 
 from ..ops.fused import prologue_shape
 from ..ops.reduce import REDUCTIONS
-from .program import (ElementwiseKernel, Loop, NormalizeKernel, OneHotKernel, ReduceKernel,
-                      identity, provenance)
+from .program import (ArgmaxKernel, ElementwiseKernel, Loop, NormalizeKernel, OneHotKernel,
+                      ReduceKernel, identity, provenance)
 from .views import ZERO, Access, View, align, row_major
 
 
@@ -65,11 +65,7 @@ def _reduce(lw, node):
     axes = tuple(a["axes"])
     out = lw.result(node)
     kept = [k for k in range(len(domain)) if k not in axes]
-    kept_strides = row_major([domain[k] for k in kept])
-    out_strides = [ZERO] * len(domain)
-    for k, s in zip(kept, kept_strides):
-        out_strides[k] = s
-    out_access = Access(out.buffer, tuple(out_strides))
+    out_access = _reduced_out(out, domain, axes)
     operands = tuple(align(lw.view_of(i), domain) for i in pro_inputs)
     extra_access = tuple(_over_domain(align(lw.view_of(e), node.shape), kept, axes, domain,
                                       a["keepdims"]) for e in extras)
@@ -77,6 +73,25 @@ def _reduce(lw, node):
     lw.emit(ReduceKernel(lw.kernel_name(node), provenance(node), domain, axes, reduce,
                          operands, body, acc_dtype, a.get("epilogue"), extra_access,
                          out_access, Loop.over(domain, axes)))
+    return out
+
+
+def _reduced_out(out: View, domain, axes) -> Access:
+    """A reduction's contiguous result over its full domain: stride 0 on the reduced axes."""
+    kept = [k for k in range(len(domain)) if k not in axes]
+    strides = [ZERO] * len(domain)
+    for k, s in zip(kept, row_major([domain[k] for k in kept])):
+        strides[k] = s
+    return Access(out.buffer, tuple(strides))
+
+
+def _argmax(lw, node):
+    (a,) = node.inputs
+    domain, axes = tuple(a.shape), (node.attrs["axis"],)
+    out = lw.result(node)
+    lw.emit(ArgmaxKernel(lw.kernel_name(node), provenance(node), domain, axes, "argmax",
+                         (align(lw.view_of(a), domain),), identity(a.dtype), node.dtype, None,
+                         (), _reduced_out(out, domain, axes), Loop.over(domain, axes)))
     return out
 
 
@@ -115,4 +130,5 @@ def _one_hot(lw, node):
 RULES = {"constant": _constant, "transpose": _transpose, "broadcast_to": _broadcast,
          "stop_gradient": _stop_gradient, "reshape": _reshape, "elementwise": _elementwise,
          **{op: _reduce for op in ("sum", "max", "min", "logsumexp", "fused_reduce")},
+         "argmax": _argmax,
          "softmax": _normalize, "log_softmax": _normalize, "one_hot": _one_hot}

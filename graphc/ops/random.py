@@ -41,7 +41,7 @@ def mix64(z: np.ndarray) -> np.ndarray:
 
 def uniform(seed: int, stream: int, shape) -> np.ndarray:
     """The float32 values of random_uniform for an int seed, a stream and a concrete shape."""
-    seed64 = np.array(seed, dtype=np.int64).astype(np.uint64)
+    seed64 = np.uint64(int(seed) % 2 ** 64)  # its two's-complement bits (any int dtype)
     with np.errstate(over="ignore"):
         key = mix64(seed64 ^ (np.uint64(stream) * GOLDEN))
         count = np.arange(1, int(np.prod(shape, dtype=np.int64)) + 1, dtype=np.uint64)

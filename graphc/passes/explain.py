@@ -48,7 +48,16 @@ def _compiled_lines(f) -> list[str]:
     kernels = getattr(f.impl, "kernels", None)
     if not kernels:
         return ["", f"backend {f.backend}: runs the graph's ops one by one"]
-    lines = ["", f"backend {f.backend}: {len(kernels)} kernels, one native call per step"]
+    segments = getattr(getattr(f.impl, "module_source", None), "segments", None)
+    on_host = sum("reference" in k.runs for k in kernels)
+    if segments is not None:  # the cpu driver: native segments, references between them
+        native = sum(kind == "native" for kind, _ in segments)
+        how = "one native call per step" if native == 1 and not on_host else \
+            f"{native} native calls per step, {on_host} NumPy reference(s) between them"
+    else:
+        how = "launched in order" + (f", {on_host} by their NumPy reference on the host"
+                                     if on_host else "")
+    lines = ["", f"backend {f.backend}: {len(kernels)} kernels, {how}"]
     lines += [f"  {k.name}: {'+'.join(k.provenance)}: {k.runs}" for k in kernels]
     return lines
 
@@ -90,9 +99,10 @@ def _lowering_lines(graph: Graph) -> list[str]:
         program = lower(graph)
     except Exception as e:  # a report must not fail where compiling would say more
         return ["", f"lowering: not possible ({type(e).__name__}: {e})"]
+    # copies a layout op needs, gathers that check their indices, what runs its reference
     copies = program.decisions or ["none: every layout op is an access map"]
     lines = ["", "lowering for the native backends (cpu, cuda):",
-             "  layout: " + copies[0]] + [f"          {d}" for d in copies[1:]]
+             "  decisions: " + copies[0]] + [f"             {d}" for d in copies[1:]]
     for k in program.kernels:
         if isinstance(k, ContractKernel):
             layout = k.dense_layout()

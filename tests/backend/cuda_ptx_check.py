@@ -40,6 +40,10 @@ def graphs():
     i8 = gc.tensor("i", ("B", 3), "int8")
     mix = gc.elementwise(lambda v: sympy.sign(v) + sympy.Abs(v) + sympy.Max(v, 0)
                          + sympy.erf(v) + sympy.sqrt(v * v), "mix")
+    a = gc.argmax(x, 1)
+    computed = gc.take(gc.tensor("t", (3, 2)), gc.maximum(a, 1))  # a kernel checking indices
+    yield "index", [gc.argmax(m, 1), gc.argmax(i8, 0), gc.argmax(x, 0), computed,
+                    *gc.grad(gc.sum(computed), [gc.tensor("t", (3, 2))])]
     yield "more", [gc.max(m, axis=1), gc.max(i8, axis=0), gc.logsumexp(x, axis=0),
                    gc.log_softmax(x, axis=0), mix(x), gc.relu(x) @ gc.tensor("w", (4, 3)),
                    gc.einsum("bij,bjk->bik", gc.tensor("a", ("B", 5, 6), "float64"),
@@ -55,6 +59,7 @@ def main() -> int:
     from numba import cuda
 
     import graphc as gc
+    from graphc.backend.cuda.kernels import FAULT
     from graphc.backend.cuda.module import CudaModule, versions
     from graphc.backend.cuda.target import Target
     from graphc.backend.numba import cache
@@ -72,7 +77,8 @@ def main() -> int:
             if ck is None:
                 continue
             types = tuple(numba.types.Array(numba.from_dtype(np.dtype(
-                program.buffers[a].dtype)), 1, "C") for a in ck.arrays) + \
+                program.buffers[a].dtype if a != FAULT else "int32")), 1, "C")
+                for a in ck.arrays) + \
                 (numba.types.int64,) * len(ck.ints)
             for fn in module.functions[k.name]:
                 if fn in done:

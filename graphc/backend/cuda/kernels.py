@@ -6,8 +6,9 @@ np.float32(...) casts and literals; functions as the CUDA target has them, print
 sizes and strides are its `Params` and accesses its `index`. What differs is how the
 work is spread over threads:
 
-- elementwise and one_hot: one thread per element in a grid-stride loop (a flat index,
-  unravelled into the domain's indices where an operand is strided);
+- elementwise kernels: one thread per element in a grid-stride loop (a flat index,
+  unravelled into the domain's indices where an operand is strided); so are one_hot,
+  arange, gathers and random_uniform (index_kernels.py, with argmax);
 - reductions and softmax / log_softmax: a block of (tx, ty) threads per group of tx output
   rows; the ty threads of a row each reduce a strided part of it, then combine their
   partials in a tree in shared memory (the last 32 with warp shuffles on a GPU). Reduced
@@ -26,15 +27,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
-from ...lower.program import (ArangeKernel, ElementwiseKernel, GatherKernel, NormalizeKernel,
-                              OneHotKernel, ReduceKernel)
+from ...lower.program import ElementwiseKernel, NormalizeKernel, ReduceKernel
 from ..numba.kernels import (_acc_type, _contiguous_over, _dims_of, _write_result, _Writer,
-                             flat_read, gather_lines)
+                             flat_read)
 from ..numba.printer import Params, index
 from ..numba.printer import body_lines as cpu_body_lines
 from .printer import DevicePrinter
 
 JIT = "@cuda.jit(cache=True)"
+# the one-element int32 device array a kernel that checks its indices sets to 1 on finding
+# one out of range (a kernel cannot raise): an array argument of that name, not a buffer
+FAULT = "fault"
 SHUFFLE_TYPES = ("int32", "int64", "float32", "float64")  # what cuda.shfl_down_sync moves
 
 
@@ -49,6 +52,8 @@ class CudaKernel:
     block: tuple = ()            # "rows": the (tx, ty) block the kernel is printed for
     variants: list = field(default_factory=list)  # "tiles": a Tiles per source
     empty_error: str | None = None  # raised on the host when the reduced extent is 0
+    fault: str | None = None     # what the kernel setting the FAULT flag means (an index out
+                                 # of range), raised on the host after the launches
     shuffles: bool = False       # "rows": warp shuffles, so at least 32 threads along y
     notes: list = field(default_factory=list)
 
@@ -117,55 +122,6 @@ def _(k: ElementwiseKernel, target) -> CudaKernel:
                       list(params.exprs), [numel], "flat",
                       notes=["grid-stride, one flat index" if flat else
                              "grid-stride, flat index unravelled for strided operands"])
-
-
-# ---- one_hot, arange, gathers: a thread per element, its indices unravelled ----------------
-def _per_element(k, arrays, doc: str, statements) -> CudaKernel:
-    """A thread per element of k.domain (grid-stride), its indices unravelled, running
-    `statements(loops, params)`."""
-    params, w = Params(), _Writer()
-    loops = [f"i{j}" for j in range(len(k.domain))]
-    numel = sympy.Mul(*k.domain) if k.domain else sympy.Integer(1)
-    w.line(f"for i in range(cuda.grid(1), {params.term(numel, 'n')}, cuda.gridsize(1)):")
-    w.depth += 1
-    _unravel(w, "i", loops, [params.term(d, "n") for d in k.domain])
-    for line in statements(loops, params):
-        w.line(line)
-    src = _header(w, doc, list(arrays), params)
-    return CudaKernel(k.name, [src], list(arrays.values()), list(params.exprs), [numel],
-                      "flat", notes=["grid-stride"])
-
-
-@print_kernel.register
-def _(k: OneHotKernel, target) -> CudaKernel:
-    def statements(loops, params):
-        value = f"label == {loops[-1]}"
-        return [f"label = labels[{index(k.labels, loops, params)}]",
-                f"out[{index(k.out, loops, params)}] = "
-                + (value if k.dtype == "bool" else f"np.{k.dtype}({value})")]
-    return _per_element(k, {"labels": k.labels.buffer, "out": k.out.buffer},
-                        "one_hot: out[..., c] = labels[...] == c (labels checked on the host)",
-                        statements)
-
-
-@print_kernel.register
-def _(k: ArangeKernel, target) -> CudaKernel:
-    return _per_element(k, {"out": k.out.buffer}, "arange: out[i] = i", lambda loops, params:
-                        [f"out[{index(k.out, loops, params)}] = i0"])
-
-
-@print_kernel.register
-def _(k: GatherKernel, target) -> CudaKernel:
-    def statements(loops, params):
-        lines = gather_lines(k, loops, params)
-        if k.scatter:  # threads may add into one element: atomically
-            target_, value = lines[-1].split(" += ")
-            lines[-1] = f"cuda.atomic.add(out, {target_[4:-1]}, {value})"
-        return lines
-    doc = ("scatter-add: out[i + index[i] along the axis] += data[i], atomically" if k.scatter
-           else "gather: out[i] = data[i + index[i] along the axis]")
-    return _per_element(k, {"index": k.index.buffer, "data": k.data.buffer,
-                            "out": k.out.buffer}, f"{'+'.join(k.provenance)}: {doc}", statements)
 
 
 # ---- block tree reductions ---------------------------------------------------------------------

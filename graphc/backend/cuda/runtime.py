@@ -6,8 +6,11 @@ per set of dim sizes a `Frame`: the memory plan's workspace in device memory wit
 temporaries laid out in it, a device buffer per input and output, and the kernels' launches
 with their arguments, all made once and reused by every call with those sizes. A call copies
 each input to the device once, launches the kernels in order, and copies the outputs back.
-An op without a native kernel runs its NumPy reference on the host between launches (its
-operands copied back and its result copied over).
+What has no native kernel (an einsum of three operands) runs its NumPy reference on the
+host between launches (its operands copied back and its result copied over). A kernel cannot
+raise: a gather that checks the indices the graph computed sets a fault flag in device
+memory, read after the launches, and an empty axis of an argmax or a maximum is found on the
+host from the launch extents. Either makes the call raise the reference's own error.
 
 `resident(carried)` serves gc.train_step: parameters and optimizer state stay in device
 memory between steps (two buffers each, read one and write the other, swapped every step),
@@ -25,6 +28,7 @@ from ...lower.program import ContractKernel, ReferenceKernel
 from ..numba import cache
 from ..numba.runtime import KernelInfo
 from . import target as targets
+from .kernels import FAULT
 from .module import CudaModule, versions
 
 FRAMES = 8  # dim-size sets whose device memory a function keeps
@@ -65,6 +69,10 @@ class CudaFunction:
                         for n, a in p.consts.items()}
         self._memory: OrderedDict = OrderedDict()
         self._frames: OrderedDict = OrderedDict()
+        # what a set fault flag means: the kernels that check the indices the graph computed
+        self._faults = sorted({ck.fault for ck in self.module_source.kernels.values()
+                               if ck.fault})
+        self._fault = cuda.to_device(np.zeros(1, np.int32)) if self._faults else None
 
     def _load(self, retry: bool = True):
         """Import the generated modules (a damaged cache entry is removed and rebuilt)."""
@@ -88,7 +96,14 @@ class CudaFunction:
 
     # ---- calling ------------------------------------------------------------------------
     def run(self, arrays: dict, dims: dict) -> list:
-        return self.call(self._frame(tuple(int(dims[s]) for s in self._dims)), arrays)
+        try:
+            return self.call(self._frame(tuple(int(dims[s]) for s in self._dims)), arrays)
+        except (ValueError, IndexError):
+            # an argmax or maximum over no elements, an index computed in the graph out of
+            # range: the reference says which, with the values and shapes, as on "reference"
+            from ..reference import evaluate
+            evaluate(self.graph.outputs, arrays, dims)
+            raise
 
     def profile(self, arrays: dict, dims: dict, repeat: int = 5) -> dict:
         """Seconds per kernel on the device, the median of `repeat` runs (CUDA events around
@@ -129,6 +144,9 @@ class CudaFunction:
         self._copy_in(frame, arrays)
         for step in frame.steps:
             _run(step)
+        if self._fault is not None and self._fault.copy_to_host()[0]:
+            self._fault.copy_to_device(np.zeros(1, np.int32))
+            raise IndexError(" / ".join(self._faults))
         return [None if dev is None else
                 dev.copy_to_host().reshape(shape) if n else np.empty(shape, dtype)
                 for dev, n, dtype, shape in frame.outputs]
@@ -146,6 +164,7 @@ class CudaFunction:
         ws_bytes, temps, n_in, n_out, _ = sizes
         ws = cuda.device_array(int(ws_bytes) + 64, np.uint8)
         bufs = dict(self._consts)
+        bufs[FAULT] = self._fault
         for (name, buf), (off, nbytes) in zip(self.module_source.temps(), temps):
             item = np.dtype(buf.dtype).itemsize
             bufs[name] = ws[off:off + max(nbytes, item)].view(buf.dtype)

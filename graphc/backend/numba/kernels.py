@@ -1,5 +1,7 @@
 """Kernel printers: one function per kernel kind (functools.singledispatch on the kernel's
-class), each returning readable Python source for `numba.njit`.
+class), each returning readable Python source for `numba.njit`. Here: elementwise kernels,
+reductions and softmax; index_kernels.py has one_hot, arange, gathers, argmax and
+random_uniform, contract.py the contractions (graphc/backend/numba/driver.py registers both).
 
 A kernel function takes its flat arrays, then the integer parameters its sizes, strides and
 offsets need (their values are computed by the driver from the dims), so it compiles once
@@ -11,11 +13,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-import numpy as np
 import sympy
 
-from ...lower.program import (ArangeKernel, ElementwiseKernel, GatherKernel, NormalizeKernel,
-                              OneHotKernel, ReduceKernel)
+from ...lower.program import ElementwiseKernel, NormalizeKernel, ReduceKernel
 from ...lower.views import row_major
 from .printer import Params, body_lines, index
 
@@ -309,63 +309,4 @@ def _(k: NormalizeKernel) -> KernelSource:
            "(z - max) - log1p(sum of exp(z - max) but the max's)")
     ks = _finish(k.name, f"{k.op} along axis {k.axis}: {doc}", params, ["x", "out"], w)
     ks.arrays = [k.operand.buffer, k.out.buffer]
-    return ks
-
-
-@print_kernel.register
-def _(k: OneHotKernel) -> KernelSource:
-    params, w = Params(), _Writer()
-    loops = [f"i{j}" for j in range(len(k.domain))]
-    for v, d in zip(loops, k.domain):
-        w.loop(v, params.term(d, "n"))
-    w.line(f"label = labels[{index(k.labels, loops, params)}]")
-    if len(loops) > 0:
-        depth = params.term(k.domain[-1], "n")
-        w.line(f"if label < 0 or label >= {depth}:")
-        w.line("    raise ValueError('one_hot: a class label is out of range')")
-    value = f"label == {loops[-1]}"
-    w.line(f"out[{index(k.out, loops, params)}] = "
-           + (value if k.dtype == "bool" else f"np.{k.dtype}({value})"))
-    ks = _finish(k.name, "one_hot: out[..., c] = labels[...] == c", params, ["labels", "out"], w)
-    ks.arrays = [k.labels.buffer, k.out.buffer]
-    return ks
-
-
-# ---- positions and gathers ---------------------------------------------------------------
-@print_kernel.register
-def _(k: ArangeKernel) -> KernelSource:
-    params, w = Params(), _Writer()
-    w.loop("i0", params.term(k.domain[0], "n"))
-    w.line(f"out[{index(k.out, ['i0'], params)}] = i0")
-    ks = _finish(k.name, "arange: out[i] = i", params, ["out"], w)
-    ks.arrays = [k.out.buffer]
-    return ks
-
-
-def gather_lines(k: GatherKernel, loops, params: Params) -> list[str]:
-    """The statements of a gather or scatter-add at loop indices `loops` (its index range
-    checked before the call; a negative index counts from the end); the CUDA printer's too,
-    with its atomic add for a scatter."""
-    moved = f"j*{params.term(k.axis_stride, 's')}" if k.axis_stride != 1 else "j"
-    lines = [f"j = np.int64(index[{index(k.index, loops, params)}])",
-             f"if j < 0:", f"    j += {params.term(k.axis_size, 'n')}"]
-    if k.scatter:
-        return lines + [f"out[{index(k.out, loops, params)} + {moved}] += "
-                        f"data[{index(k.data, loops, params)}]"]
-    return lines + [f"out[{index(k.out, loops, params)}] = "
-                    f"data[{index(k.data, loops, params)} + {moved}]"]
-
-
-@print_kernel.register
-def _(k: GatherKernel) -> KernelSource:
-    params, w = Params(), _Writer()
-    loops = [f"i{j}" for j in range(len(k.domain))]
-    for v, d in zip(loops, k.domain):
-        w.loop(v, params.term(d, "n"))
-    for line in gather_lines(k, loops, params):
-        w.line(line)
-    doc = ("scatter-add: out[i + index[i] along the axis] += data[i] (in order)" if k.scatter
-           else "gather: out[i] = data[i + index[i] along the axis]")
-    ks = _finish(k.name, f"{'+'.join(k.provenance)}: {doc}", params, ["index", "data", "out"], w)
-    ks.arrays = [k.index.buffer, k.data.buffer, k.out.buffer]
     return ks

@@ -145,8 +145,9 @@ class CpuFunction:
                     else:
                         self._reference(payload, inputs, outs, ws, dims)
         except ValueError:
-            # a kernel's check failed (a label out of range, a maximum over no elements): the
-            # reference says which, with the values and shapes, as on backend "reference"
+            # a kernel's check failed (a label out of range, a maximum or argmax over no
+            # elements, an index computed in the graph out of range): the reference says
+            # which, with the values and shapes, as on backend "reference"
             from ..reference import evaluate
             evaluate(self.graph.outputs, arrays, dims)
             raise
