@@ -103,10 +103,16 @@ class Module:
             self._python_helpers()
         self.hash = hashlib.sha256(self.driver_source.encode()).hexdigest()[:20]
 
+    def _in_workspace(self, ks) -> dict:
+        """Which of the kernel's array parameters are buffers of the workspace: position ->
+        dtype (the kernel takes the workspace and their byte offsets)."""
+        p = self.program
+        return {j: p.buffers[b].dtype for j, b in enumerate(ks.arrays)
+                if b in p.buffers and p.buffers[b].role == "temp" and b in p.plan.slot_of}
+
     def _kernel_module(self, ks) -> str:
         """The function computing `ks`, in its own module named by its source's hash."""
-        body = "\n".join(ks.imports) + "\n\n\n" + \
-            ks.source.replace(f"def {ks.name}(", "def KERNEL(")
+        body = "\n".join(ks.imports) + "\n\n\n" + ks.render(self._in_workspace(ks), "KERNEL")
         digest = hashlib.sha256((body + repr(sorted(self.versions.items()))).encode())
         function = f"{ks.name.split('_', 1)[0][0]}{digest.hexdigest()[:16]}"
         module = f"graphc_k_{function}"
@@ -142,15 +148,12 @@ class Module:
                      '    """The program\'s kernels in order: one native call."""']
         for b in p.inputs:
             lines.append(f"    {_ident(b.name)}_ = {_ident(b.name)}.reshape({_ident(b.name)}.size)")
-        for slot, (name_, buf) in enumerate(self._temps()):
-            off = int_code(p.plan.offsets[p.plan.slot_of[name_]], self.dims)
-            nbytes = int_code(buf.nbytes, self.dims)
-            lines.append(f"    {_ident(name_)} = ws[{off}:{off} + {nbytes}]"
-                         f".view(np.{buf.dtype})")
         for k in kernels:
             ks = self.kernel_sources[k.name]
-            args = [self._array(a, k) for a in ks.arrays] + \
-                [int_code(e, self.dims) for e in ks.ints]
+            in_ws = self._in_workspace(ks)
+            args = (["ws"] if in_ws else []) + \
+                [self._offset(a) if j in in_ws else self._array(a, k)
+                 for j, a in enumerate(ks.arrays)] + [int_code(e, self.dims) for e in ks.ints]
             call = f"{self.function_of[k.name]}({', '.join(args)})"
             if timed:
                 lines += ["    t0 = perf_counter()", f"    {call}",
@@ -159,9 +162,10 @@ class Module:
                 lines.append(f"    {call}  # {k.name}: {'+'.join(k.provenance)}")
         return "\n".join(lines) + "\n"
 
-    def _temps(self):
+    def _offset(self, buffer: str) -> str:
+        """Where a buffer of the workspace starts, in bytes (the memory plan's offset)."""
         p = self.program
-        return [(n, b) for n, b in p.buffers.items() if b.role == "temp" and n in p.plan.slot_of]
+        return int_code(p.plan.offsets[p.plan.slot_of[buffer]], self.dims)
 
     def _array(self, buffer: str, kernel) -> str:
         if buffer == "mode":

@@ -255,7 +255,9 @@ class CpuFunction:
         ws = self._workspaces.get(d)
         if ws is None:
             nbytes = int(self.module.workspace_bytes(*d))
-            ws = _aligned_empty(max(nbytes, 1))
+            # whole 64-byte lines: a kernel views its buffer from its offset to the end, and
+            # a view of any dtype needs a length that is a multiple of its item size
+            ws = _aligned_empty(max(64, -(-nbytes // 64) * 64))
             self._workspaces[d] = ws
             while len(self._workspaces) > WORKSPACES:
                 self._workspaces.popitem(last=False)
