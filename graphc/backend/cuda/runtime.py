@@ -30,6 +30,7 @@ from ..numba.runtime import KernelInfo
 from . import target as targets
 from .kernels import FAULT
 from .module import CudaModule, versions
+from .simulator import guard_shared_arrays
 
 FRAMES = 8  # dim-size sets whose device memory a function keeps
 
@@ -59,6 +60,8 @@ class CudaFunction:
         self._cuda = cuda
         self.graph, self.spec = graph, spec
         self.target = targets.current()
+        if self.target.simulator:
+            guard_shared_arrays()  # the simulator's own race (simulator.py)
         self.program = lower(graph)
         self.module_source = CudaModule(self.program, versions(self.target), self.target)
         self.source = self.module_source.source
