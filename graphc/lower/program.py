@@ -177,13 +177,14 @@ class ContractKernel(Kernel):
         c = layout(self.out.strides[nb], self.out.strides[nb + 1], M, N)
         return None if None in (a, b, c) else (a, b, c)
 
-    def gemm_form(self):
+    def gemm_form(self, copy_ok: bool = False):
         """(alpha, beta, e) when the epilogue is `alpha * acc + beta * e` with e the result's
         own buffer read in place (a parameter update w - lr * grad, or a momentum buffer
         grad + 0.9 * v, written into w or v): one gemm computes it. alpha and beta are
         (sign, c) with c a Lit, the index of an extra read as one number (lr, fed each step),
         or None for 1; e is the index of the extra that is the result's buffer. None for any
-        other epilogue."""
+        other epilogue. copy_ok: e may be any extra (the caller copies it into the result
+        first, a bias or the parameter of an update returned fresh)."""
         from ..ir.body import Lit
         from ..ops import elementwise as ew
         body, acc = self.epilogue, 0
@@ -196,8 +197,8 @@ class ContractKernel(Kernel):
             if not (isinstance(v, int) and 1 <= v < body.n_params):
                 return False
             e = self.extras[v - 1]
-            return e.buffer == self.out.buffer and e.strides == self.out.strides and \
-                e.offset == self.out.offset
+            return copy_ok or (e.buffer == self.out.buffer and e.strides == self.out.strides
+                               and e.offset == self.out.offset)
 
         def scalar(v):
             if isinstance(v, Lit):

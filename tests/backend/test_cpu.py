@@ -161,3 +161,23 @@ def test_contractions_of_mixed_float_dtypes(dtypes):
     feeds["w"][0, 1] = np.nan  # 0 * NaN and NaN rows stay NaN
     feeds["x"][1] = 0.0
     assert_agree([x @ w, gc.relu(x @ w + 1.0), gc.einsum("bik,bjk->bij", a, c)], feeds)
+
+
+@pytest.mark.parametrize("batch", [0, 5])
+def test_a_bias_or_an_update_returned_fresh_goes_into_the_blas_call(batch):
+    # x @ w + b and W - lr * x.T @ g: C starts as b (broadcast) or W, and one gemm adds
+    # alpha * A @ B (beta 1); at batch 0 the update's sum is empty and the result is W itself
+    x, w, b = gc.tensor("x", ("B", 6)), gc.tensor("w", (6, 4)), gc.tensor("b", (4,))
+    g, lr = gc.tensor("g", ("B", 4)), gc.tensor("lr", ())
+    outputs = [x @ w + b, w - lr * (x.T @ g)]
+    f = gc.compile(outputs, backend="cpu", matmul="blas")
+    assert "= e0[" in f.impl.source and "be[0] = np.float32(1)" in f.impl.source
+    rng = np.random.default_rng(4)
+    feeds = {"x": rng.standard_normal((batch, 6)).astype(np.float32),
+             "w": rng.standard_normal((6, 4)).astype(np.float32),
+             "b": rng.standard_normal(4).astype(np.float32),
+             "g": rng.standard_normal((batch, 4)).astype(np.float32),
+             "lr": np.float32(0.1)}
+    want = gc.compile(outputs, backend="reference")(**feeds)
+    for got, ref in zip(f(**feeds), want):
+        np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-6)

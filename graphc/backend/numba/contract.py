@@ -6,7 +6,9 @@ call, from what `gemm.choose` measured for the call's shape):
   micro-kernel (graphc/backend/numba/gemm.py) and written back through the epilogue;
 - BLAS (mode 1): a gemm reading the operands in place, a transposed operand by a transpose
   flag (its F-ordered view), never copied; an epilogue `alpha * acc + beta * e` (a parameter
-  update) goes into the call's alpha and beta, any other is a pass over the result after it.
+  update, a bias) goes into the call's alpha and beta, with e copied into the result first
+  where it is another buffer (measured 0.13 ms faster per big MLP step than a pass after the
+  call, 3.94 against 4.07 ms); any other epilogue is a pass over the result after it.
   It needs each batch item's A, B and result to be dense matrices; the printer says when
   they are not.
 - generated on all threads (mode 2): the tiles split across threads, the epilogue after, as
@@ -34,7 +36,7 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
     sched = k.schedule
     t = k.acc_dtype
     layout = k.dense_layout()
-    form = k.gemm_form() if layout is not None else None
+    form = k.gemm_form(copy_ok=True) if layout is not None else None
     parallel = parallel_product and all(e.buffer != k.out.buffer for e in k.extras)
     strides = _strides(k, params)
     tm, tn, tk = sched.tile_m, sched.tile_n, sched.tile_k
@@ -137,6 +139,14 @@ def _gemm_call(w, k, params, M, N, K, layout, form):
     w.line(f"be[0] = {beta}")
     w.line(f"if {M} > 0 and {N} > 0:")
     w.depth += 1
+    if form is not None:
+        e = k.extras[form[2]]
+        if not (e.buffer == k.out.buffer and e.strides == k.out.strides and
+                e.offset == k.out.offset):  # C starts as e, and BLAS adds alpha * A @ B
+            loops = [f"p{j}" for j in range(nb)] + ["mi", "ni", "0"]
+            w.line(f"for mi in range({M}):")
+            w.line(f"    for ni in range({N}):")
+            w.line(f"        out[{index(k.out, loops, params)}] = e{form[2]}[{index(e, loops, params)}]")
     if form is None:
         w.line(f"if {K} == 0:  # an empty sum: BLAS may not touch C")
         w.line(f"    for mi in range({M}):")
