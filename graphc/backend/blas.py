@@ -51,10 +51,10 @@ class _Limit:
     restored after (direct calls into each library: a microsecond, where threadpoolctl's
     context takes ten)."""
 
-    __slots__ = ("threads", "saved", "numba_saved")
+    __slots__ = ("threads", "blas", "saved", "numba_saved")
 
-    def __init__(self, threads: int | None):
-        self.threads, self.saved, self.numba_saved = threads, [], None
+    def __init__(self, threads: int | None, blas: bool = True):
+        self.threads, self.blas, self.saved, self.numba_saved = threads, blas, [], None
 
     def __enter__(self):
         self.saved = []
@@ -65,13 +65,16 @@ class _Limit:
             if n is not None and n > threads:
                 lib.set_num_threads(threads)
                 self.saved.append((lib, n))
-        # Numba's pool (the generated parallel matmul), where it has been started
+        # Numba's pool (parallel loops, the generated parallel matmul), where it has been
+        # started: one pool at a time, so one thread while BLAS runs on more than one (its
+        # threads spin after each call and would starve Numba's workers)
         pool = sys.modules.get("numba.np.ufunc.parallel")
         self.numba_saved = None
-        if free < BUDGET.cores and pool is not None and pool._is_initialized:
+        if pool is not None and pool._is_initialized:
+            want = free if threads == 1 or not self.blas else 1
             n = pool.get_num_threads()
-            if n > free:
-                pool.set_num_threads(free)
+            if n > want:
+                pool.set_num_threads(want)
                 self.numba_saved = n
         return self
 
@@ -87,8 +90,11 @@ class BlasThreads:
     """The thread choice for one compiled graph: the FLOPs of its largest contraction as a
     function of the symbolic dims, evaluated at each call's sizes."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, numba_pool: bool = False, calls_blas: bool = True):
+        """numba_pool: the compiled code has parallel loops (their threads are limited with
+        BLAS's on every call); calls_blas: it calls BLAS at all."""
         from ..cost import node_cost
+        self.numba_pool, self.calls_blas = numba_pool, calls_blas
         counts = [sympy.sympify(node_cost(n).flops) for n in graph.nodes()
                   if n.op in CONTRACTIONS]
         self.dims = sorted(set().union(*(c.free_symbols for c in counts)), key=str)
@@ -115,7 +121,10 @@ class BlasThreads:
         if limit is False:
             threads = self.threads(dims)
             tiny = self.largest_flops(dims) < UNTOUCHED_BELOW_FLOPS
-            limit = _NONE if threads is None and tiny else _Limit(threads)
+            if threads is None and tiny and not self.numba_pool:
+                limit = _NONE
+            else:  # at a tiny size OpenBLAS runs one thread by itself: say so to Numba's pool
+                limit = _Limit(1 if threads is None and tiny else threads, self.calls_blas)
             if len(self._limits) < 64:
                 self._limits[key] = limit
         return limit

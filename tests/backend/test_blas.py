@@ -142,3 +142,18 @@ def test_the_real_thread_pool_is_restored_after_a_call(layer):
     np.testing.assert_array_equal(out, np.full((4, 2), 3.0, np.float32))
     after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
     assert after == before
+
+
+def test_numbas_pool_takes_one_thread_while_blas_takes_more(pools, monkeypatch):
+    # one pool at a time: OpenBLAS's threads spin after each call and starve Numba's workers
+    numba = pytest.importorskip("numba")
+    numba.get_num_threads()  # the pool started
+    cores = numba.config.NUMBA_NUM_THREADS
+    monkeypatch.setattr(blas, "BUDGET", FixedBudget(free=cores, cores=cores))
+    seen = {}
+    for name, limit in (("blas on all", blas._Limit(None)), ("blas on one", blas._Limit(1)),
+                        ("no blas", blas._Limit(None, blas=False))):
+        with limit:
+            seen[name] = numba.get_num_threads()
+        assert numba.get_num_threads() == cores  # restored after the call
+    assert seen == {"blas on all": 1, "blas on one": cores, "no blas": cores}

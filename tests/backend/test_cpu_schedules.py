@@ -86,3 +86,32 @@ def test_a_matmul_choice_measured_on_a_busy_machine_is_not_kept(others, kept, mo
     assert saved == kept and ("not kept" in why) != kept
     again = gemm.choose("float32", 24, 16, 8, (24, 16, 8), ways, 1, 1)
     assert again == (mode, why)  # measured once per process either way
+
+
+@pytest.fixture(scope="module")
+def large_elementwise():
+    # flat (gelu) and strided (a transpose read) loops over (B, 64, 64): 4,096 elements known
+    # when printed, so the kernels carry a split loop, taken from 2^16 elements (B >= 16)
+    x = gc.tensor("x", ("B", 64, 64))
+    outputs = [gc.gelu(x) * 2.0, x + gc.transpose(x, (0, 2, 1))]
+    return outputs, gc.compile(outputs, backend="cpu")
+
+
+@pytest.mark.parametrize("batch", [1, 40])  # below and above the split
+def test_a_loop_split_across_threads_changes_no_result(large_elementwise, batch):
+    outputs, f = large_elementwise
+    parallel = [k for k in f.impl.module_source.kernel_sources.values() if k.parallel]
+    assert len(parallel) == 2 and all("prange" in k.source for k in parallel)
+    x = RNG.standard_normal((batch, 64, 64)).astype(np.float32)
+    x[0, 0, :3] = [np.nan, np.inf, -0.0]
+    want = gc.compile(outputs, backend="reference")(x=x)
+    with np.errstate(all="ignore"):
+        got = f(x=x)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-6)
+
+
+def test_small_kernels_stay_serial():
+    x = gc.tensor("x", ("B", 512))
+    f = gc.compile(gc.gelu(x), backend="cpu")
+    assert not any(k.parallel for k in f.impl.module_source.kernel_sources.values())

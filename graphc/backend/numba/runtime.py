@@ -76,7 +76,11 @@ class CpuFunction:
         self._workspaces: OrderedDict = OrderedDict()
         self._prepared: dict = {}
         self._sizes: dict = {}  # (shape or workspace layout, dim sizes) -> ints, worked out once
-        self.threads = BlasThreads(graph)
+        ms = self.module_source
+        self.threads = BlasThreads(
+            graph, numba_pool=any(getattr(ks, "parallel", False) for ks in
+                                  ms.kernel_sources.values()),
+            calls_blas=any(ms.kernel_sources[n].blas for n in ms.contractions))
         self.choices: dict = {}  # dim sizes -> {contraction kernel: (mode, why)}
         self._load()
 
