@@ -100,7 +100,7 @@ def large_elementwise():
 @pytest.mark.parametrize("batch", [1, 40])  # below and above the split
 def test_a_loop_split_across_threads_changes_no_result(large_elementwise, batch):
     outputs, f = large_elementwise
-    parallel = [k for k in f.impl.module_source.kernel_sources.values() if k.parallel]
+    parallel = [k for k in f.impl.module_source.kernel_sources.values() if k.split_loop]
     assert len(parallel) == 2 and all("prange" in k.source for k in parallel)
     x = RNG.standard_normal((batch, 64, 64)).astype(np.float32)
     x[0, 0, :3] = [np.nan, np.inf, -0.0]
@@ -114,4 +114,4 @@ def test_a_loop_split_across_threads_changes_no_result(large_elementwise, batch)
 def test_small_kernels_stay_serial():
     x = gc.tensor("x", ("B", 512))
     f = gc.compile(gc.gelu(x), backend="cpu")
-    assert not any(k.parallel for k in f.impl.module_source.kernel_sources.values())
+    assert not any(k.split_loop for k in f.impl.module_source.kernel_sources.values())

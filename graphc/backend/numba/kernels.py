@@ -46,7 +46,7 @@ class KernelSource:
     ints: list                   # sympy expressions of the int parameters, in order
     notes: list = field(default_factory=list)  # what the printer chose (BLAS, flattened...)
     imports: list = field(default_factory=list)  # lines the kernel's module needs
-    parallel: bool = False       # a loop split across Numba's threads (above PARALLEL_FROM)
+    split_loop: bool = False     # a loop split across Numba's threads (above PARALLEL_FROM)
 
     @property
     def source(self) -> str:
@@ -61,7 +61,7 @@ class KernelSource:
         faster than the number of calls (150 calls: 25 s, against 7.6 s this way)."""
         names = [f"at_{p}" if j in in_workspace else p for j, p in enumerate(self.array_params)]
         params = (["ws"] if in_workspace else []) + names + self.int_params
-        header = [JIT_PARALLEL if self.parallel else JIT,
+        header = [JIT_PARALLEL if self.split_loop else JIT,
                   f"def {name or self.name}({', '.join(params)}):", f'    """{self.doc}"""']
         views = [f"    {self.array_params[j]} = ws[at_{self.array_params[j]}:].view(np.{dtype})"
                  for j, dtype in sorted(in_workspace.items())]
@@ -160,7 +160,7 @@ def _(k: ElementwiseKernel) -> KernelSource:
                  ["one flat loop" if flat else "strided loops"] +
                  ([f"split across threads from {PARALLEL_FROM} elements"] if parallel else []))
     ks.arrays = [a.buffer for a in k.operands] + [k.out.buffer]
-    ks.parallel = parallel
+    ks.split_loop = parallel
     ks.imports = PARALLEL_IMPORTS if parallel else []
     return ks
 

@@ -78,7 +78,7 @@ class CpuFunction:
         self._sizes: dict = {}  # (shape or workspace layout, dim sizes) -> ints, worked out once
         ms = self.module_source
         self.threads = BlasThreads(
-            graph, numba_pool=any(getattr(ks, "parallel", False) for ks in
+            graph, numba_pool=any(ks.split_loop for ks in
                                   ms.kernel_sources.values()),
             calls_blas=any(ms.kernel_sources[n].blas for n in ms.contractions))
         self.choices: dict = {}  # dim sizes -> {contraction kernel: (mode, why)}
