@@ -90,10 +90,12 @@ def test_a_matmul_choice_measured_on_a_busy_machine_is_not_kept(others, kept, mo
 
 @pytest.fixture(scope="module")
 def large_elementwise():
-    # flat (gelu) and strided (a transpose read) loops over (B, 64, 64): 4,096 elements known
-    # when printed, so the kernels carry a split loop, taken from 2^16 elements (B >= 16)
+    # flat (gelu) and strided (a transpose read) loops, a row reduction, softmax and
+    # log-softmax over (B, 64, 64): 4,096 elements known when printed, so the kernels carry a
+    # split outer loop, taken from 2^16 elements (B >= 16)
     x = gc.tensor("x", ("B", 64, 64))
-    outputs = [gc.gelu(x) * 2.0, x + gc.transpose(x, (0, 2, 1))]
+    outputs = [gc.gelu(x) * 2.0, x + gc.transpose(x, (0, 2, 1)),
+               gc.sum(gc.exp(x), axis=-1), gc.softmax(x, axis=-1), gc.log_softmax(x, axis=-1)]
     return outputs, gc.compile(outputs, backend="cpu")
 
 
@@ -101,7 +103,7 @@ def large_elementwise():
 def test_a_loop_split_across_threads_changes_no_result(large_elementwise, batch):
     outputs, f = large_elementwise
     parallel = [k for k in f.impl.module_source.kernel_sources.values() if k.split_loop]
-    assert len(parallel) == 2 and all("prange" in k.source for k in parallel)
+    assert len(parallel) == 5 and all("prange" in k.source for k in parallel)
     x = RNG.standard_normal((batch, 64, 64)).astype(np.float32)
     x[0, 0, :3] = [np.nan, np.inf, -0.0]
     want = gc.compile(outputs, backend="reference")(x=x)

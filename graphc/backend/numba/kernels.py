@@ -72,13 +72,27 @@ class _Writer:
     def __init__(self):
         self.lines: list[str] = []
         self.depth = 1
+        self.outer = None  # (line index, variable, extent) of the first loop at the top
 
     def line(self, text: str):
         self.lines.append("    " * self.depth + text)
 
     def loop(self, var: str, extent: str):
+        if self.outer is None and self.depth == 1:
+            self.outer = (len(self.lines), var, extent)
         self.line(f"for {var} in range({extent}):")
         self.depth += 1
+
+    def split_outer(self, total: str) -> None:
+        """From the outermost loop on, two copies of the code: its iterations split across
+        Numba's threads (prange) when `total` elements reach PARALLEL_FROM, else as printed.
+        The outer loop's iterations must be independent (each writes its own outputs)."""
+        at, var, extent = self.outer
+        head, body = self.lines[:at], self.lines[at:]
+        split = "    " + f"    for {var} in prange({extent}):"
+        self.lines = head + [f"    if {total} >= {PARALLEL_FROM}:  # enough to split across "
+                             f"threads", split] + ["    " + ln for ln in body[1:]] + \
+            ["    else:"] + ["    " + ln for ln in body]
 
 
 def _dims_of(*bodies) -> set:
@@ -131,30 +145,16 @@ def _(k: ElementwiseKernel) -> KernelSource:
         reads = [f"x{j}[{index(a, loops, params)}]" for j, a in enumerate(k.operands)]
         target = f"out[{index(k.out, loops, params)}]"
     lines, result = body_lines(k.body, [f"a{j}" for j in range(len(reads))], dims)
-
-    def nest(outer: str = "range"):
-        for depth, (v, e) in enumerate(zip(loops, extents)):
-            w.line(f"for {v} in {outer if depth == 0 else 'range'}({e}):")
-            w.depth += 1
-        for j, r in enumerate(reads):
-            w.line(f"a{j} = {r}")
-        for ln in lines:
-            w.line(ln)
-        w.line(f"{target} = {result}")
-        w.depth -= len(loops)
+    for v, e in zip(loops, extents):
+        w.loop(v, e)
+    for j, r in enumerate(reads):
+        w.line(f"a{j} = {r}")
+    for ln in lines:
+        w.line(ln)
+    w.line(f"{target} = {result}")
     parallel = bool(k.domain) and _static_size(k.domain) >= PARALLEL_STATIC
     if parallel:
-        total = " * ".join(extents)
-        w.line(f"if {total} >= {PARALLEL_FROM}:  # enough to split across threads")
-        w.depth += 1
-        nest("prange")
-        w.depth -= 1
-        w.line("else:")
-        w.depth += 1
-        nest()
-        w.depth -= 1
-    else:
-        nest()
+        w.split_outer(" * ".join(extents))
     what = " ".join(k.body.lines()[:-1]) or "copy"
     ks = _finish(k.name, f"{'+'.join(k.provenance)}: {what}", params, arrays, w,
                  ["one flat loop" if flat else "strided loops"] +
@@ -295,10 +295,17 @@ def _(k: ReduceKernel) -> KernelSource:
             w.line("acc = accs[j]")
         _write_result(w, k, loops, params, dims, _final(k.reduce, "acc"), index_name="j")
         notes = ["reduced axes outermost: a row of accumulators"]
+    # one output element per iteration of the outer loop: its iterations can be split
+    parallel = trailing and bool(kept) and _static_size(k.domain) >= PARALLEL_STATIC
+    if parallel:
+        w.split_outer(" * ".join(extents))
+        notes.append(f"split across threads from {PARALLEL_FROM} elements")
     what = " ".join(k.body.lines()[:-1])
     ks = _finish(k.name, f"{'+'.join(k.provenance)}: {k.reduce} over axes {list(k.axes)} of "
                  f"{what or 'x0'}", params, arrays, w, notes)
     ks.arrays = [a.buffer for a in k.operands] + [e.buffer for e in k.extras] + [k.out.buffer]
+    ks.split_loop = parallel
+    ks.imports = PARALLEL_IMPORTS if parallel else []
     return ks
 
 
@@ -374,6 +381,13 @@ def _(k: NormalizeKernel) -> KernelSource:
     w.depth -= 1
     doc = ("exp(z - max) / sum(exp(z - max))" if k.op == "softmax" else
            "(z - max) - log1p(sum of exp(z - max) but the max's)")
-    ks = _finish(k.name, f"{k.op} along axis {k.axis}: {doc}", params, ["x", "out"], w)
+    # the outer loop (over another axis) computes whole rows: its iterations can be split
+    parallel = rank > 1 and _static_size(k.domain) >= PARALLEL_STATIC
+    if parallel:
+        w.split_outer(" * ".join(extents))
+    ks = _finish(k.name, f"{k.op} along axis {k.axis}: {doc}", params, ["x", "out"], w,
+                 [f"split across threads from {PARALLEL_FROM} elements"] if parallel else [])
     ks.arrays = [k.operand.buffer, k.out.buffer]
+    ks.split_loop = parallel
+    ks.imports = PARALLEL_IMPORTS if parallel else []
     return ks
