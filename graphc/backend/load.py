@@ -21,23 +21,32 @@ class LoadMeter:
         return max(0.0, (busy - own) / max(wall, 1e-9))
 
 
-def _readings() -> tuple[float, float, float]:
+def _readings(cpus: frozenset | None = None) -> tuple[float, float, float]:
+    """(now, busy seconds of the machine's CPUs, or of `cpus` only, this process's seconds)."""
     try:
         with open("/proc/stat") as f:
-            ticks = [int(v) for v in f.readline().split()[1:9]]
-        busy = (sum(ticks) - ticks[3] - ticks[4]) / _TICKS_PER_S  # all but idle and iowait
-    except OSError:
+            if cpus is None:
+                rows = [f.readline()]  # the first line: all CPUs together
+            else:
+                rows = [ln for ln in f if ln.startswith("cpu") and ln[3:4].isdigit() and
+                        int(ln.split(None, 1)[0][3:]) in cpus]
+        busy = 0.0
+        for row in rows:
+            ticks = [int(v) for v in row.split()[1:9]]
+            busy += (sum(ticks) - ticks[3] - ticks[4]) / _TICKS_PER_S  # but idle and iowait
+    except (OSError, ValueError):
         busy = None
     t = os.times()
     own = t.user + t.system + t.children_user + t.children_system
     return time.perf_counter(), own if busy is None else busy, own
 
 
-def _cores() -> int:
+def _affinity() -> frozenset | None:
+    """The CPUs this process may run on (None where the system does not say: macOS)."""
     try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # macOS
-        return os.cpu_count() or 1
+        return frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
 
 
 class CoreBudget:
@@ -51,14 +60,19 @@ class CoreBudget:
     INTERVAL_S = 0.2
 
     def __init__(self):
-        self.cores = _cores()
-        self._last = _readings()
+        # only the CPUs this process may use count: on a large machine with two of its cores
+        # given to this process (taskset, a batch scheduler), work on the others is no load
+        self._cpus = _affinity()
+        self.cores = len(self._cpus) if self._cpus else (os.cpu_count() or 1)
+        if self._cpus is not None and len(self._cpus) == (os.cpu_count() or 0):
+            self._cpus = None  # all of them: the first line of /proc/stat says it at once
+        self._last = _readings(self._cpus)
         self._free = self.cores
 
     def free(self) -> int:
         now = time.perf_counter()
         if now - self._last[0] >= self.INTERVAL_S:
-            readings = _readings()
+            readings = _readings(self._cpus)
             wall, busy, own = (b - a for a, b in zip(self._last, readings))
             others = max(0.0, (busy - own) / max(wall, 1e-9))
             self._free = max(1, min(self.cores, int(self.cores - others + 0.5)))

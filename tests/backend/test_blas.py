@@ -107,7 +107,7 @@ def test_the_core_budget_gives_a_thread_up_while_others_use_half_a_core(monkeypa
     from graphc.backend import load
     clock = {"t": 0.0, "busy": 0.0, "own": 0.0, "reads": 0}
 
-    def readings():
+    def readings(cpus=None):
         clock["reads"] += 1
         return clock["t"], clock["busy"], clock["own"]
     monkeypatch.setattr(load, "_readings", readings)
@@ -157,3 +157,16 @@ def test_numbas_pool_takes_one_thread_while_blas_takes_more(pools, monkeypatch):
             seen[name] = numba.get_num_threads()
         assert numba.get_num_threads() == cores  # restored after the call
     assert seen == {"blas on all": 1, "blas on one": cores, "no blas": cores}
+
+
+def test_only_the_cpus_this_process_may_use_count_as_load(monkeypatch):
+    # a four-CPU machine, this process on CPUs 1 and 2: CPU 0's and 3's work is no load
+    import io
+    from graphc.backend import load
+    stat = ("cpu  400 0 0 100 0 0 0 0 0 0\n"
+            "cpu0 100 0 0 0 0 0 0 0 0 0\ncpu1 10 0 0 90 0 0 0 0 0 0\n"
+            "cpu2 20 0 0 10 0 0 0 0 0 0\ncpu3 270 0 0 0 0 0 0 0 0 0\nintr 5\n")
+    monkeypatch.setattr(load, "open", lambda *a, **k: io.StringIO(stat), raising=False)
+    ticks = load._TICKS_PER_S
+    assert load._readings()[1] == 400 / ticks
+    assert load._readings(frozenset({1, 2}))[1] == pytest.approx(30 / ticks)
