@@ -117,3 +117,17 @@ def test_small_kernels_stay_serial():
     x = gc.tensor("x", ("B", 512))
     f = gc.compile(gc.gelu(x), backend="cpu")
     assert not any(k.split_loop for k in f.impl.module_source.kernel_sources.values())
+
+
+def test_split_loops_over_buffers_of_the_workspace():
+    # kernels whose operands and results are temporaries (views of the one workspace): Numba's
+    # parallel loops read zeros from views made in their own function (the tiny transformer's
+    # GELU gave a wrong loss), so the loops are a function given the views
+    x = gc.tensor("x", ("B", 64, 64))
+    outputs = [gc.softmax(gc.gelu(gc.gelu(x) * 3.0), axis=-1) + 1.0]
+    f = gc.compile(outputs, backend="cpu", opt_level=0)  # every op its own kernel
+    sources = [k for k in f.impl.module_source.kernel_sources.values() if k.split_loop]
+    assert len(sources) >= 3 and "_loops(" in f.impl.source
+    x_value = RNG.standard_normal((40, 64, 64)).astype(np.float32)
+    want = gc.compile(outputs, backend="reference", opt_level=0)(x=x_value)
+    np.testing.assert_allclose(f(x=x_value), want, rtol=2e-6, atol=1e-6)

@@ -117,7 +117,7 @@ class Module:
         function = f"{ks.name.split('_', 1)[0][0]}{digest.hexdigest()[:16]}"
         module = f"graphc_k_{function}"
         self.kernel_modules[module] = HEADER.format(what="One kernel.", **self.versions) + \
-            body.replace("def KERNEL(", f"def {function}(")
+            body.replace("KERNEL", function)
         self.gemm_modules.update(getattr(ks, "gemm", None) or [])
         return function
 

@@ -59,13 +59,23 @@ class KernelSource:
         the workspace's end: the kernel reads only its own elements of it). A
         view made in the driver instead cost Numba's compile of the driver time that grew
         faster than the number of calls (150 calls: 25 s, against 7.6 s this way)."""
+        name = name or self.name
         names = [f"at_{p}" if j in in_workspace else p for j, p in enumerate(self.array_params)]
         params = (["ws"] if in_workspace else []) + names + self.int_params
-        header = [JIT_PARALLEL if self.split_loop else JIT,
-                  f"def {name or self.name}({', '.join(params)}):", f'    """{self.doc}"""']
+        header = [JIT_PARALLEL if self.split_loop and not in_workspace else JIT,
+                  f"def {name}({', '.join(params)}):", f'    """{self.doc}"""']
         views = [f"    {self.array_params[j]} = ws[at_{self.array_params[j]}:].view(np.{dtype})"
                  for j, dtype in sorted(in_workspace.items())]
-        return "\n".join(header + views + self.body) + "\n"
+        if not (self.split_loop and in_workspace):
+            return "\n".join(header + views + self.body) + "\n"
+        # Numba's parallel loops compute garbage from views of one array made in the same
+        # function (two views of the workspace read back zeros): the loops are a function of
+        # their own, given the views as arguments
+        arguments = ", ".join(self.array_params + self.int_params)
+        loops = [JIT_PARALLEL, f"def {name}_loops({arguments}):",
+                 f'    """The loops of {name}, on arrays."""'] + self.body
+        return "\n".join(loops) + "\n\n\n" + "\n".join(
+            header + views + [f"    {name}_loops({arguments})"]) + "\n"
 
 
 class _Writer:
