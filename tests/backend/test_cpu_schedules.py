@@ -114,9 +114,13 @@ def test_a_loop_split_across_threads_changes_no_result(large_elementwise, batch)
 
 
 def test_small_kernels_stay_serial():
-    x = gc.tensor("x", ("B", 512))
-    f = gc.compile(gc.gelu(x), backend="cpu")
+    # a GELU over (B, 64) (2,048 elements at B = 32) and an add over (B, 512) (cheap per
+    # element, 512 known) carry no split loop; a GELU over (B, 512) does
+    x, y = gc.tensor("x", ("B", 64)), gc.tensor("y", ("B", 512))
+    f = gc.compile([gc.gelu(x), y + 1.0], backend="cpu")
     assert not any(k.split_loop for k in f.impl.module_source.kernel_sources.values())
+    g = gc.compile(gc.gelu(y), backend="cpu")
+    assert all(k.split_loop for k in g.impl.module_source.kernel_sources.values())
 
 
 def test_split_loops_over_buffers_of_the_workspace():

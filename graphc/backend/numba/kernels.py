@@ -162,7 +162,7 @@ def _(k: ElementwiseKernel) -> KernelSource:
     for ln in lines:
         w.line(ln)
     w.line(f"{target} = {result}")
-    parallel = bool(k.domain) and _static_size(k.domain) >= PARALLEL_STATIC
+    parallel = bool(k.domain) and _may_split(k.domain, lines)
     if parallel:
         w.split_outer(" * ".join(extents))
     what = " ".join(k.body.lines()[:-1]) or "copy"
@@ -175,16 +175,24 @@ def _(k: ElementwiseKernel) -> KernelSource:
     return ks
 
 
-def _static_size(domain) -> int:
-    """The product of the sizes known when the kernel is printed (a symbolic batch counts 1)."""
-    size = 1
+# a symbolic size (a batch, a sequence length) counts this much for a kernel whose elements
+# each call a transcendental function: the tiny transformer's GELU over (B, T, 256) is
+# 262,144 elements at B = T = 32, and 10 ms of a 26 ms step on one thread
+SYMBOLIC_SIZE = 32
+_TRANSCENDENTAL = ("math.", "np.exp(", "np.log", "np.tanh(", "np.expm1(")
+
+
+def _may_split(domain, lines, transcendental: bool = False) -> bool:
+    """Whether a kernel carries a split loop: the sizes known when it is printed make
+    PARALLEL_STATIC elements (a symbolic size counting 1), or, for a kernel that calls a
+    transcendental function per element (`lines`, its printed body), SYMBOLIC_SIZE each."""
+    known, guessed = 1, 1
     for d in domain:
-        d = sympy.sympify(d)
-        if d.is_Integer:
-            size *= int(d)
-        else:
-            size *= int(sympy.Mul(*[f for f in sympy.Mul.make_args(d) if f.is_Integer]) or 1)
-    return size
+        for f in sympy.Mul.make_args(sympy.sympify(d)):
+            known *= int(f) if f.is_Integer else 1
+            guessed *= int(f) if f.is_Integer else SYMBOLIC_SIZE
+    costly = transcendental or any(t in ln for ln in lines for t in _TRANSCENDENTAL)
+    return known >= PARALLEL_STATIC or (costly and guessed >= PARALLEL_STATIC)
 
 
 # ---- reductions ----------------------------------------------------------------------------
@@ -306,7 +314,7 @@ def _(k: ReduceKernel) -> KernelSource:
         _write_result(w, k, loops, params, dims, _final(k.reduce, "acc"), index_name="j")
         notes = ["reduced axes outermost: a row of accumulators"]
     # one output element per iteration of the outer loop: its iterations can be split
-    parallel = trailing and bool(kept) and _static_size(k.domain) >= PARALLEL_STATIC
+    parallel = trailing and bool(kept) and _may_split(k.domain, w.lines)
     if parallel:
         w.split_outer(" * ".join(extents))
         notes.append(f"split across threads from {PARALLEL_FROM} elements")
@@ -392,7 +400,7 @@ def _(k: NormalizeKernel) -> KernelSource:
     doc = ("exp(z - max) / sum(exp(z - max))" if k.op == "softmax" else
            "(z - max) - log1p(sum of exp(z - max) but the max's)")
     # the outer loop (over another axis) computes whole rows: its iterations can be split
-    parallel = rank > 1 and _static_size(k.domain) >= PARALLEL_STATIC
+    parallel = rank > 1 and _may_split(k.domain, (), transcendental=True)  # exp per element
     if parallel:
         w.split_outer(" * ".join(extents))
     ks = _finish(k.name, f"{k.op} along axis {k.axis}: {doc}", params, ["x", "out"], w,
