@@ -177,6 +177,11 @@ class ContractKernel(Kernel):
         c = layout(self.out.strides[nb], self.out.strides[nb + 1], M, N)
         return None if None in (a, b, c) else (a, b, c)
 
+    def is_result(self, extra: Access) -> bool:
+        """Whether an epilogue operand reads the result's own elements, in place."""
+        return extra.buffer == self.out.buffer and extra.strides == self.out.strides and \
+            extra.offset == self.out.offset
+
     def gemm_form(self, copy_ok: bool = False):
         """(alpha, beta, e) when the epilogue is `alpha * acc + beta * e` with e the result's
         own buffer read in place (a parameter update w - lr * grad, or a momentum buffer
@@ -196,9 +201,7 @@ class ContractKernel(Kernel):
         def in_place(v):
             if not (isinstance(v, int) and 1 <= v < body.n_params):
                 return False
-            e = self.extras[v - 1]
-            return copy_ok or (e.buffer == self.out.buffer and e.strides == self.out.strides
-                               and e.offset == self.out.offset)
+            return copy_ok or self.is_result(self.extras[v - 1])
 
         def scalar(v):
             if isinstance(v, Lit):

@@ -141,8 +141,7 @@ def _gemm_call(w, k, params, M, N, K, layout, form):
     w.depth += 1
     if form is not None:
         e = k.extras[form[2]]
-        if not (e.buffer == k.out.buffer and e.strides == k.out.strides and
-                e.offset == k.out.offset):  # C starts as e, and BLAS adds alpha * A @ B
+        if not k.is_result(e):  # C starts as e, and BLAS adds alpha * A @ B
             loops = [f"p{j}" for j in range(nb)] + ["mi", "ni", "0"]
             w.line(f"for mi in range({M}):")
             w.line(f"    for ni in range({N}):")

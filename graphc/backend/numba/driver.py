@@ -112,7 +112,8 @@ class Module:
 
     def _kernel_module(self, ks) -> str:
         """The function computing `ks`, in its own module named by its source's hash."""
-        body = "\n".join(ks.imports) + "\n\n\n" + ks.render(self._in_workspace(ks), "KERNEL")
+        ks.in_workspace = self._in_workspace(ks)  # the driver passes these as offsets
+        body = "\n".join(ks.imports) + "\n\n\n" + ks.render(ks.in_workspace, "KERNEL")
         digest = hashlib.sha256((body + repr(sorted(self.versions.items()))).encode())
         function = f"{ks.name.split('_', 1)[0][0]}{digest.hexdigest()[:16]}"
         module = f"graphc_k_{function}"
@@ -150,7 +151,7 @@ class Module:
             lines.append(f"    {_ident(b.name)}_ = {_ident(b.name)}.reshape({_ident(b.name)}.size)")
         for k in kernels:
             ks = self.kernel_sources[k.name]
-            in_ws = self._in_workspace(ks)
+            in_ws = ks.in_workspace
             args = (["ws"] if in_ws else []) + \
                 [self._offset(a) if j in in_ws else self._array(a, k)
                  for j, a in enumerate(ks.arrays)] + [int_code(e, self.dims) for e in ks.ints]

@@ -47,6 +47,8 @@ class KernelSource:
     notes: list = field(default_factory=list)  # what the printer chose (BLAS, flattened...)
     imports: list = field(default_factory=list)  # lines the kernel's module needs
     split_loop: bool = False     # a loop split across Numba's threads (above PARALLEL_FROM)
+    # array positions the driver passes as workspace offsets -> their dtypes
+    in_workspace: dict = field(default_factory=dict)
 
     @property
     def source(self) -> str:
