@@ -22,14 +22,14 @@ def test_model_for_the_mlp_shapes():
     x, W = gc.tensor("x", ("B", 784)), gc.tensor("W", (784, 256))
     # tile_k: a 64-byte-wide panel of B in half of a 32 KiB L1: 32768 / 128 = 256 rows;
     # tile_n: the 256 x tile_n block of B in half of a 1 MiB L2 (512 floats) capped by N = 256;
-    # tile_m: at most 64 rows. B is symbolic: the batch rows run in parallel (axis 0).
-    assert _schedule(x @ W) == Schedule(64, 256, 256, 0)
+    # tile_m: at most 128 rows. B is symbolic: the batch rows run in parallel (axis 0).
+    assert _schedule(x @ W) == Schedule(128, 256, 256, 0)
     W3 = gc.tensor("W3", (256, 10))
     # N = 10 caps tile_n
-    assert _schedule(gc.tensor("h", ("B", 256)) @ W3) == Schedule(64, 10, 256, 0)
+    assert _schedule(gc.tensor("h", ("B", 256)) @ W3) == Schedule(128, 10, 256, 0)
     # dW = xᵀ @ dZ: M = 784 > N = 256 -> parallel over axis 0; K = B is symbolic
     dz = gc.tensor("dz", ("B", 256))
-    assert _schedule(x.T @ dz) == Schedule(64, 256, 256, 0)
+    assert _schedule(x.T @ dz) == Schedule(128, 256, 256, 0)
     # a wide N is the larger independent axis
     assert _schedule(gc.tensor("a", (16, 64)) @ gc.tensor("b", (64, 4096))).parallel_axis == 1
 
@@ -37,14 +37,14 @@ def test_model_for_the_mlp_shapes():
 def test_a_symbolic_n_gets_at_most_256_columns_so_the_rows_are_not_starved():
     # an attention's q kᵀ over a symbolic sequence length T: (B, T, 16) @ (B, 16, T)
     q, k = gc.tensor("q", ("B", "T", 16)), gc.tensor("k", ("B", 16, "T"))
-    # tile_k = K = 16; tile_n: 256, not the 8192 columns half of L2 holds; tile_m: the 64 rows
-    assert _schedule(q @ k) == Schedule(64, 256, 16, 0)
+    # tile_k = K = 16; tile_n: 256, not the 8192 columns half of L2 holds; tile_m: the 128 rows
+    assert _schedule(q @ k) == Schedule(128, 256, 16, 0)
 
 
 def test_float64_and_cache_size_change_the_tiles():
     x, W = gc.tensor("x", ("B", 4096), "float64"), gc.tensor("W", (4096, 4096), "float64")
     # a float64 block of B 256 deep fills half of L2 at 256 columns (512 float32 ones)
-    assert _schedule(x @ W) == Schedule(64, 256, 256, 0)
+    assert _schedule(x @ W) == Schedule(128, 256, 256, 0)
     assert _schedule(gc.tensor("x", ("B", 4096)) @ gc.tensor("W", (4096, 4096))).tile_n == 512
     small = _schedule(x @ W, l1_bytes=4096, l2_bytes=65536)
     assert small.tile_k == 32 and small.tile_n == 128

@@ -80,7 +80,8 @@ class CpuFunction:
         self.threads = BlasThreads(
             graph, numba_pool=any(ks.split_loop for ks in
                                   ms.kernel_sources.values()),
-            calls_blas=any(ms.kernel_sources[n].blas for n in ms.contractions))
+            calls_blas=matmul not in ("generated", "parallel") and
+            any(ms.kernel_sources[n].blas for n in ms.contractions))
         self.choices: dict = {}  # dim sizes -> {contraction kernel: (mode, why)}
         self._load()
 
