@@ -1,0 +1,56 @@
+"""BLAS from compiled code (graphc/backend/numba/blas.py): SciPy's sgemm and dgemm by their
+function pointers, every transpose and leading dimension equal to NumPy's product, and loading
+them leaves `import scipy.linalg` as it was."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from numba import njit
+
+from graphc.backend.numba.blas import xxgemm
+
+
+@njit(cache=False)
+def _gemm(kind, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    return xxgemm(kind, ta, tb, m, n, k, alpha.ctypes.data, a.ctypes.data, lda, b.ctypes.data,
+                  ldb, beta.ctypes.data, c.ctypes.data, ldc)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("ta, tb", [("n", "n"), ("t", "n"), ("n", "t"), ("t", "t")])
+def test_column_major_gemm_with_transposes_and_beta(dtype, ta, tb):
+    rng = np.random.default_rng(0)
+    m, n, k = 5, 4, 3
+    # column-major operands, stored as the transposes of row-major arrays, with padded rows
+    op_a = rng.standard_normal((m, k) if ta == "n" else (k, m)).astype(dtype)
+    op_b = rng.standard_normal((k, n) if tb == "n" else (n, k)).astype(dtype)
+    a = np.zeros((op_a.shape[1], op_a.shape[0] + 2), dtype)
+    a[:, :op_a.shape[0]] = op_a.T
+    b = np.zeros((op_b.shape[1], op_b.shape[0] + 1), dtype)
+    b[:, :op_b.shape[0]] = op_b.T
+    c0 = rng.standard_normal((n, m)).astype(dtype)  # C (m x n, column-major) as its transpose
+    c = c0.copy()
+    kind = ord("s") if dtype == "float32" else ord("d")
+    assert _gemm(kind, ord(ta), ord(tb), m, n, k, np.full(1, 2, dtype), a, a.shape[1], b,
+                 b.shape[1], np.full(1, 0.5, dtype), c, m) == 0
+    A = op_a if ta == "n" else op_a.T
+    B = op_b if tb == "n" else op_b.T
+    want = 2 * (A.astype(np.float64) @ B) + 0.5 * c0.T
+    np.testing.assert_allclose(c.T, want, rtol=1e-5, atol=1e-5)
+
+
+def test_loading_the_pointers_leaves_scipy_linalg_as_it_was():
+    script = textwrap.dedent("""
+        import sys
+        import graphc.backend.numba.blas
+        print("scipy.linalg" in sys.modules)
+        import scipy.linalg
+        import scipy.linalg.cython_blas
+        print(scipy.linalg.cython_blas is sys.modules["scipy.linalg.cython_blas"])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False", "True"]
