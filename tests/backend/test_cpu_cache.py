@@ -114,3 +114,22 @@ def test_the_cli_lists_kernels_and_the_cache(tmp_path):
     clear = subprocess.run([sys.executable, "-m", "graphc", "cache", "clear"],
                            capture_output=True, text=True, env=env, timeout=60)
     assert clear.returncode == 0 and "removed" in clear.stdout
+
+
+def test_a_change_to_the_code_kernels_compile_in_names_new_entries(monkeypatch):
+    # Numba's cache checks only a generated module's own file; BLAS's call (blas.py) is
+    # compiled into every contraction kernel, so its source is part of every entry's name
+    import graphc as gc
+    from graphc.backend.numba import driver, gemm
+    from graphc.lower import lower
+    from graphc.passes.pipeline import optimize
+    x, w = gc.tensor("x", ("B", 3)), gc.tensor("w", (3, 2))
+    program = lower(optimize(gc.Graph.of([gc.relu(x @ w)]))[0])
+    before = driver.Module(program, driver.versions())
+    gemm_before = gemm.source("float32")
+    monkeypatch.setattr(driver, "runtime_digest", lambda: "changed")
+    gemm.source.cache_clear()
+    after = driver.Module(program, driver.versions())
+    assert not set(before.kernel_modules) & set(after.kernel_modules)
+    assert gemm.source("float32") != gemm_before
+    gemm.source.cache_clear()

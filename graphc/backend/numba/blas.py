@@ -79,29 +79,54 @@ def _fortran_gemms() -> dict:
 
 
 def _compiled_gemm():
-    from llvmlite import binding
-    from numba import njit
+    from llvmlite import binding, ir
+    from numba.core import cgutils
+    from numba.extending import intrinsic
     for f, address in _fortran_gemms().items():
         binding.add_symbol(f"graphc_scipy_{f}", address)
     from ..blas import refresh
     refresh()  # the thread control finds the BLAS library now loaded
-    fortran = types.void(*[types.voidptr] * 13)
-    sgemm = types.ExternalFunction("graphc_scipy_sgemm", fortran)
-    dgemm = types.ExternalFunction("graphc_scipy_dgemm", fortran)
 
-    @njit(nogil=True)
-    def xxgemm(kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-        """Numba's numba_xxgemm, in Numba: Fortran takes every argument by address."""
-        flags = np.empty(2, np.uint8)
-        flags[0], flags[1] = transa, transb
-        ints = np.empty(6, np.int32)  # SciPy's BLAS takes 32-bit integers
-        ints[0], ints[1], ints[2], ints[3], ints[4], ints[5] = m, n, k, lda, ldb, ldc
-        f, i = flags.ctypes.data, ints.ctypes.data
-        if kind == 115:  # ord("s")
-            sgemm(f, f + 1, i, i + 4, i + 8, alpha, a, i + 12, b, i + 16, beta, c, i + 20)
-        else:
-            dgemm(f, f + 1, i, i + 4, i + 8, alpha, a, i + 12, b, i + 16, beta, c, i + 20)
-        return 0
+    @intrinsic
+    def xxgemm(typingctx, kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        """Numba's numba_xxgemm as inline code: Fortran takes every argument by address, so
+        the flags and sizes go in stack slots of the calling function (a NumPy array for them
+        could be freed by Numba's reference counting before the call reads it)."""
+        arg_types = (kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+        def codegen(context, builder, signature, args):
+            byte = ir.IntType(8).as_pointer()
+            values = dict(zip(("kind", "ta", "tb", "m", "n", "k", "alpha", "a", "lda", "b",
+                               "ldb", "beta", "c", "ldc"), zip(args, arg_types)))
+
+            def integer(name):
+                value, ty = values[name]
+                return context.cast(builder, value, ty, types.int64)
+
+            def slot(name, bits):  # the value, narrowed to Fortran's type, in a stack slot
+                at = cgutils.alloca_once(builder, ir.IntType(bits))
+                builder.store(builder.trunc(integer(name), ir.IntType(bits)), at)
+                return builder.bitcast(at, byte)
+
+            def address(name):
+                value, ty = values[name]
+                if isinstance(ty, types.Integer):
+                    return builder.inttoptr(integer(name), byte)
+                return builder.bitcast(value, byte)
+            call = [slot("ta", 8), slot("tb", 8), slot("m", 32), slot("n", 32), slot("k", 32),
+                    address("alpha"), address("a"), slot("lda", 32), address("b"),
+                    slot("ldb", 32), address("beta"), address("c"), slot("ldc", 32)]
+            fortran = ir.FunctionType(ir.VoidType(), [byte] * 13)
+            single = builder.icmp_signed("==", integer("kind"), ir.Constant(ir.IntType(64), 115))
+            with builder.if_else(single) as (sgemm, dgemm):  # 115: ord("s")
+                with sgemm:
+                    builder.call(cgutils.get_or_insert_function(
+                        builder.module, fortran, "graphc_scipy_sgemm"), call)
+                with dgemm:
+                    builder.call(cgutils.get_or_insert_function(
+                        builder.module, fortran, "graphc_scipy_dgemm"), call)
+            return ir.Constant(ir.IntType(32), 0)
+        return types.intc(*arg_types), codegen
     return xxgemm
 
 

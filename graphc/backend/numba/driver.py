@@ -12,7 +12,9 @@ run1, ...) with the op's NumPy reference called between them.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import platform
 import re
 
@@ -251,4 +253,22 @@ class Module:
 def versions() -> dict:
     import numba
     from ... import __version__
-    return {"graphc": __version__, "numba": numba.__version__, "cpu": cpu_name()}
+    return {"graphc": __version__, "numba": numba.__version__, "cpu": cpu_name(),
+            "runtime": runtime_digest()}
+
+
+# What generated code calls and Numba compiles into it: BLAS's call, the matmul's vectors,
+# dropout's random bits. Numba's cache checks only each generated module's own file, so a
+# change to one of these must name new cache entries (a kernel cached with an old BLAS call
+# kept running it).
+RUNTIME_FILES = ("blas.py", "vectors.py", "splitmix.py")
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_digest() -> str:
+    here = os.path.dirname(__file__)
+    digest = hashlib.sha256()
+    for name in RUNTIME_FILES:
+        with open(os.path.join(here, name), "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:12]
