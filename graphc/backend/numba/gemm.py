@@ -150,13 +150,14 @@ def _micro_scalar(t: str, mr: int, nr: int) -> str:
 
 
 _TILE = '''@njit(cache=True, nogil=True)
-def pack_b(b, ib, sbk, sbn, k0, kc, nt, bp):
-    """Rows k0..k0+kc of B's nt columns into NR-wide panels bp[p0*kc + k*NR + j], zero-padded."""
+def pack_b(b, ib, sbk, sbn, k0, kc, nt, bp, to):
+    """Rows k0..k0+kc of B's nt columns into NR-wide panels bp[to + p0*kc + k*NR + j],
+    zero-padded."""
     for p0 in range(0, nt, NR):
         nr = min(NR, nt - p0)
         for k in range(kc):
             row = ib + (k0 + k) * sbk + p0 * sbn
-            at = p0 * kc + k * NR
+            at = to + p0 * kc + k * NR
             if sbn == 1 and nr == NR:  # a constant-length copy: vector loads and stores
                 for j in range(NR):
                     bp[at + j] = b[row + j]
@@ -207,7 +208,7 @@ def tile_arrays(a, ia, sam, sak, b, ib, sbk, sbn, mt, nt, kk, tk, acc, ldacc):
             acc[i * ldacc + j] = 0
     for k0 in range(0, kk, tk):
         kc = min(tk, kk - k0)
-        pack_b(b, ib, sbk, sbn, k0, kc, nt, bp)
+        pack_b(b, ib, sbk, sbn, k0, kc, nt, bp, 0)
         rows_times_packed_b(a, ia, sam, sak, k0, kc, mt, nt, bp, acc, 0, ldacc)
 '''
 
@@ -231,7 +232,9 @@ def product_arrays(a, ia, sam, sak, b, ib, sbk, sbn, mm, nn, kk, out, io, som, s
                     acc[at + i * ld + j] = 0
         for k0 in range(0, kk, tk):
             kc = min(tk, kk - k0)
-            pack_b(b, ib + n0 * sbn, sbk, sbn, k0, kc, nt, bp)
+            for p in prange((nt + NR - 1) // NR):  # each thread packs some panels of B
+                p0 = p * NR
+                pack_b(b, ib + (n0 + p0) * sbn, sbk, sbn, k0, kc, min(NR, nt - p0), bp, p0 * kc)
             for t in prange(tiles):
                 m0 = t * tm
                 rows_times_packed_b(a, ia + m0 * sam, sam, sak, k0, kc, min(tm, mm - m0), nt, bp,
