@@ -74,17 +74,17 @@ def test_numba_disable_jit_runs_the_generated_code_as_python(tmp_path):
 def test_a_matmul_choice_measured_on_a_busy_machine_is_not_kept(others, kept, monkeypatch,
                                                                  tmp_path):
     from graphc.backend import load
-    from graphc.backend.numba import gemm
+    from graphc.backend.numba import modes
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(gemm, "_choices", None)
-    monkeypatch.setattr(gemm, "_unsettled", {})
+    monkeypatch.setattr(modes, "_choices", None)
+    monkeypatch.setattr(modes, "_unsettled", {})
     monkeypatch.setattr(load.LoadMeter, "others", lambda self: others)
-    ways = (gemm.SERIAL, gemm.BLAS)
-    mode, why = gemm.choose("float32", 24, 16, 8, (24, 16, 8), ways, 1, 1)
+    ways = (modes.SERIAL, modes.BLAS)
+    mode, why = modes.choose("float32", 24, 16, 8, (24, 16, 8), ways, 1, 1)
     assert mode in ways and why.startswith("measured: ")
     saved = (tmp_path / "matmul-choices.json").exists()
     assert saved == kept and ("not kept" in why) != kept
-    again = gemm.choose("float32", 24, 16, 8, (24, 16, 8), ways, 1, 1)
+    again = modes.choose("float32", 24, 16, 8, (24, 16, 8), ways, 1, 1)
     assert again == (mode, why)  # measured once per process either way
 
 

@@ -1,7 +1,7 @@
 """The contraction kernel: out[b, m, n] = epilogue(sum_k A[b, m, k] * B[b, k, n], extras).
 
 Three ways to compute it, in the same kernel function (its `mode` argument picks one per
-call, from what `gemm.choose` measured for the call's shape):
+call, from what `modes.choose` measured for the call's shape):
 - generated (mode 0): the tiles of the `tile` schedule, each computed by the shared packed
   micro-kernel (graphc/backend/numba/gemm.py) and written back through the epilogue;
 - BLAS (mode 1): a gemm reading the operands in place, a transposed operand by a transpose

@@ -19,6 +19,7 @@ from ...lower import lower
 from ...lower.program import ContractKernel, ReferenceKernel
 from ..blas import SERIAL_BELOW_FLOPS, BlasThreads
 from . import cache, gemm
+from .modes import BLAS, MODE_NAMES, PARALLEL, SERIAL, choose
 from .driver import Module, versions
 
 MATMUL = ("auto", "blas", "generated", "parallel")  # gc.compile(..., matmul=...)
@@ -211,7 +212,7 @@ class CpuFunction:
 
     def _modes(self, d: tuple, dims: dict) -> np.ndarray:
         """How each contraction runs at these sizes: BLAS or generated, whichever
-        `gemm.choose` measured faster for its shape, or what the `matmul` option says.
+        `choose` (modes.py) measured faster for its shape, or what the `matmul` option says.
 
         Threads: a step runs one thread pool, never two. BLAS gets its threads by the size of
         the call (graphc/backend/blas.py); Numba's pool (the generated product on all
@@ -224,32 +225,32 @@ class CpuFunction:
         threads = numba.get_num_threads() if not config.DISABLE_JIT else 1
         blas_threads = self.threads.threads(dims)
         no_blas = not any(ms.kernel_sources[n].blas for n in ms.contractions)
-        forced = {"blas": gemm.BLAS, "generated": gemm.SERIAL,
-                  "parallel": gemm.PARALLEL}.get(self.matmul)
+        forced = {"blas": BLAS, "generated": SERIAL,
+                  "parallel": PARALLEL}.get(self.matmul)
         for name in ms.contractions:
             k, ks = self._kernel(name), ms.kernel_sources[name]
             sizes = [int(e.subs(dims)) if getattr(e, "free_symbols", None) else int(e)
                      for e in k.domain]
             m, n, kk = sizes[-3:]
             flops = 2 * m * n * kk
-            ways = [gemm.SERIAL] + ([gemm.BLAS] if ks.blas else []) + \
-                ([gemm.PARALLEL] if ks.parallel and threads > 1 and no_blas and
+            ways = [SERIAL] + ([BLAS] if ks.blas else []) + \
+                ([PARALLEL] if ks.parallel and threads > 1 and no_blas and
                  flops >= SERIAL_BELOW_FLOPS else [])
             if forced is not None:
-                can = forced in ways or (forced == gemm.PARALLEL and ks.parallel)
-                mode = forced if can else gemm.SERIAL
+                can = forced in ways or (forced == PARALLEL and ks.parallel)
+                mode = forced if can else SERIAL
                 reason = f"matmul={self.matmul!r}" + ("" if can else " cannot here")
             elif config.DISABLE_JIT:
-                mode, reason = (gemm.BLAS if ks.blas else gemm.SERIAL), "NUMBA_DISABLE_JIT"
+                mode, reason = (BLAS if ks.blas else SERIAL), "NUMBA_DISABLE_JIT"
             elif flops < MEASURE_FROM_FLOPS:
-                mode, reason = gemm.SERIAL, f"{flops} FLOPs: a BLAS call costs more"
+                mode, reason = SERIAL, f"{flops} FLOPs: a BLAS call costs more"
             else:
                 s = k.schedule
-                mode, reason = gemm.choose(k.acc_dtype, m, n, kk,
+                mode, reason = choose(k.acc_dtype, m, n, kk,
                                            (s.tile_m, s.tile_n, s.tile_k), tuple(ways),
                                            threads, blas_threads)
             modes.append(mode)
-            why[name] = (mode, f"{gemm.MODE_NAMES[mode]} at {m}x{n}x{kk} ({reason})")
+            why[name] = (mode, f"{MODE_NAMES[mode]} at {m}x{n}x{kk} ({reason})")
         self.choices[d] = why
         return np.array(modes, np.int64)
 

@@ -1,0 +1,115 @@
+"""Which way each contraction runs (the `mode` argument of its kernel): BLAS, gemm.py's
+generated matmul on one thread (`tile`), or on all (`product`). Which is fastest depends on
+the shape and the machine, so `choose` measures it once per shape, in native code, and keeps
+the answer in the cache directory."""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from .gemm import load
+
+BLAS, SERIAL, PARALLEL = 1, 0, 2  # the `mode` argument of a contraction kernel
+MODE_NAMES = {BLAS: "BLAS", SERIAL: "generated", PARALLEL: "generated on all threads"}
+_CHOICES = "matmul-choices.json"
+_choices: dict | None = None
+# A choice measured while other processes used more than this many cores is not written down:
+# on a busy machine BLAS's threads were measured 3-10x slower than they run, and a choice kept
+# on disk outlives the load that made it.
+BUSY_CORES = 0.5
+_unsettled: dict = {}  # such choices, for this process only
+
+
+def choose(dtype: str, m: int, n: int, k: int, tiles: tuple, candidates: tuple,
+           threads: int, blas_threads: int | None) -> tuple[int, str]:
+    """(mode, why) for an m x n x k product: the fastest of `candidates` measured on this
+    machine (once per shape: the result is kept in the cache directory), each timed in native
+    code over enough repeats to take a few milliseconds, the best of three; BLAS on
+    `blas_threads` threads (None: the library's own setting), as the call will run it."""
+    if len(candidates) == 1:
+        return candidates[0], "the only way"
+    key = f"{dtype} {m}x{n}x{k} tiles {'x'.join(map(str, tiles))} threads {threads} " \
+          f"BLAS threads {blas_threads or 'all'} {'/'.join(MODE_NAMES[c] for c in candidates)}"
+    known = _load_choices()
+    note = ""
+    if key in _unsettled:
+        times, note = _unsettled[key]
+    elif key in known:
+        times = known[key]
+    else:
+        from ..blas import _Limit
+        from ..load import LoadMeter
+        limit = _Limit(blas_threads) if blas_threads else contextlib.nullcontext()
+        meter = LoadMeter()
+        with limit:
+            times = _measure(dtype, m, n, k, tiles, candidates)
+        others = meter.others()
+        if others <= BUSY_CORES:
+            known[key] = times
+            _save_choices(known)
+        else:  # timings taken while others ran: used now, measured again by a later process
+            note = f"; other processes used {others:.1f} cores meanwhile: not kept"
+            if len(_unsettled) >= 1024:  # bounded, as every cache
+                _unsettled.clear()
+            _unsettled[key] = (times, note)
+    best = min(candidates, key=lambda c: times[MODE_NAMES[c]])
+    return best, "measured: " + ", ".join(f"{name} {t * 1e3:.3g} ms" for name, t in
+                                            sorted(times.items(), key=lambda kv: kv[1])) + note
+
+
+def _measure(dtype, m, n, k, tiles, candidates) -> dict:
+    import time
+    mod = load(dtype)
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(m * k).astype(dtype)
+    b = rng.standard_normal(k * n).astype(dtype)
+    out = np.empty(m * n, dtype)
+    runs = {BLAS: lambda reps: mod.timed_blas(a, b, out, m, n, k, reps),
+            SERIAL: lambda reps: mod.timed_serial(a, b, out, m, n, k, *tiles, reps),
+            PARALLEL: lambda reps: load(dtype, "product").timed_parallel(a, b, out, m, n, k,
+                                                                          *tiles, reps)}
+    reps = {}
+    for c in candidates:  # a first run warms the caches and sizes the repeats
+        start = time.perf_counter()
+        runs[c](1)
+        once = max(time.perf_counter() - start, 1e-7)
+        reps[c] = max(1, min(10000, int(3e-3 / once)))
+    times = {MODE_NAMES[c]: float("inf") for c in candidates}
+    for _ in range(3):  # interleaved, the best of three: a burst of other work hits one run
+        for c in candidates:
+            start = time.perf_counter()
+            runs[c](reps[c])
+            times[MODE_NAMES[c]] = min(times[MODE_NAMES[c]],
+                                       (time.perf_counter() - start) / reps[c])
+    return times
+
+
+def _load_choices() -> dict:
+    global _choices
+    if _choices is None:
+        import json
+        import os
+        from . import cache
+        try:
+            with open(os.path.join(cache.cache_dir(), _CHOICES), encoding="utf-8") as f:
+                _choices = json.load(f)
+            if not isinstance(_choices, dict) or _choices.get("machine") != _machine():
+                _choices = {}
+        except (OSError, ValueError):
+            _choices = {}
+        _choices["machine"] = _machine()
+    return _choices
+
+
+def _save_choices(choices: dict) -> None:
+    import json
+    import os
+    from . import cache
+    path = os.path.join(cache.cache_dir(), _CHOICES)
+    cache.write_atomic(path, json.dumps(choices, indent=1, sort_keys=True))
+
+
+def _machine() -> str:
+    from .driver import versions
+    return " ".join(f"{k}={v}" for k, v in sorted(versions().items()))
