@@ -181,3 +181,15 @@ def test_a_bias_or_an_update_returned_fresh_goes_into_the_blas_call(batch):
     want = gc.compile(outputs, backend="reference")(**feeds)
     for got, ref in zip(f(**feeds), want):
         np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-6)
+
+
+def test_float16_is_refused_with_a_clear_error_not_a_numba_traceback():
+    x = gc.tensor("x", (5, 7), "float16")
+    with pytest.raises(TypeError, match=r"cannot compute float16 \(input 'x'.*astype"):
+        gc.compile(gc.exp(x) * 2.0, backend="cpu")
+    y = gc.tensor("y", (5, 7))
+    with pytest.raises(TypeError, match="cannot compute float16.*compute in float32"):
+        gc.compile(gc.astype(y, "float16") * 2.0, backend="cpu")
+    # the message's other way: the reference backend computes it as NumPy does
+    got = gc.compile(gc.exp(x) * 2.0, backend="reference")(x=np.ones((5, 7), np.float16))
+    assert got.dtype == np.float16

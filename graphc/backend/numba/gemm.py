@@ -8,10 +8,8 @@ a kernel's compile neither links nor re-optimizes it: a contraction kernel only 
 tile loop and fused epilogue.
 
 - `micro(ap, bp, kc, out, at, ld)`: out[at + i*ld + j] += (Ap @ Bp)[i, j] for an MR x kc panel
-  of A and a kc x NR panel of B, both packed contiguous. Its MR x NR accumulators live in
-  vector registers across the whole k loop: named SIMD vectors for float32 and float64
-  (vectors.py), named scalars packed by LLVM's SLP vectorizer for other dtypes (the module
-  is compiled with it on, see `slp_vectorizer`).
+  of A and a kc x NR panel of B, both packed contiguous. Its MR x NR accumulators are named
+  SIMD vectors (vectors.py), held in registers across the whole k loop.
 - `tile(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mt, nt, kk, tk, acc, ldacc)`:
   acc[m*ldacc + n] = (A @ B)[m, n] for an mt x nt tile, A at a[ia + m*sam + k*sak] and B at
   b[ib + k*sbk + n*sbn] (a and b by address and length), in k-blocks of tk: each block of B
@@ -40,14 +38,13 @@ import numpy as np
 # (8 x 2 + 3 = 19), AVX2 16 (8 x 2 would spill, 6 x 2 + 3 = 15 does not)
 BLOCK_AVX512 = (8, 2)
 BLOCK_AVX2 = (6, 2)
-SCALAR_BLOCK = (4, 8)  # other dtypes (float16): named scalars, left to LLVM's vectorizer
 
 
 def register_block(dtype: str) -> tuple[int, int]:
     """(MR, NR) of the micro-kernel for `dtype` on this CPU."""
     from .vectors import has_avx512
-    if dtype not in ("float32", "float64"):
-        return SCALAR_BLOCK
+    if dtype not in ("float32", "float64"):  # contractions are float; float16 never reaches
+        raise ValueError(f"the generated matmul computes float32 and float64, not {dtype}")
     rows, vectors = BLOCK_AVX512 if has_avx512() else BLOCK_AVX2
     return rows, vectors * _lanes(dtype)
 
@@ -87,8 +84,7 @@ def source(dtype: str, part: str = "tile") -> str:
     head = _HEADER.format(dtype=dtype, mr=mr, nr=nr, runtime=runtime_digest()) + "\n\n"
     kind = "s" if dtype == "float32" else "d"
     if part == "tile":
-        micro = _micro_vector if dtype in ("float32", "float64") else _micro_scalar
-        parts = [micro(dtype, mr, nr), _TILE, _ENTRIES_COMMON, _TILE_ENTRY,
+        parts = [_micro(dtype, mr, nr), _TILE, _ENTRIES_COMMON, _TILE_ENTRY,
                  _TIMED_TILE.format(kind=kind)]
     else:
         parts = [f"from {module_name(dtype)} import pack_b, rows_times_packed_b", _PRODUCT, _ENTRIES_COMMON,
@@ -105,7 +101,7 @@ def symbols(dtype: str) -> tuple[str, str]:
     return f"graphc_tile_{tile_tag}", f"graphc_product_{product_tag}"
 
 
-def _micro_vector(t: str, mr: int, nr: int) -> str:
+def _micro(t: str, mr: int, nr: int) -> str:
     """The micro-kernel in explicit SIMD vectors (vectors.py): accumulator cI_V is row I's
     V-th vector of columns."""
     lanes = _lanes(t)
@@ -124,28 +120,6 @@ def _micro_vector(t: str, mr: int, nr: int) -> str:
         lines += [f"        {c} = fma(a, b{v}, {c})" for v, c in enumerate(row)]
     for i, row in enumerate(acc):
         lines += [f"    add_store(out, at + {i} * ld + {v * lanes}, {c})" for v, c in enumerate(row)]
-    return "\n".join(lines)
-
-
-def _micro_scalar(t: str, mr: int, nr: int) -> str:
-    """The micro-kernel in named scalars, which LLVM's SLP vectorizer packs into vectors."""
-    acc = [[f"c{i}_{j}" for j in range(nr)] for i in range(mr)]
-    lines = ['@njit(cache=True, fastmath={"contract"}, nogil=True)',
-             "def micro(ap, bp, kc, out, at, ld):",
-             f'    """out[at + i*ld + j] += sum over k of ap[k*MR + i] * bp[k*NR + j]: {mr} x {nr} '
-             'accumulators in registers."""']
-    for row in acc:
-        lines.append(f"    {', '.join(row)} = " + ", ".join(f"np.{t}(0)" for _ in row))
-    lines += ["    for k in range(kc):",
-              f"        a_k = ap[k * {mr}:k * {mr} + {mr}]",
-              f"        b_k = bp[k * {nr}:k * {nr} + {nr}]"]
-    lines += [f"        b{j} = b_k[{j}]" for j in range(nr)]
-    for i, row in enumerate(acc):
-        lines.append(f"        a = a_k[{i}]")
-        lines += [f"        {c} += a * b{j}" for j, c in enumerate(row)]
-    for i, row in enumerate(acc):
-        lines.append(f"    row = out[at + {i} * ld:at + {i} * ld + {nr}]")
-        lines += [f"    row[{j}] += {c}" for j, c in enumerate(row)]
     return "\n".join(lines)
 
 
@@ -343,9 +317,11 @@ _lock = threading.Lock()
 @contextlib.contextmanager
 def slp_vectorizer():
     """Numba's SLP vectorizer on while graphc compiles (Numba leaves it off by default since
-    LLVM miscompiled some code with it, numba#8852): the micro-kernel's named accumulators
-    become vector registers only with it. Every kernel it compiles is tested against the
-    reference interpreter; the user's own Numba functions compile as before."""
+    LLVM miscompiled some code with it, numba#8852). It was needed by the micro-kernel's
+    named scalar accumulators; the micro-kernel now writes its vectors itself (vectors.py),
+    and every benchmark since has been measured with it on, so it stays until measured off.
+    Every kernel it compiles is tested against the reference interpreter; the user's own
+    Numba functions compile as before."""
     from numba.core import config
     with _lock:
         saved = config.SLP_VECTORIZE

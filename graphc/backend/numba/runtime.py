@@ -61,6 +61,7 @@ class CpuFunction:
         if upcast:
             raise ValueError("backend 'cpu' computes in the graph's own dtypes; gc.check_grad "
                              "runs on the reference backend")
+        _no_float16(graph)
         self.graph, self.spec = graph, spec
         self.program = lower(graph, donate)
         self.module_source = Module(self.program, versions(),
@@ -335,6 +336,22 @@ def _aligned_empty(nbytes: int, align: int = 64) -> np.ndarray:
     raw = np.empty(nbytes + align, np.uint8)
     start = (-raw.ctypes.data) % align
     return raw[start:start + nbytes]
+
+
+def _no_float16(graph) -> None:
+    """Numba compiles no float16 arrays for the CPU: say so, naming what is float16, where
+    its compiler would fail with a traceback about its data model."""
+    half = [n for n in graph.nodes() if n.dtype == "float16"]
+    if not half:
+        return
+    names = list(dict.fromkeys(f"input {n.name!r}" if n.op == "input" else f"{n.op}"
+                               for n in half))
+    instead = ("declare those inputs float32 and pass arrays.astype(np.float32)"
+               if any(n.op == "input" for n in half) else "compute in float32")
+    raise TypeError(f"backend 'cpu' cannot compute float16 ({', '.join(names[:4])}"
+                    f"{', ...' if len(names) > 4 else ''}): Numba compiles no float16 "
+                    f"arrays for the CPU. Either {instead}, or compile with "
+                    "backend='reference', which computes float16 as NumPy does")
 
 
 def factory(graph, spec, upcast=False, donate=None, matmul="auto", **unknown):
