@@ -186,18 +186,19 @@ class CpuFunction:
         """Seconds per kernel (the median of `repeat` runs), each kernel called from Python:
         where a step's time goes."""
         d = tuple(int(dims[str(s)] if str(s) in dims else dims[s]) for s in self._dims)
-        ws, _, modes = self._prepare(d)
+        ws, threads, modes = self._prepare(d)
         outs = [np.empty(n, dt) for (dt, _), n in zip(self._fresh,
                                                       self.module.output_sizes(*d))]
         inputs = [_writeable(arrays[b.name[3:]]) for b in self.program.inputs]
         times: dict = {}
-        for _ in range(repeat):
-            for j, (kind, _payload) in enumerate(self._segments):
-                if kind != "native":
-                    continue
-                getattr(self.module, f"profile{j}")(
-                    lambda name, t: times.setdefault(name, []).append(t),
-                    *inputs, *self._consts, *outs, ws, modes, *d)
+        with threads:  # BLAS's and Numba's threads as a call has them (two pools fight)
+            for _ in range(repeat):
+                for j, (kind, _payload) in enumerate(self._segments):
+                    if kind != "native":
+                        continue
+                    getattr(self.module, f"profile{j}")(
+                        lambda name, t: times.setdefault(name, []).append(t),
+                        *inputs, *self._consts, *outs, ws, modes, *d)
         return {name: float(np.median(ts)) for name, ts in times.items()}
 
     def _prepare(self, d: tuple):
