@@ -22,3 +22,19 @@ def test_the_parallel_product_with_any_result_layout(transposed, tiles):
             out.ctypes.data, out.size, 0, som, son, *tiles)
     got = out.T if transposed else out
     np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("part", ["tile", "product"])
+def test_an_empty_sum_writes_zeros(part):
+    # no block of k runs, so nothing else writes the result (the first block of k writes,
+    # the later ones add: there is no zeroing pass before them)
+    with gemm.slp_vectorizer():
+        module = gemm.load("float32", part)
+    m, n = 9, 35
+    a, b = np.ones(0, np.float32), np.ones(0, np.float32)
+    out = np.full(m * n, np.nan, np.float32)
+    if part == "tile":
+        module.timed_serial(a, b, out, m, n, 0, 8, 32, 16, 1)
+    else:
+        module.timed_parallel(a, b, out, m, n, 0, 8, 32, 16, 1)
+    np.testing.assert_array_equal(out, 0)

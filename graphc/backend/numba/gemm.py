@@ -7,8 +7,9 @@ machine. Kernels call it by symbol name, as they call BLAS (graphc/backend/numba
 a kernel's compile neither links nor re-optimizes it: a contraction kernel only adds its own
 tile loop and fused epilogue.
 
-- `micro(ap, bp, kc, out, at, ld)`: out[at + i*ld + j] += (Ap @ Bp)[i, j] for an MR x kc panel
-  of A and a kc x NR panel of B, both packed contiguous. Its MR x NR accumulators are named
+- `micro(ap, bp, kc, out, at, ld, first)`: out[at + i*ld + j] (+)= (Ap @ Bp)[i, j] for an
+  MR x kc panel of A and a kc x NR panel of B, both packed contiguous (`first`: write, the
+  first block of k; else add). Its MR x NR accumulators are named
   SIMD vectors (vectors.py), held in registers across the whole k loop.
 - `tile(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mt, nt, kk, tk, acc, ldacc)`:
   acc[m*ldacc + n] = (A @ B)[m, n] for an mt x nt tile, A at a[ia + m*sam + k*sak] and B at
@@ -65,9 +66,10 @@ from llvmlite import binding
 from numba import carray, cfunc, config, njit, prange, types
 
 from graphc.backend.numba.blas import xxgemm
-from graphc.backend.numba.vectors import add_store, fma, load, splat
+from graphc.backend.numba.vectors import add_store, fma, load, splat, store
 
 MR, NR = {mr}, {nr}
+LANES = {lanes}  # values in one vector register
 T = np.{dtype}
 '''
 
@@ -81,7 +83,8 @@ def source(dtype: str, part: str = "tile") -> str:
     time. Their C entry points are named by the hash of the rest."""
     mr, nr = register_block(dtype)
     from .driver import runtime_digest  # the code it calls, compiled into it (driver.py)
-    head = _HEADER.format(dtype=dtype, mr=mr, nr=nr, runtime=runtime_digest()) + "\n\n"
+    head = _HEADER.format(dtype=dtype, mr=mr, nr=nr, lanes=_lanes(dtype),
+                          runtime=runtime_digest()) + "\n\n"
     kind = "s" if dtype == "float32" else "d"
     if part == "tile":
         parts = [_micro(dtype, mr, nr), _TILE, _ENTRIES_COMMON, _TILE_ENTRY,
@@ -108,9 +111,10 @@ def _micro(t: str, mr: int, nr: int) -> str:
     vectors = nr // lanes
     acc = [[f"c{i}_{v}" for v in range(vectors)] for i in range(mr)]
     lines = ["@njit(cache=True, nogil=True)",
-             "def micro(ap, bp, kc, out, at, ld):",
-             f'    """out[at + i*ld + j] += sum over k of ap[k*MR + i] * bp[k*NR + j]: {mr} x '
-             f'{vectors} vectors of {lanes} accumulators in registers."""',
+             "def micro(ap, bp, kc, out, at, ld, first):",
+             f'    """out[at + i*ld + j] (+)= sum over k of ap[k*MR + i] * bp[k*NR + j]: {mr} x '
+             f'{vectors} vectors of {lanes} accumulators in registers; `first`: the first '
+             'block of k, which writes instead of adding."""',
              f"    zero = np.{t}(0)"]
     lines += [f"    {c} = splat(zero, {lanes})" for row in acc for c in row]
     lines += ["    for k in range(kc):"]
@@ -118,8 +122,11 @@ def _micro(t: str, mr: int, nr: int) -> str:
     for i, row in enumerate(acc):
         lines.append(f"        a = splat(ap[k * {mr} + {i}], {lanes})")
         lines += [f"        {c} = fma(a, b{v}, {c})" for v, c in enumerate(row)]
-    for i, row in enumerate(acc):
-        lines += [f"    add_store(out, at + {i} * ld + {v * lanes}, {c})" for v, c in enumerate(row)]
+    for write, test in (("store", "if first:"), ("add_store", "else:")):
+        lines.append(f"    {test}")
+        for i, row in enumerate(acc):
+            lines += [f"        {write}(out, at + {i} * ld + {v * lanes}, {c})"
+                      for v, c in enumerate(row)]
     return "\n".join(lines)
 
 
@@ -132,9 +139,9 @@ def pack_b(b, ib, sbk, sbn, k0, kc, nt, bp, to):
         for k in range(kc):
             row = ib + (k0 + k) * sbk + p0 * sbn
             at = to + p0 * kc + k * NR
-            if sbn == 1 and nr == NR:  # a constant-length copy: vector loads and stores
-                for j in range(NR):
-                    bp[at + j] = b[row + j]
+            if sbn == 1 and nr == NR:  # contiguous: copied a vector register at a time
+                for v in range(0, NR, LANES):
+                    store(bp, at + v, load(b, row + v, LANES))
             else:
                 for j in range(nr):
                     bp[at + j] = b[row + j * sbn]
@@ -144,10 +151,12 @@ def pack_b(b, ib, sbk, sbn, k0, kc, nt, bp, to):
 
 @njit(cache=True, nogil=True)
 def rows_times_packed_b(a, ia, sam, sak, k0, kc, mt, nt, bp, acc, at, ldacc):
-    """acc[at + m*ldacc + n] += (A[m, k0:k0+kc] @ B[k0:k0+kc, n]) for m < mt, n < nt, B
-    packed by pack_b: MR rows of A at a time packed into a panel, times every panel of B."""
+    """acc[at + m*ldacc + n] (+)= A[m, k0:k0+kc] @ B[k0:k0+kc, n] for m < mt, n < nt, B packed
+    by pack_b: MR rows of A at a time packed into a panel, times every panel of B. The first
+    block of k (k0 == 0) writes acc, the others add to it."""
+    first = k0 == 0
     ap = np.empty(kc * MR, T)
-    edge = np.empty(MR * NR, T)  # a partial block's result, added into acc after
+    edge = np.empty(MR * NR, T)  # a partial block's result, written into acc after
     for i0 in range(0, mt, MR):
         mr = min(MR, mt - i0)
         col = ia + i0 * sam + k0 * sak
@@ -163,23 +172,28 @@ def rows_times_packed_b(a, ia, sam, sak, k0, kc, mt, nt, bp, acc, at, ldacc):
                     ap[k * MR + i] = 0
         for p0 in range(0, nt, NR):
             nr = min(NR, nt - p0)
-            if mr == MR and nr == NR:  # a whole block: the micro-kernel adds into acc
-                micro(ap, bp[p0 * kc:], kc, acc, at + i0 * ldacc + p0, ldacc)
+            if mr == MR and nr == NR:  # a whole block: the micro-kernel writes into acc
+                micro(ap, bp[p0 * kc:], kc, acc, at + i0 * ldacc + p0, ldacc, first)
             else:
-                edge[:] = 0
-                micro(ap, bp[p0 * kc:], kc, edge, 0, NR)
-                for i in range(mr):
-                    for j in range(nr):
-                        acc[at + (i0 + i) * ldacc + p0 + j] += edge[i * NR + j]
+                micro(ap, bp[p0 * kc:], kc, edge, 0, NR, True)
+                if first:
+                    for i in range(mr):
+                        for j in range(nr):
+                            acc[at + (i0 + i) * ldacc + p0 + j] = edge[i * NR + j]
+                else:
+                    for i in range(mr):
+                        for j in range(nr):
+                            acc[at + (i0 + i) * ldacc + p0 + j] += edge[i * NR + j]
 
 
 @njit(cache=True, nogil=True)
 def tile_arrays(a, ia, sam, sak, b, ib, sbk, sbn, mt, nt, kk, tk, acc, ldacc):
     """acc[m*ldacc + n] = (A @ B)[m, n] for m < mt, n < nt (see the module's docstring)."""
+    if kk == 0:  # an empty sum: no block of k writes acc
+        for i in range(mt):
+            for j in range(nt):
+                acc[i * ldacc + j] = 0
     bp = np.empty(tk * ((nt + NR - 1) // NR) * NR, T)
-    for i in range(mt):
-        for j in range(nt):
-            acc[i * ldacc + j] = 0
     for k0 in range(0, kk, tk):
         kc = min(tk, kk - k0)
         pack_b(b, ib, sbk, sbn, k0, kc, nt, bp, 0)
@@ -191,7 +205,7 @@ def product_arrays(a, ia, sam, sak, b, ib, sbk, sbn, mm, nn, kk, out, io, som, s
     """out[io + m*som + n*son] = (A @ B)[m, n]: for each tn-wide block of columns and each
     tk-deep block of B, B is packed once and the rows, in tiles tm high, are split across
     threads (packing B again for every tile cost a fifth of the time at n = 1024). A result
-    with contiguous rows accumulates in place; another goes through a block of its own."""
+    with contiguous rows is written in place; another goes through a block of its own."""
     tiles = (mm + tm - 1) // tm
     direct = son == 1
     acc = out if direct else np.empty(mm * tn, T)
@@ -200,10 +214,11 @@ def product_arrays(a, ia, sam, sak, b, ib, sbk, sbn, mm, nn, kk, out, io, som, s
     for n0 in range(0, nn, tn):
         nt = min(tn, nn - n0)
         at = io + n0 if direct else 0
-        for t in prange(tiles):
-            for i in range(t * tm, min(mm, (t + 1) * tm)):
-                for j in range(nt):
-                    acc[at + i * ld + j] = 0
+        if kk == 0:  # an empty sum: no block of k writes acc
+            for t in prange(tiles):
+                for i in range(t * tm, min(mm, (t + 1) * tm)):
+                    for j in range(nt):
+                        acc[at + i * ld + j] = 0
         for k0 in range(0, kk, tk):
             kc = min(tk, kk - k0)
             for p in prange((nt + NR - 1) // NR):  # each thread packs some panels of B

@@ -14,6 +14,7 @@ Xeon, Emerald Rapids).
     splat(x, lanes)       every lane x (x's dtype)
     load(a, i, lanes)     a[i:i + lanes]
     fma(a, b, c)          a * b + c, lane by lane, one rounding
+    store(a, i, v)        a[i:i + lanes] = v
     add_store(a, i, v)    a[i:i + lanes] += v
 Under NUMBA_DISABLE_JIT the same calls run on NumPy arrays.
 """
@@ -58,6 +59,10 @@ def _load(a, i, lanes):
 
 def _fma(a, b, c):
     return a * b + c  # two roundings: the plain-Python path is for reading, not for bits
+
+
+def _store(a, i, v):
+    a[i:i + len(v)] = v
 
 
 def _add_store(a, i, v):
@@ -129,6 +134,18 @@ def _vector_fma(typingctx, a, b, c):
 
 
 @intrinsic
+def _vector_store(typingctx, a, i, v):
+    if not isinstance(v, Vector):
+        return None
+
+    def codegen(context, builder, signature, args):
+        at = _pointer(context, builder, a, args[0], args[1], context.get_value_type(v))
+        builder.store(args[2], at, align=a.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+    return types.none(a, i, v), codegen
+
+
+@intrinsic
 def _vector_add_store(typingctx, a, i, v):
     if not isinstance(v, Vector):
         return None
@@ -143,6 +160,7 @@ def _vector_add_store(typingctx, a, i, v):
 
 
 if config.DISABLE_JIT:
-    splat, load, fma, add_store = _splat, _load, _fma, _add_store
+    splat, load, fma, store, add_store = _splat, _load, _fma, _store, _add_store
 else:
-    splat, load, fma, add_store = _vector_splat, _vector_load, _vector_fma, _vector_add_store
+    splat, load, fma, store, add_store = (_vector_splat, _vector_load, _vector_fma,
+                                          _vector_store, _vector_add_store)
