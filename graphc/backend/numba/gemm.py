@@ -112,9 +112,10 @@ def _micro(t: str, mr: int, nr: int) -> str:
     acc = [[f"c{i}_{v}" for v in range(vectors)] for i in range(mr)]
     lines = ["@njit(cache=True, nogil=True)",
              "def micro(ap, bp, kc, out, at, ld, first):",
-             f'    """out[at + i*ld + j] (+)= sum over k of ap[k*MR + i] * bp[k*NR + j]: {mr} x '
-             f'{vectors} vectors of {lanes} accumulators in registers; `first`: the first '
-             'block of k, which writes instead of adding."""',
+             '    """out[at + i*ld + j] (+)= sum over k of ap[k*MR + i] * bp[k*NR + j], with',
+             f'    {mr} x {vectors} vectors of {lanes} accumulators in registers; `first`: the '
+             'first block',
+             '    of k, which writes out instead of adding to it."""',
              f"    zero = np.{t}(0)"]
     lines += [f"    {c} = splat(zero, {lanes})" for row in acc for c in row]
     lines += ["    for k in range(kc):"]
