@@ -11,16 +11,21 @@ import pytest
 from numba import njit
 
 from graphc.backend.numba import gemm, vectors
-from graphc.backend.numba.vectors import add_store, fma, load, splat
+from graphc.backend.numba.vectors import add_store, fma, load, splat, store
 
 
 def _axpy_rows(lanes):
-    """out[i:i + lanes] += a[i] * x[i:i + lanes] + one, for every i a multiple of lanes
-    (lanes a constant of the compiled code, as in the micro-kernel)."""
+    """out[i:i + lanes] += a[i] * x[i:i + lanes] + one for every i a multiple of lanes, but
+    written (=) for the first lanes (lanes a constant of the compiled code, as in the
+    micro-kernel)."""
     @njit(cache=False)
     def run(a, x, out, one):
         for i in range(0, len(x), lanes):
-            add_store(out, i, fma(splat(a[i], lanes), load(x, i, lanes), splat(one, lanes)))
+            v = fma(splat(a[i], lanes), load(x, i, lanes), splat(one, lanes))
+            if i == 0:
+                store(out, i, v)
+            else:
+                add_store(out, i, v)
     return run
 
 
@@ -33,7 +38,7 @@ def test_vector_operations_equal_numpy(dtype, lanes):
     out = rng.standard_normal(4 * lanes).astype(dtype)
     want = out.copy()
     for i in range(0, len(x), lanes):
-        want[i:i + lanes] += a[i] * x[i:i + lanes] + 1
+        want[i:i + lanes] = (want[i:i + lanes] if i else 0) + a[i] * x[i:i + lanes] + 1
     _axpy_rows(lanes)(a, x, out, np.dtype(dtype).type(1))
     tol = 1e-6 if dtype == "float32" else 1e-14  # fma rounds once, NumPy twice
     np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
