@@ -18,29 +18,15 @@ import graphc as gc
 from graphc.ir.node import make
 from graphc.ir.shapes import as_shape
 from graphc.lower.program import GatherKernel
+from index_cases import SPECIAL, assert_same_error
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 RNG = np.random.default_rng(23)
-nan, inf = np.nan, np.inf
-
-# each row a case for argmax along axis 1: a tie, NaNs, all -inf, signed zeros, +inf twice,
-# all NaN, NaN after the maximum, the maximum last
-SPECIAL = np.array([[1, 3, 3, 0], [nan, 1, nan, 2], [-inf, -inf, -inf, -inf],
-                    [-0.0, 0.0, -0.0, 0.0], [-1, inf, 2, inf], [nan, nan, nan, nan],
-                    [5, -inf, nan, 7], [-2, -3, -4, 8]])
+nan = np.nan
 
 
 def _both(outputs):
     return gc.compile(outputs, backend="cpu"), gc.compile(outputs, backend="reference")
-
-
-def assert_same_error(cpu, ref, feeds, kind):
-    """Both backends raise `kind` with the same message (the reference's)."""
-    with pytest.raises(kind) as want:
-        ref(**feeds)
-    with pytest.raises(kind) as got:
-        cpu(**feeds)
-    assert type(got.value) is type(want.value) and str(got.value) == str(want.value)
 
 
 # ---- argmax ----------------------------------------------------------------------------------

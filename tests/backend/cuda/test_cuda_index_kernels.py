@@ -9,21 +9,12 @@ import pytest
 
 import graphc as gc
 from cuda_check import assert_same
+from index_cases import SPECIAL, assert_same_error
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 RNG = np.random.default_rng(31)
-nan, inf = np.nan, np.inf
-SPECIAL = np.array([[1, 3, 3, 0], [nan, 1, nan, 2], [-inf, -inf, -inf, -inf],
-                    [-0.0, 0.0, -0.0, 0.0], [-1, inf, 2, inf], [nan, nan, nan, nan],
-                    [5, -inf, nan, 7], [-2, -3, -4, 8]], np.float32)
-
-
-def assert_same_error(dev, ref, feeds, kind):
-    with pytest.raises(kind) as want:
-        ref(**feeds)
-    with pytest.raises(kind) as got:
-        dev(**feeds)
-    assert type(got.value) is type(want.value) and str(got.value) == str(want.value)
+nan = np.nan
+SPECIAL = SPECIAL.astype(np.float32)
 
 
 @pytest.fixture(scope="module")
