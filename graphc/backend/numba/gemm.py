@@ -241,9 +241,7 @@ _ENTRIES_COMMON = '''I, P = types.intp, types.voidptr
 
 def _array(address, n):
     """The n elements at `address`, as an array (a plain-Python view under NUMBA_DISABLE_JIT)."""
-    ctype = ctypes.c_float if T == np.float32 else ctypes.c_double
-    if T not in (np.float32, np.float64):
-        ctype = np.ctypeslib.as_ctypes_type(np.dtype(T))
+    ctype = ctypes.c_float if T == np.float32 else ctypes.c_double  # float64: c_double
     return np.ctypeslib.as_array(ctypes.cast(address, ctypes.POINTER(ctype)), (n,))'''
 
 _TILE_ENTRY = '''TILE = types.void(P, I, I, I, I, P, I, I, I, I, I, I, I, I, P, I)
