@@ -114,12 +114,13 @@ class BlasThreads:
         flops = self.largest_flops(dims)
         return 1 if UNTOUCHED_BELOW_FLOPS <= flops < SERIAL_BELOW_FLOPS else None
 
-    def limit(self, dims: dict):
-        """A context in which BLAS runs on the threads this call should get."""
-        key = tuple(sorted((str(k), v) for k, v in dims.items()))
+    def limit(self, dims: dict, serial_blas: bool = False):
+        """A context in which BLAS runs on the threads this call should get: one with
+        `serial_blas` (a step on Numba's pool: graphc/backend/numba/runtime.py, _modes)."""
+        key = (serial_blas,) + tuple(sorted((str(k), v) for k, v in dims.items()))
         limit = self._limits.get(key, False)
         if limit is False:
-            threads = self.threads(dims)
+            threads = 1 if serial_blas else self.threads(dims)
             tiny = self.largest_flops(dims) < UNTOUCHED_BELOW_FLOPS
             if threads is None and tiny and not self.numba_pool:
                 limit = _NONE

@@ -55,3 +55,20 @@ else:
         types.char, types.char, types.char, types.intp, types.intp, types.intp, types.voidptr,
         types.voidptr, types.intp, types.voidptr, types.intp, types.voidptr, types.voidptr,
         types.intp))
+
+
+def _gemm(kind, transa, transb, m, n, k, al, a, lda, b, ldb, be, c, ldc):
+    """`xxgemm` with alpha and beta in one-element arrays, passed as arrays. Numba frees an
+    array after its last use: `al.ctypes.data` among a call's arguments pointed at freed
+    memory by the time BLAS read it. Harmless until something allocates in between; the
+    thread launch of `gemm_blocks` (gemm.py) did, and beta read back 4e-32. Here the
+    caller's arrays stay alive until the call returns."""
+    return xxgemm(kind, transa, transb, m, n, k, al.ctypes.data, a, lda, b, ldb,
+                  be.ctypes.data, c, ldc)
+
+
+if config.DISABLE_JIT:
+    gemm = _gemm
+else:
+    from numba import njit
+    gemm = njit(nogil=True)(_gemm)

@@ -1,6 +1,6 @@
 """The contraction kernel: out[b, m, n] = epilogue(sum_k A[b, m, k] * B[b, k, n], extras).
 
-Three ways to compute it, in the same kernel function (its `mode` argument picks one per
+Four ways to compute it, in the same kernel function (its `mode` argument picks one per
 call, from what `modes.choose` measured for the call's shape):
 - generated (mode 0): the tiles of the `tile` schedule, each computed by the shared packed
   micro-kernel (graphc/backend/numba/gemm.py) and written back through the epilogue;
@@ -16,13 +16,25 @@ call, from what `modes.choose` measured for the call's shape):
   only in a program that may run it (`parallel_product`: Numba's pool never runs beside BLAS's
   threads, so a program with a BLAS-capable contraction never chooses it; compiling it
   costs half the shared matmul's compile).
+- BLAS in blocks on all threads (mode 3): as mode 1, but the gemm is gemm.py's
+  `gemm_blocks`, which splits the result into one block per thread of Numba's pool and runs
+  a one-thread BLAS gemm on each (copying e into its block first, for a form with a copy).
+  A step that runs it keeps BLAS on one thread throughout (graphc/backend/numba/runtime.py:
+  _modes), so Numba's pool has the cores. Only for products that can be large enough
+  (BLOCKS_FROM_FLOPS).
 """
 from __future__ import annotations
 
 from ...lower.program import ContractKernel
+from ..blas import UNTOUCHED_BELOW_FLOPS
 from . import gemm
 from .kernels import _finish, _Writer
-from .printer import Params, body_lines, index
+from .printer import Params, body_lines, index, subscript
+
+
+# Below this many FLOPs a product never runs in blocks across threads (OpenBLAS keeps such a
+# call on one thread too: graphc/backend/blas.py)
+BLOCKS_FROM_FLOPS = UNTOUCHED_BELOW_FLOPS
 
 
 def print_contract(k: ContractKernel, parallel_product: bool = True):
@@ -38,6 +50,8 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
     layout = k.dense_layout()
     form = k.gemm_form(copy_ok=True) if layout is not None else None
     parallel = parallel_product and all(e.buffer != k.out.buffer for e in k.extras)
+    blocks = layout is not None and _may_be_large(k) and \
+        (form is None or k.epilogue.value_dtype(form[2] + 1) == t)  # e is copied as t
     strides = _strides(k, params)
     tm, tn, tk = sched.tile_m, sched.tile_n, sched.tile_k
     w.line(f"acc = np.empty({tm * tn} if mode == 0 else 0, np.{t})  # a generated tile")
@@ -53,6 +67,11 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
         _gemm_call(w, k, params, M, N, K, layout, form)
         w.depth -= 1
         first = "elif"
+    if blocks:
+        w.line("elif mode == 3:")
+        w.depth += 1
+        _gemm_call(w, k, params, M, N, K, layout, form, blocks=True)
+        w.depth -= 1
     if parallel:
         sam, sak, sbk, sbn, som, son = strides
         w.line(f"{first} mode == 2:")
@@ -69,7 +88,7 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
         w.depth -= 1
     w.depth -= nb
     separate = [m for m in ((1,) if layout is not None and form is None else ()) +
-                ((2,) if parallel else ())]
+                ((2,) if parallel else ()) + ((3,) if blocks and form is None else ())]
     if k.epilogue.stmts and separate:
         # after a BLAS call or the parallel product, the epilogue is its own pass, in place
         w.line(f"if {' or '.join(f'mode == {m}' for m in separate)}:")
@@ -79,12 +98,13 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
         w.loop("mi", M)
         w.loop("ni", N)
         _epilogue(w, k, params, dims, batch + ["mi", "ni", "ki"],
-                  f"out[{index(k.out, batch + ['mi', 'ni', 'ki'], params)}]")
+                  f"out[{subscript(k.out, batch + ['mi', 'ni', 'ki'], params)}]")
         w.depth -= nb + 3
     ways = [f"generated (tiles {tm}x{tn}x{tk})"] + \
         ([f"BLAS gemm (A {layout[0]}, B {layout[1]}, result {layout[2]}"
           f"{', alpha and beta: the update accumulates in place' if form else ''})"]
-         if layout else []) + (["generated on all threads"] if parallel else [])
+         if layout else []) + (["generated on all threads"] if parallel else []) + \
+        (["BLAS in blocks on all threads"] if blocks else [])
     notes = [" or ".join(ways) + ("" if layout else " (no dense layout for BLAS)")]
     what = "; ".join(k.epilogue.lines()[:-1])
     ks = _finish(k.name, f"{'+'.join(k.provenance)}: acc = A @ B per batch item"
@@ -93,10 +113,22 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
                                                                             "mode"]
     ks.blas = layout is not None
     ks.parallel = parallel
-    ks.imports = [f"from {gemm.module_name(t)} import tile"] + \
-        ([f"from {gemm.module_name(t, 'product')} import product"] if parallel else [])
-    ks.gemm = [(t, "tile")] + ([(t, "product")] if parallel else [])
+    ks.blocks = blocks
+    ks.gemm = [(t, "tile")] + ([(t, "product")] if parallel else []) + \
+        ([(t, "blocks")] if blocks else [])
+    imported = {"tile": "tile", "product": "product", "blocks": "gemm_blocks"}
+    ks.imports = [f"from {gemm.module_name(t, part)} import {imported[part]}"
+                  for t, part in ks.gemm]
     return ks
+
+
+def _may_be_large(k) -> bool:
+    """Whether the product can be large enough for threads (BLOCKS_FROM_FLOPS): its sizes known
+    when it is printed already make that many FLOPs, or some are dims. Only such a kernel has
+    mode 3, so a program of small products never loads the shared module that runs it."""
+    import sympy
+    flops = 2 * sympy.Mul(*k.domain)
+    return bool(flops.free_symbols) or int(flops) >= BLOCKS_FROM_FLOPS
 
 
 def _strides(k, params) -> tuple:
@@ -109,15 +141,16 @@ def _strides(k, params) -> tuple:
             term(k.b.strides[nb + 1]), term(k.out.strides[nb]), term(k.out.strides[nb + 1]))
 
 
-def _gemm_call(w, k, params, M, N, K, layout, form):
+def _gemm_call(w, k, params, M, N, K, layout, form, blocks: bool = False):
     """One BLAS gemm per batch item, operands read in place: a column-major (transposed) one
     by a transpose flag. Row-major C = alpha A B + beta C is column-major C^T = alpha B^T A^T +
     beta C^T, which is how it is called. `form` folds an epilogue alpha*acc + beta*e (e the
-    result's own buffer) into the call's alpha and beta."""
+    result's own buffer) into the call's alpha and beta. `blocks`: gemm.py's `gemm_blocks`,
+    the same gemm in one-thread blocks across Numba's pool, which also copies e into the
+    result (each block its own part) where e is another buffer."""
     nb = k.nbatch
     la, lb, lc = layout
     kind = "s" if k.acc_dtype == "float32" else "d"
-    t = k.acc_dtype
 
     def ld(access, rows_axis, cols_axis, lay):
         s = access.strides[rows_axis] if lay == "C" else access.strides[cols_axis]
@@ -125,43 +158,64 @@ def _gemm_call(w, k, params, M, N, K, layout, form):
     lda = ld(k.a, nb, nb + 2, la)
     ldb = ld(k.b, nb + 2, nb + 1, lb)
     ldc = ld(k.out, nb, nb + 1, lc)
-    def factor(sign_c):
-        sign, c = sign_c
-        value = "1" if c is None else f"e{c}[0]" if isinstance(c, int) else repr(c.value)
-        return f"np.{t}({'-' if sign < 0 else ''}{value})"
-    if form is None:
-        alpha, beta = f"np.{t}(1)", f"np.{t}(0)"
-    else:
-        alpha, beta = factor(form[0]), factor(form[1])
-    w.line(f"al = np.empty(1, np.{t})")
-    w.line(f"al[0] = {alpha}")
-    w.line(f"be = np.empty(1, np.{t})")
-    w.line(f"be[0] = {beta}")
+    _alpha_beta(w, k, form)
     w.line(f"if {M} > 0 and {N} > 0:")
     w.depth += 1
-    if form is not None:
-        e = k.extras[form[2]]
-        if not k.is_result(e):  # C starts as e, and BLAS adds alpha * A @ B
-            loops = [f"p{j}" for j in range(nb)] + ["mi", "ni", "0"]
-            w.line(f"for mi in range({M}):")
-            w.line(f"    for ni in range({N}):")
-            w.line(f"        out[{index(k.out, loops, params)}] = e{form[2]}[{index(e, loops, params)}]")
+    loops = [f"p{j}" for j in range(nb)] + ["mi", "ni", "0"]
+    e = k.extras[form[2]] if form is not None else None
+    copy = e is not None and not k.is_result(e)  # C starts as e, and BLAS adds alpha * A @ B
+    if copy and not blocks:
+        w.line(f"for mi in range({M}):")
+        w.line(f"    for ni in range({N}):")
+        w.line(f"        out[{subscript(k.out, loops, params)}] = "
+               f"e{form[2]}[{subscript(e, loops, params)}]")
     if form is None:
         w.line(f"if {K} == 0:  # an empty sum: BLAS may not touch C")
         w.line(f"    for mi in range({M}):")
         w.line(f"        for ni in range({N}):")
-        w.line(f"            out[{index(k.out, [f'p{j}' for j in range(nb)] + ['mi', 'ni', '0'], params)}] = 0")
+        w.line(f"            out[{subscript(k.out, loops, params)}] = 0")
+    a, b, out = "a[ia:].ctypes.data", "b[ib:].ctypes.data", "out[io:].ctypes.data"
+    if blocks:  # with each operand's length from its first element, for its array view
+        a, b, out = f"{a}, a.size - ia", f"{b}, b.size - ib", f"{out}, out.size - io"
     if lc == "C":  # C^T (N x M) col-major = alpha * X (N x K) @ Y (K x M) + beta * C^T
         tx, ty = ("n" if lb == "C" else "t"), ("n" if la == "C" else "t")
-        w.line(f"xxgemm(ord('{kind}'), ord('{tx}'), ord('{ty}'), {N}, {M}, {K}, al.ctypes.data, "
-               f"b[ib:].ctypes.data, {ldb}, a[ia:].ctypes.data, {lda}, be.ctypes.data, "
-               f"out[io:].ctypes.data, {ldc})")
+        sizes, x, ldx, y, ldy = f"{N}, {M}, {K}", b, ldb, a, lda
     else:  # C (M x N) col-major = alpha * A (M x K) @ B (K x N) + beta * C
         tx, ty = ("n" if la == "F" else "t"), ("n" if lb == "F" else "t")
-        w.line(f"xxgemm(ord('{kind}'), ord('{tx}'), ord('{ty}'), {M}, {N}, {K}, al.ctypes.data, "
-               f"a[ia:].ctypes.data, {lda}, b[ib:].ctypes.data, {ldb}, be.ctypes.data, "
-               f"out[io:].ctypes.data, {ldc})")
+        sizes, x, ldx, y, ldy = f"{M}, {N}, {K}", a, lda, b, ldb
+    if not blocks:
+        w.line(f"gemm(ord('{kind}'), ord('{tx}'), ord('{ty}'), {sizes}, al, {x}, {ldx}, {y}, "
+               f"{ldy}, be, {out}, {ldc})")
+        w.depth -= 1
+        return
+    args = f"ord('{tx}'), ord('{ty}'), {sizes}, al[0], {x}, {ldx}, {y}, {ldy}, be[0], {out}, {ldc}"
+    if copy:
+        # e's element for the call's C[i, j]: C^T's (n, m) where C is row-major
+        ie = index(_batch_only(e, nb), [f"p{j}" for j in range(nb)] + ["_", "_", "_"], params)
+        sem, sen = (params.term(s, "s") if s not in (0, 1) else str(s)
+                    for s in e.strides[nb:nb + 2])
+        esi, esj = (sen, sem) if lc == "C" else (sem, sen)
+        w.line(f"gemm_blocks({args}, e{form[2]}[{ie}:].ctypes.data, e{form[2]}.size - {ie}, "
+               f"{esi}, {esj}, 1)")
+    else:
+        w.line(f"gemm_blocks({args}, out.ctypes.data, 0, 0, 0, 0)")
     w.depth -= 1
+
+
+def _alpha_beta(w, k, form):
+    """The gemm's alpha and beta, one-element arrays (BLAS takes their addresses)."""
+    t = k.acc_dtype
+
+    def factor(sign_c):
+        sign, c = sign_c
+        value = "1" if c is None else f"e{c}[0]" if isinstance(c, int) else repr(c.value)
+        return f"np.{t}({'-' if sign < 0 else ''}{value})"
+    alpha, beta = (f"np.{t}(1)", f"np.{t}(0)") if form is None else \
+        (factor(form[0]), factor(form[1]))
+    w.line(f"al = np.empty(1, np.{t})")
+    w.line(f"al[0] = {alpha}")
+    w.line(f"be = np.empty(1, np.{t})")
+    w.line(f"be[0] = {beta}")
 
 
 def _batch_only(access, nb):
@@ -186,7 +240,7 @@ def _tiled(w, k, params, M, N, K, strides, dims):
     w.loop("ni", "nt")
     loops = [f"p{j}" for j in range(nb)] + ["(m0 + mi)", "(n0 + ni)", "0"]
     _epilogue(w, k, params, dims, loops, f"acc[mi * {tn} + ni]",
-              f"out[{index(k.out, loops, params)}]")
+              f"out[{subscript(k.out, loops, params)}]")
     w.depth -= 4
 
 
@@ -195,7 +249,7 @@ def _epilogue(w, k, params, dims, loops, acc_text, target=None, printer=None):
     body's statements, write the result."""
     target = target or acc_text
     for j, e in enumerate(k.extras):
-        w.line(f"b{j} = e{j}[{index(e, loops, params)}]")
+        w.line(f"b{j} = e{j}[{subscript(e, loops, params)}]")
     lines, result = body_lines(k.epilogue, [acc_text] + [f"b{j}" for j in range(len(k.extras))],
                                dims, prefix="u", printer=printer)
     for ln in lines:

@@ -39,7 +39,7 @@ from time import perf_counter
 import numpy as np
 from numba import njit
 
-from graphc.backend.numba.blas import xxgemm
+from graphc.backend.numba.blas import gemm
 '''
 
 
@@ -258,10 +258,10 @@ def versions() -> dict:
 
 
 # What generated code calls and Numba compiles into it: BLAS's call, the matmul's vectors,
-# dropout's random bits. Numba's cache checks only each generated module's own file, so a
+# dropout's random bits, the pool's thread count. Numba's cache checks only each generated module's own file, so a
 # change to one of these must name new cache entries (a kernel cached with an old BLAS call
 # kept running it).
-RUNTIME_FILES = ("blas.py", "vectors.py", "splitmix.py")
+RUNTIME_FILES = ("blas.py", "vectors.py", "splitmix.py", "pool.py")
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ from ...lower.program import (ArangeKernel, ArgmaxKernel, GatherKernel, OneHotKe
                               RandomKernel)
 from ...ops.random import BITS, GOLDEN
 from .kernels import KernelSource, _acc_type, _finish, _init, _write_result, _Writer, flat_read
-from .printer import Params, index
+from .printer import Params, index, subscript
 
 
 def _one_hot(k: OneHotKernel) -> KernelSource:
@@ -23,13 +23,13 @@ def _one_hot(k: OneHotKernel) -> KernelSource:
     loops = [f"i{j}" for j in range(len(k.domain))]
     for v, d in zip(loops, k.domain):
         w.loop(v, params.term(d, "n"))
-    w.line(f"label = labels[{index(k.labels, loops, params)}]")
+    w.line(f"label = labels[{subscript(k.labels, loops, params)}]")
     if len(loops) > 0:
         depth = params.term(k.domain[-1], "n")
         w.line(f"if label < 0 or label >= {depth}:")
         w.line("    raise ValueError('one_hot: a class label is out of range')")
     value = f"label == {loops[-1]}"
-    w.line(f"out[{index(k.out, loops, params)}] = "
+    w.line(f"out[{subscript(k.out, loops, params)}] = "
            + (value if k.dtype == "bool" else f"np.{k.dtype}({value})"))
     ks = _finish(k.name, "one_hot: out[..., c] = labels[...] == c", params, ["labels", "out"], w)
     ks.arrays = [k.labels.buffer, k.out.buffer]
@@ -39,7 +39,7 @@ def _one_hot(k: OneHotKernel) -> KernelSource:
 def _arange(k: ArangeKernel) -> KernelSource:
     params, w = Params(), _Writer()
     w.loop("i0", params.term(k.domain[0], "n"))
-    w.line(f"out[{index(k.out, ['i0'], params)}] = i0")
+    w.line(f"out[{subscript(k.out, ['i0'], params)}] = i0")
     ks = _finish(k.name, "arange: out[i] = i", params, ["out"], w)
     ks.arrays = [k.out.buffer]
     return ks
@@ -58,7 +58,7 @@ def gather_lines(k: GatherKernel, loops, params: Params, fault=None) -> list[str
     lines `fault` instead of the read and write (here: raise)."""
     n = params.term(k.axis_size, "n")
     moved = f"j*{params.term(k.axis_stride, 's')}" if k.axis_stride != 1 else "j"
-    lines = [f"j = np.int64(index[{index(k.index, loops, params)}])",
+    lines = [f"j = np.int64(index[{subscript(k.index, loops, params)}])",
              "if j < 0:", f"    j += {n}"]
     if k.scatter:
         access = (f"out[{index(k.out, loops, params)} + {moved}] += "
@@ -111,7 +111,7 @@ def _argmax(k: ArgmaxKernel) -> KernelSource:
     _init(w, "max", "m", t)
     w.line("arg = 0")
     w.loop(loops[axis], extents[axis])
-    w.line(f"v = x0[{index(k.operands[0], loops, params)}]")
+    w.line(f"v = x0[{subscript(k.operands[0], loops, params)}]")
     w.line(f"if {first_maximum(t, 'v', 'm')}:")
     w.line(f"    m = {'v' if t == k.body.dtype else f'np.{t}(v)'}")
     w.line(f"    arg = {loops[axis]}")

@@ -17,7 +17,7 @@ import sympy
 
 from ...lower.program import ElementwiseKernel, NormalizeKernel, ReduceKernel
 from ...lower.views import row_major
-from .printer import Params, body_lines, index
+from .printer import Params, body_lines, subscript
 
 JIT = '@njit(cache=True, error_model="numpy", nogil=True)'
 JIT_PARALLEL = '@njit(cache=True, error_model="numpy", nogil=True, parallel=True)'
@@ -154,8 +154,8 @@ def _(k: ElementwiseKernel) -> KernelSource:
     else:
         loops = [f"i{j}" for j in range(len(k.domain))]
         extents = [params.term(d, "n") for d in k.domain]
-        reads = [f"x{j}[{index(a, loops, params)}]" for j, a in enumerate(k.operands)]
-        target = f"out[{index(k.out, loops, params)}]"
+        reads = [f"x{j}[{subscript(a, loops, params)}]" for j, a in enumerate(k.operands)]
+        target = f"out[{subscript(k.out, loops, params)}]"
     lines, result = body_lines(k.body, [f"a{j}" for j in range(len(reads))], dims)
     for v, e in zip(loops, extents):
         w.loop(v, e)
@@ -281,7 +281,7 @@ def _(k: ReduceKernel) -> KernelSource:
     else:
         # reduced axes outside kept ones (a column sum): accumulate a row of outputs at once
         n_out = params.term(sympy.Mul(*[k.domain[a] for a in kept]) if kept else 1, "n")
-        out_index = index(type(k.out)(k.out.buffer, k.out.strides), loops, params)
+        out_index = subscript(type(k.out)(k.out.buffer, k.out.strides), loops, params)
         if k.reduce == "logsumexp":
             w.line(f"mm = np.full({n_out}, -np.inf)")
             w.line(f"ss = np.zeros({n_out})")
@@ -336,7 +336,7 @@ def _first(loops, axes) -> str:
 
 def _prologue_value(w, k, loops, params, dims):
     for j, a in enumerate(k.operands):
-        w.line(f"a{j} = x{j}[{index(a, loops, params)}]")
+        w.line(f"a{j} = x{j}[{subscript(a, loops, params)}]")
     lines, result = body_lines(k.body, [f"a{j}" for j in range(len(k.operands))], dims)
     for ln in lines:
         w.line(ln)
@@ -349,12 +349,12 @@ def _write_result(w, k, loops, params, dims, value: str, index_name: str | None 
     result = "r"
     if k.epilogue is not None:
         for j, e in enumerate(k.extras):
-            w.line(f"b{j} = e{j}[{index(e, loops, params)}]")
+            w.line(f"b{j} = e{j}[{subscript(e, loops, params)}]")
         lines, result = body_lines(k.epilogue, ["r"] + [f"b{j}" for j in range(len(k.extras))],
                                    dims, prefix="u", printer=printer)
         for ln in lines:
             w.line(ln)
-    target = index_name or index(k.out, loops, params)
+    target = index_name or subscript(k.out, loops, params)
     w.line(f"out[{target}] = {result}")
 
 
@@ -369,8 +369,8 @@ def _(k: NormalizeKernel) -> KernelSource:
         if a != k.axis:
             w.loop(loops[a], extents[a])
     ax, n = loops[k.axis], extents[k.axis]
-    src = f"x[{index(k.operand, loops, params)}]"
-    dst = f"out[{index(k.out, loops, params)}]"
+    src = f"x[{subscript(k.operand, loops, params)}]"
+    dst = f"out[{subscript(k.out, loops, params)}]"
     t = k.dtype
     w.line(f"m = np.{t}(-np.inf)")
     w.line("arg = 0")

@@ -1,5 +1,6 @@
 """Which way each contraction runs (the `mode` argument of its kernel): BLAS, gemm.py's
-generated matmul on one thread (`tile`), or on all (`product`). Which is fastest depends on
+generated matmul on one thread (`tile`) or on all (`product`), or BLAS in blocks on all
+threads (graphc/backend/numba/contract.py). Which is fastest depends on
 the shape and the machine, so `choose` measures it once per shape, in native code, and keeps
 the answer in the cache directory."""
 from __future__ import annotations
@@ -10,8 +11,9 @@ import numpy as np
 
 from .gemm import load
 
-BLAS, SERIAL, PARALLEL = 1, 0, 2  # the `mode` argument of a contraction kernel
-MODE_NAMES = {BLAS: "BLAS", SERIAL: "generated", PARALLEL: "generated on all threads"}
+BLAS, SERIAL, PARALLEL, BLOCKS = 1, 0, 2, 3  # the `mode` argument of a contraction kernel
+MODE_NAMES = {BLAS: "BLAS", SERIAL: "generated", PARALLEL: "generated on all threads",
+              BLOCKS: "BLAS in blocks on all threads"}
 _CHOICES = "matmul-choices.json"
 _choices: dict | None = None
 # A choice measured while other processes used more than this many cores is not written down:
@@ -68,7 +70,8 @@ def _measure(dtype, m, n, k, tiles, candidates) -> dict:
     runs = {BLAS: lambda reps: mod.timed_blas(a, b, out, m, n, k, reps),
             SERIAL: lambda reps: mod.timed_serial(a, b, out, m, n, k, *tiles, reps),
             PARALLEL: lambda reps: load(dtype, "product").timed_parallel(a, b, out, m, n, k,
-                                                                          *tiles, reps)}
+                                                                          *tiles, reps),
+            BLOCKS: lambda reps: load(dtype, "blocks").timed_blocks(a, b, out, m, n, k, reps)}
     reps = {}
     for c in candidates:  # a first run warms the caches and sizes the repeats
         start = time.perf_counter()

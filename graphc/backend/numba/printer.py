@@ -240,3 +240,12 @@ def index(access, loop_vars, params: Params, base: str = "") -> str:
             continue
         terms.append(v if s == 1 else f"{v}*{params.term(s, 's')}")
     return " + ".join(terms) or "0"
+
+
+def subscript(access, loop_vars, params: Params) -> str:
+    """`index` as a subscript, unsigned where it is computed: Numba wraps a negative signed
+    index around (x[-1] is the last element), and that branch on every access stops LLVM
+    vectorizing a strided loop (a column sum of 256x512 took 41 us, against 11 unsigned).
+    These indices are positions in a buffer, never negative."""
+    text = index(access, loop_vars, params)
+    return text if text.isidentifier() or text.isdigit() else f"np.uint64({text})"

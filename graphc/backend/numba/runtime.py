@@ -19,10 +19,10 @@ from ...lower import lower
 from ...lower.program import ContractKernel, ReferenceKernel
 from ..blas import SERIAL_BELOW_FLOPS, BlasThreads
 from . import cache, gemm
-from .modes import BLAS, MODE_NAMES, PARALLEL, SERIAL, choose
+from .modes import BLAS, BLOCKS, MODE_NAMES, PARALLEL, SERIAL, choose
 from .driver import Module, versions
 
-MATMUL = ("auto", "blas", "generated", "parallel")  # gc.compile(..., matmul=...)
+MATMUL = ("auto", "blas", "generated", "parallel", "blocks")  # gc.compile(..., matmul=...)
 # below this many FLOPs (2048 multiply-adds) a product runs generated without measuring: either
 # way takes about a microsecond. Above it, measure: at 64x10x128 (2^17 FLOPs) OpenBLAS took 6 us
 # and the packed generated product 17 us here, so no size guess stands in for a measurement.
@@ -206,29 +206,38 @@ class CpuFunction:
         hit = self._prepared.get(d)
         if hit is None:
             dims = dict(zip(self._dims, d))
-            hit = (self._workspace(d), self.threads.limit(dims), self._modes(d, dims))
+            modes, pool = self._modes(d, dims)
+            hit = (self._workspace(d), self.threads.limit(dims, serial_blas=pool), modes)
             self._prepared[d] = hit
             while len(self._prepared) > WORKSPACES:
                 self._prepared.pop(next(iter(self._prepared)))
         return hit
 
-    def _modes(self, d: tuple, dims: dict) -> np.ndarray:
-        """How each contraction runs at these sizes: BLAS or generated, whichever
-        `choose` (modes.py) measured faster for its shape, or what the `matmul` option says.
+    def _modes(self, d: tuple, dims: dict) -> tuple[np.ndarray, bool]:
+        """(how each contraction runs at these sizes, whether the step runs on Numba's pool
+        with BLAS on one thread): the way `choose` (modes.py) measured fastest for its
+        shape, or what the `matmul` option says.
 
-        Threads: a step runs one thread pool, never two. BLAS gets its threads by the size of
-        the call (graphc/backend/blas.py); Numba's pool (the generated product on all
-        threads) runs only in a function that calls no BLAS, because OpenBLAS's threads spin
-        for a while after each call and starve Numba's workers of the cores (and the other
-        way round): on two cores that turned milliseconds into scheduler ticks."""
+        Threads: a step runs one thread pool, never two, because OpenBLAS's threads spin for
+        a while after each call and starve Numba's workers of the cores (and the other way
+        round): on two cores that turned milliseconds into scheduler ticks. Where a
+        contraction can run BLAS in blocks on Numba's threads (mode 3), the step runs on
+        Numba's pool: BLAS on one thread in every call, the blocks and parallel loops on all
+        (the big MLP step: 3.85 to 3.68 ms). Otherwise, and where no block is chosen, BLAS
+        gets its threads by the size of the call (graphc/backend/blas.py), and the generated
+        product on all threads runs only in a function that calls no BLAS."""
         import numba
         from numba import config
         ms, modes, why = self.module_source, [], {}
         threads = numba.get_num_threads() if not config.DISABLE_JIT else 1
         blas_threads = self.threads.threads(dims)
         no_blas = not any(ms.kernel_sources[n].blas for n in ms.contractions)
-        forced = {"blas": BLAS, "generated": SERIAL,
-                  "parallel": PARALLEL}.get(self.matmul)
+        forced = {"blas": BLAS, "generated": SERIAL, "parallel": PARALLEL,
+                  "blocks": BLOCKS}.get(self.matmul)
+        pool = threads > 1 and not config.DISABLE_JIT and self.matmul in ("auto", "blocks") \
+            and any(ms.kernel_sources[n].blocks for n in ms.contractions)
+        if pool:
+            blas_threads = 1
         for name in ms.contractions:
             k, ks = self._kernel(name), ms.kernel_sources[name]
             sizes = [int(e.subs(dims)) if getattr(e, "free_symbols", None) else int(e)
@@ -237,9 +246,11 @@ class CpuFunction:
             flops = 2 * m * n * kk
             ways = [SERIAL] + ([BLAS] if ks.blas else []) + \
                 ([PARALLEL] if ks.parallel and threads > 1 and no_blas and
-                 flops >= SERIAL_BELOW_FLOPS else [])
+                 flops >= SERIAL_BELOW_FLOPS else []) + \
+                ([BLOCKS] if ks.blocks and pool else [])
             if forced is not None:
-                can = forced in ways or (forced == PARALLEL and ks.parallel)
+                can = forced in ways or (forced == PARALLEL and ks.parallel) or \
+                    (forced == BLOCKS and ks.blocks)
                 mode = forced if can else SERIAL
                 reason = f"matmul={self.matmul!r}" + ("" if can else " cannot here")
             elif config.DISABLE_JIT:
@@ -254,7 +265,9 @@ class CpuFunction:
             modes.append(mode)
             why[name] = (mode, f"{MODE_NAMES[mode]} at {m}x{n}x{kk} ({reason})")
         self.choices[d] = why
-        return np.array(modes, np.int64)
+        # no block chosen (small products): BLAS's threads as before, and no thread limits
+        # to set around a call that OpenBLAS runs on one thread anyway (7 us of a 44 us step)
+        return np.array(modes, np.int64), pool and BLOCKS in modes
 
     def _kernel(self, name: str):
         return next(k for k in self.program.kernels if k.name == name)
