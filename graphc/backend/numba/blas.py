@@ -6,10 +6,13 @@ gemm(kind, transa, transb, m, n, k, alpha*, a, lda, b, ldb, beta*, c, ldc) is co
 BLAS; `kind` is ord('s') for float32 and ord('d') for float64; alpha and beta are passed by
 address (one-element arrays). Under NUMBA_DISABLE_JIT=1 the same call runs in NumPy.
 """
+import collections
 import ctypes
 
 import numpy as np
 from numba import config, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 
 def _python_gemm(kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
@@ -57,18 +60,27 @@ else:
         types.intp))
 
 
-def _gemm(kind, transa, transb, m, n, k, al, a, lda, b, ldb, be, c, ldc):
-    """`xxgemm` with alpha and beta in one-element arrays, passed as arrays. Numba frees an
-    array after its last use: `al.ctypes.data` among a call's arguments pointed at freed
-    memory by the time BLAS read it. Harmless until something allocates in between; the
-    thread launch of `gemm_blocks` (gemm.py) did, and beta read back 4e-32. Here the
-    caller's arrays stay alive until the call returns."""
-    return xxgemm(kind, transa, transb, m, n, k, al.ctypes.data, a, lda, b, ldb,
-                  be.ctypes.data, c, ldc)
+
+# ---- a scalar's address, for alpha and beta ----------------------------------------------
+# Numba frees an array after its last use: a one-element array's `.ctypes.data` among a call's
+# arguments pointed at freed memory by the time BLAS read it. Harmless until something
+# allocates in between; the thread launch of `gemm_blocks` (gemm.py) did, and beta read back
+# 4e-32. A copy in the calling function's stack frame lives until that function returns.
+_kept: collections.deque = collections.deque(maxlen=64)  # plain Python: the last few copies
 
 
-if config.DISABLE_JIT:
-    gemm = _gemm
-else:
-    from numba import njit
-    gemm = njit(nogil=True)(_gemm)
+def _python_on_stack(value):
+    copy = np.array([value])
+    _kept.append(copy)
+    return copy.ctypes.data
+
+
+@intrinsic
+def _on_stack(typingctx, value):
+    def codegen(context, builder, signature, args):
+        slot = cgutils.alloca_once_value(builder, args[0])
+        return builder.ptrtoint(slot, cgutils.intp_t)
+    return types.intp(value), codegen
+
+
+on_stack = _python_on_stack if config.DISABLE_JIT else _on_stack

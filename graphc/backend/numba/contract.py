@@ -158,7 +158,7 @@ def _gemm_call(w, k, params, M, N, K, layout, form, blocks: bool = False):
     lda = ld(k.a, nb, nb + 2, la)
     ldb = ld(k.b, nb + 2, nb + 1, lb)
     ldc = ld(k.out, nb, nb + 1, lc)
-    _alpha_beta(w, k, form)
+    alpha, beta = _alpha_beta(k, form)
     w.line(f"if {M} > 0 and {N} > 0:")
     w.depth += 1
     loops = [f"p{j}" for j in range(nb)] + ["mi", "ni", "0"]
@@ -183,12 +183,13 @@ def _gemm_call(w, k, params, M, N, K, layout, form, blocks: bool = False):
     else:  # C (M x N) col-major = alpha * A (M x K) @ B (K x N) + beta * C
         tx, ty = ("n" if la == "F" else "t"), ("n" if lb == "F" else "t")
         sizes, x, ldx, y, ldy = f"{M}, {N}, {K}", a, lda, b, ldb
-    if not blocks:
-        w.line(f"gemm(ord('{kind}'), ord('{tx}'), ord('{ty}'), {sizes}, al, {x}, {ldx}, {y}, "
-               f"{ldy}, be, {out}, {ldc})")
+    if not blocks:  # BLAS reads alpha and beta by address
+        w.line(f"xxgemm(ord('{kind}'), ord('{tx}'), ord('{ty}'), {sizes}, on_stack({alpha}), "
+               f"{x}, {ldx}, {y}, {ldy}, on_stack({beta}), {out}, {ldc})")
         w.depth -= 1
         return
-    args = f"ord('{tx}'), ord('{ty}'), {sizes}, al[0], {x}, {ldx}, {y}, {ldy}, be[0], {out}, {ldc}"
+    args = f"ord('{tx}'), ord('{ty}'), {sizes}, {alpha}, {x}, {ldx}, {y}, {ldy}, {beta}, " \
+        f"{out}, {ldc}"
     if copy:
         # e's element for the call's C[i, j]: C^T's (n, m) where C is row-major
         ie = index(_batch_only(e, nb), [f"p{j}" for j in range(nb)] + ["_", "_", "_"], params)
@@ -202,20 +203,15 @@ def _gemm_call(w, k, params, M, N, K, layout, form, blocks: bool = False):
     w.depth -= 1
 
 
-def _alpha_beta(w, k, form):
-    """The gemm's alpha and beta, one-element arrays (BLAS takes their addresses)."""
+def _alpha_beta(k, form) -> tuple[str, str]:
+    """The gemm's alpha and beta, as code."""
     t = k.acc_dtype
 
     def factor(sign_c):
         sign, c = sign_c
         value = "1" if c is None else f"e{c}[0]" if isinstance(c, int) else repr(c.value)
         return f"np.{t}({'-' if sign < 0 else ''}{value})"
-    alpha, beta = (f"np.{t}(1)", f"np.{t}(0)") if form is None else \
-        (factor(form[0]), factor(form[1]))
-    w.line(f"al = np.empty(1, np.{t})")
-    w.line(f"al[0] = {alpha}")
-    w.line(f"be = np.empty(1, np.{t})")
-    w.line(f"be[0] = {beta}")
+    return (f"np.{t}(1)", f"np.{t}(0)") if form is None else (factor(form[0]), factor(form[1]))
 
 
 def _batch_only(access, nb):

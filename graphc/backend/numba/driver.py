@@ -39,7 +39,7 @@ from time import perf_counter
 import numpy as np
 from numba import njit
 
-from graphc.backend.numba.blas import gemm
+from graphc.backend.numba.blas import on_stack, xxgemm
 '''
 
 
