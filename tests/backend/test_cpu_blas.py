@@ -5,6 +5,7 @@ import pytest
 from numba import njit
 
 from graphc.backend.numba.blas import xxgemm
+from gemm_cases import column_major_operands
 
 
 @njit(cache=False)
@@ -18,13 +19,7 @@ def _gemm(kind, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
 def test_column_major_gemm_with_transposes_and_beta(dtype, ta, tb):
     rng = np.random.default_rng(0)
     m, n, k = 5, 4, 3
-    # column-major operands, stored as the transposes of row-major arrays, with padded rows
-    op_a = rng.standard_normal((m, k) if ta == "n" else (k, m)).astype(dtype)
-    op_b = rng.standard_normal((k, n) if tb == "n" else (n, k)).astype(dtype)
-    a = np.zeros((op_a.shape[1], op_a.shape[0] + 2), dtype)
-    a[:, :op_a.shape[0]] = op_a.T
-    b = np.zeros((op_b.shape[1], op_b.shape[0] + 1), dtype)
-    b[:, :op_b.shape[0]] = op_b.T
+    op_a, op_b, a, b = column_major_operands(rng, m, n, k, ta, tb, dtype)
     c0 = rng.standard_normal((n, m)).astype(dtype)  # C (m x n, column-major) as its transpose
     c = c0.copy()
     kind = ord("s") if dtype == "float32" else ord("d")

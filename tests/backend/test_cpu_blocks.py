@@ -9,6 +9,7 @@ from numba import njit
 
 import graphc as gc
 from graphc.backend.numba import gemm
+from gemm_cases import column_major_operands
 
 RNG = np.random.default_rng(12)
 
@@ -33,13 +34,7 @@ def blocks(request):
 @pytest.mark.parametrize("copy", [False, True])
 def test_gemm_in_blocks_is_the_gemm(blocks, ta, tb, m, n, k, copy):
     dtype, run = blocks
-    # column-major operands (stored as the transposes of row-major arrays) with padded columns
-    op_a = RNG.standard_normal((m, k) if ta == "n" else (k, m)).astype(dtype)
-    op_b = RNG.standard_normal((k, n) if tb == "n" else (n, k)).astype(dtype)
-    a = np.zeros((op_a.shape[1], op_a.shape[0] + 2), dtype)
-    a[:, :op_a.shape[0]] = op_a.T
-    b = np.zeros((op_b.shape[1], op_b.shape[0] + 1), dtype)
-    b[:, :op_b.shape[0]] = op_b.T
+    op_a, op_b, a, b = column_major_operands(RNG, m, n, k, ta, tb, dtype)
     ldc = m + 3
     c = RNG.standard_normal((n, ldc)).astype(dtype)  # C (m x n) column-major, ld m + 3
     c0 = c.copy()
