@@ -223,9 +223,9 @@ class CpuFunction:
         round): on two cores that turned milliseconds into scheduler ticks. Where a
         contraction can run BLAS in blocks on Numba's threads (mode 3), the step runs on
         Numba's pool: BLAS on one thread in every call, the blocks and parallel loops on all
-        (the big MLP step: 3.85 to 3.68 ms). Otherwise, and where no block is chosen, BLAS
-        gets its threads by the size of the call (graphc/backend/blas.py), and the generated
-        product on all threads runs only in a function that calls no BLAS."""
+        (the big MLP step: median 3.85 to 3.73 ms). Otherwise, and where no block is
+        chosen, BLAS gets its threads by the size of the call (graphc/backend/blas.py), and
+        the generated product on all threads runs only in a function that calls no BLAS."""
         import numba
         from numba import config
         ms, modes, why = self.module_source, [], {}
