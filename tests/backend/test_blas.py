@@ -173,8 +173,8 @@ def test_only_the_cpus_this_process_may_use_count_as_load(monkeypatch):
 
 
 def test_the_cpu_backends_kernel_profile_runs_with_the_calls_threads(pools):
-    # f.impl.profile times each kernel from Python: with BLAS's and Numba's threads as a call
-    # has them, or a kernel's time includes the two pools fighting (the tiny transformer's
+    # f.impl.profile times each kernel in the compiled driver: with BLAS's and Numba's
+    # threads as a call has them, or a kernel's time includes the two pools fighting (the tiny transformer's
     # step profiled at 68 ms of kernels against 20 ms per step, 26 ms with this)
     x, W = gc.tensor("x", ("B", "D")), gc.tensor("W", ("D", "E"))
     f = gc.compile(gc.relu(x @ W), backend="cpu", matmul="blas")

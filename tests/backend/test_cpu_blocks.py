@@ -120,3 +120,4 @@ def test_a_step_in_blocks_keeps_blas_on_one_thread():
     _, limit, modes = f.impl._prepare((64,))
     assert list(modes) == [3]
     assert limit.threads == 1 and limit.blas  # BLAS's threads; Numba's pool keeps the cores
+

@@ -62,14 +62,17 @@ def test_numba_disable_jit_runs_the_generated_code_as_python(tmp_path):
                      y=np.array([0, 1, 0, 1]))
         want = gc.compile(outs)(**feeds)
         for way in ("auto", "blocks"):  # BLAS, and BLAS in blocks (gemm.py's plain Python)
-            got = gc.compile(outs, backend="cpu", matmul=way)(**feeds)
+            f = gc.compile(outs, backend="cpu", matmul=way)
+            got = f(**feeds)
             print(all(np.allclose(g, v, rtol=1e-5) for g, v in zip(got, want)))
+        times = f.impl.profile(feeds, {"B": 4})  # the profile's clock, in Python
+        print(sorted(times) == sorted(k.name for k in f.kernels) and min(times.values()) >= 0)
     """)
     env = dict(os.environ, NUMBA_DISABLE_JIT="1", GRAPHC_CACHE_DIR=str(tmp_path))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["True", "True"]
+    assert done.stdout.split() == ["True", "True", "True"]
 
 
 @pytest.mark.parametrize("others, kept", [(0.0, True), (1.5, False)])

@@ -183,8 +183,9 @@ class CpuFunction:
                 for name, slot in p.plan.slot_of.items()}
 
     def profile(self, arrays: dict, dims: dict, repeat: int = 5) -> dict:
-        """Seconds per kernel (the median of `repeat` runs), each kernel called from Python:
-        where a step's time goes."""
+        """Seconds per kernel (the median of `repeat` steps): where a step's time goes, read
+        on a clock in the compiled driver around each kernel as the step runs them
+        (graphc/backend/numba/clock.py)."""
         d = tuple(int(dims[str(s)] if str(s) in dims else dims[s]) for s in self._dims)
         ws, threads, modes = self._prepare(d)
         outs = [np.empty(n, dt) for (dt, _), n in zip(self._fresh,
@@ -193,12 +194,14 @@ class CpuFunction:
         times: dict = {}
         with threads:  # BLAS's and Numba's threads as a call has them (two pools fight)
             for _ in range(repeat):
-                for j, (kind, _payload) in enumerate(self._segments):
+                for j, (kind, kernels) in enumerate(self.module_source.segments):
                     if kind != "native":
                         continue
-                    getattr(self.module, f"profile{j}")(
-                        lambda name, t: times.setdefault(name, []).append(t),
-                        *inputs, *self._consts, *outs, ws, modes, *d)
+                    ns = np.zeros(len(kernels) + 1, np.int64)
+                    getattr(self.module, f"profile{j}")(ns, *inputs, *self._consts, *outs, ws,
+                                                        modes, *d)
+                    for k, start, end in zip(kernels, ns[:-1], ns[1:]):
+                        times.setdefault(k.name, []).append((int(end) - int(start)) * 1e-9)
         return {name: float(np.median(ts)) for name, ts in times.items()}
 
     def _prepare(self, d: tuple):
