@@ -160,8 +160,10 @@ class ContractKernel(Kernel):
     def dense_layout(self):
         """How a BLAS gemm reads each operand: "C" (row-major) or "F" (column-major) for A
         (m, k), B (k, n) and the result (m, n), or None when one of them is not a dense matrix
-        per batch item or the dtype is no BLAS float."""
-        if self.acc_dtype not in ("float32", "float64"):
+        per batch item, the dtype is no BLAS float, or the result is not stored in it (an
+        epilogue that compares or casts: a gemm would write floats into a bool or int32
+        result, or half of a float64 one)."""
+        if self.acc_dtype not in ("float32", "float64") or not self.stores_acc_dtype():
             return None
         nb = self.nbatch
         M, N, K = self.domain[nb:]
@@ -176,6 +178,11 @@ class ContractKernel(Kernel):
         b = layout(self.b.strides[nb + 2], self.b.strides[nb + 1], K, N)
         c = layout(self.out.strides[nb], self.out.strides[nb + 1], M, N)
         return None if None in (a, b, c) else (a, b, c)
+
+    def stores_acc_dtype(self) -> bool:
+        """Whether the result is stored in the accumulator's dtype, so that a product may write
+        its sums there before the epilogue runs over them in place."""
+        return self.epilogue.value_dtype(self.epilogue.result) == self.acc_dtype
 
     def is_result(self, extra: Access) -> bool:
         """Whether an epilogue operand reads the result's own elements, in place."""

@@ -140,3 +140,21 @@ def test_split_loops_over_buffers_of_the_workspace():
     x_value = RNG.standard_normal((40, 64, 64)).astype(np.float32)
     want = gc.compile(outputs, backend="reference", opt_level=0)(x=x_value)
     np.testing.assert_allclose(f(x=x_value), want, rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("way", ["auto", "blas", "generated", "parallel", "blocks"])
+def test_an_epilogue_that_changes_the_dtype_runs_as_tiles(way):
+    # a comparison or a cast fused into the product: its result is not stored in the
+    # accumulator's dtype, so no BLAS call or product on all threads may write sums there
+    # (BLAS wrote float32 into the bool and int32 results; on all threads it crashed)
+    x, w = gc.tensor("x", ("B", 64)), gc.tensor("w", (64, 64))
+    rng = np.random.default_rng(2)  # small integers: every sum exact, in any order
+    feeds = {"x": rng.integers(-3, 4, (300, 64)).astype(np.float32),
+             "w": rng.integers(-3, 4, (64, 64)).astype(np.float32)}
+    for out in ((x @ w) > 0.5, gc.astype(x @ w, "float64") * 2.0, gc.astype(x @ w, "int32")):
+        f = gc.compile(out, backend="cpu", matmul=way)  # one output: the epilogue fuses
+        got, want = f(**feeds), gc.compile(out, backend="reference")(**feeds)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        (product,) = [k for k in f.kernels if "matmul" in k.name]
+        assert product.runs.startswith("generated at"), product.runs

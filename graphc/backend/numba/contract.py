@@ -49,7 +49,8 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
     t = k.acc_dtype
     layout = k.dense_layout()
     form = k.gemm_form(copy_ok=True) if layout is not None else None
-    parallel = parallel_product and all(e.buffer != k.out.buffer for e in k.extras)
+    parallel = parallel_product and k.stores_acc_dtype() and \
+        all(e.buffer != k.out.buffer for e in k.extras)
     blocks = layout is not None and _may_be_large(k) and \
         (form is None or k.epilogue.value_dtype(form[2] + 1) == t)  # e is copied as t
     strides = _strides(k, params)
