@@ -1,6 +1,6 @@
 """The contraction kernel: out[b, m, n] = epilogue(sum_k A[b, m, k] * B[b, k, n], extras).
 
-Four ways to compute it, in the same kernel function (its `mode` argument picks one per
+Five ways to compute it, in the same kernel function (its `mode` argument picks one per
 call, from what `modes.choose` measured for the call's shape):
 - generated (mode 0): the tiles of the `tile` schedule, each computed by the shared packed
   micro-kernel (graphc/backend/numba/gemm.py) and written back through the epilogue;
@@ -22,13 +22,19 @@ call, from what `modes.choose` measured for the call's shape):
   A step that runs it keeps BLAS on one thread throughout (graphc/backend/numba/runtime.py:
   _modes), so Numba's pool has the cores. Only for products that can be large enough
   (BLOCKS_FROM_FLOPS).
+- generated in batch items on all threads (mode 4): for a batched product with no dense
+  layout (the attention's per-head products), each item's offsets into an array and gemm.py's
+  `gemm_items` runs the items across Numba's threads, the epilogue after; chosen from 2^16
+  result elements (graphc/backend/numba/runtime.py: _modes).
+A contraction whose result is stored in another dtype than its sums (an epilogue that compares
+or casts) runs mode 0 only.
 """
 from __future__ import annotations
 
 from ...lower.program import ContractKernel
 from ..blas import UNTOUCHED_BELOW_FLOPS
 from . import gemm
-from .kernels import _finish, _Writer
+from .kernels import _finish, _may_split, _Writer
 from .printer import Params, body_lines, index, subscript
 
 
@@ -55,6 +61,14 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
         (form is None or k.epilogue.value_dtype(form[2] + 1) == t)  # e is copied as t
     strides = _strides(k, params)
     tm, tn, tk = sched.tile_m, sched.tile_n, sched.tile_k
+    # the batch items across threads, where the generated kernel is the only way (no dense
+    # layout for BLAS: the attention's per-head products) and there can be enough of them;
+    # their sums are written to the result first, as the product on all threads writes them
+    items = layout is None and not parallel and nb > 0 and k.stores_acc_dtype() and \
+        all(e.buffer != k.out.buffer for e in k.extras) and \
+        _may_split(k.domain[:nb + 2], [], transcendental=True)
+    if items:
+        _items(w, k, params, ext, strides, dims)
     w.line(f"acc = np.empty({tm * tn} if mode == 0 else 0, np.{t})  # a generated tile")
     for v, e in zip(batch, ext[:nb]):
         w.loop(v, e)
@@ -105,7 +119,8 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
         ([f"BLAS gemm (A {layout[0]}, B {layout[1]}, result {layout[2]}"
           f"{', alpha and beta: the update accumulates in place' if form else ''})"]
          if layout else []) + (["generated on all threads"] if parallel else []) + \
-        (["BLAS in blocks on all threads"] if blocks else [])
+        (["BLAS in blocks on all threads"] if blocks else []) + \
+        (["generated in batch items on all threads"] if items else [])
     notes = [" or ".join(ways) + ("" if layout else " (no dense layout for BLAS)")]
     what = "; ".join(k.epilogue.lines()[:-1])
     ks = _finish(k.name, f"{'+'.join(k.provenance)}: acc = A @ B per batch item"
@@ -115,9 +130,11 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
     ks.blas = layout is not None
     ks.parallel = parallel
     ks.blocks = blocks
+    ks.items = items
     ks.gemm = [(t, "tile")] + ([(t, "product")] if parallel else []) + \
-        ([(t, "blocks")] if blocks else [])
-    imported = {"tile": "tile", "product": "product", "blocks": "gemm_blocks"}
+        ([(t, "blocks")] if blocks else []) + ([(t, "items")] if items else [])
+    imported = {"tile": "tile", "product": "product", "blocks": "gemm_blocks",
+                "items": "gemm_items"}
     ks.imports = [f"from {gemm.module_name(t, part)} import {imported[part]}"
                   for t, part in ks.gemm]
     return ks
@@ -201,6 +218,41 @@ def _gemm_call(w, k, params, M, N, K, layout, form, blocks: bool = False):
                f"{esi}, {esj}, 1)")
     else:
         w.line(f"gemm_blocks({args}, out.ctypes.data, 0, 0, 0, 0)")
+    w.depth -= 1
+
+
+def _items(w, k, params, ext, strides, dims):
+    """Mode 4: each batch item's offsets into `at`, then gemm.py's `gemm_items` runs the items
+    across Numba's threads, each as the generated tiles; the epilogue after, in place."""
+    nb = k.nbatch
+    batch = [f"p{j}" for j in range(nb)]
+    M, N, K = ext[nb:]
+    sam, sak, sbk, sbn, som, son = strides
+    s = k.schedule
+    count = " * ".join(ext[:nb])
+    w.line("if mode == 4:  # the batch items split across threads (gemm_items)")
+    w.depth += 1
+    w.line(f"at = np.empty(3 * {count}, np.int64)  # each item's A, B and result offsets")
+    w.line("j = 0")
+    for v, e in zip(batch, ext[:nb]):
+        w.loop(v, e)
+    for name, access in (("at[j]", k.a), ("at[j + 1]", k.b), ("at[j + 2]", k.out)):
+        w.line(f"{name} = {index(_batch_only(access, nb), batch + ['_', '_', '_'], params)}")
+    w.line("j += 3")
+    w.depth -= nb
+    w.line(f"gemm_items(a.ctypes.data, a.size, b.ctypes.data, b.size, out.ctypes.data, "
+           f"out.size, at.ctypes.data, at.size, {count}, {sam}, {sak}, {sbk}, {sbn}, {som}, "
+           f"{son}, {M}, {N}, {K}, {s.tile_m}, {s.tile_n}, {s.tile_k})")
+    w.line("at[0] = 0  # a use after the call: Numba frees an array after its last use")
+    if k.epilogue.stmts:
+        loops = batch + ["mi", "ni", "ki"]
+        for v, e in zip(batch, ext[:nb]):
+            w.loop(v, e)
+        w.loop("mi", M)
+        w.loop("ni", N)
+        _epilogue(w, k, params, dims, loops, f"out[{subscript(k.out, loops, params)}]")
+        w.depth -= nb + 2
+    w.line("return")
     w.depth -= 1
 
 

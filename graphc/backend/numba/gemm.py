@@ -1,8 +1,9 @@
 """The generated matmul every contraction shares: packed operands, a register-blocked
 micro-kernel, cache blocks from the `tile` schedule (Goto's algorithm, as BLIS writes it).
 
-Modules per dtype ("tile"; "product" on all threads and "blocks", BLAS split across threads,
-each compiled only for a program that may run it), generated here, cached on disk like the kernels and compiled once per
+Modules per dtype ("tile"; "product" on all threads; "blocks" and "items", split across
+threads, whose sources are in split.py; each compiled only for a program that may run it),
+generated here, cached on disk like the kernels and compiled once per
 machine. Kernels call it by symbol name, as they call BLAS (graphc/backend/numba/blas.py), so
 a kernel's compile neither links nor re-optimizes it: a contraction kernel only adds its own
 tile loop and fused epilogue.
@@ -91,8 +92,12 @@ def source(dtype: str, part: str = "tile") -> str:
         parts = [_micro(dtype, mr, nr), _TILE, _ENTRIES_COMMON, _TILE_ENTRY,
                  _TIMED_TILE.format(kind=kind)]
     elif part == "blocks":
+        from .split import BLOCKS
         parts = ["from graphc.backend.numba.pool import pool_threads", _ENTRIES_COMMON,
-                 _BLOCKS.replace("{kind}", kind)]
+                 BLOCKS.replace("{kind}", kind)]
+    elif part == "items":
+        from .split import ITEMS
+        parts = [f"from {module_name(dtype)} import tile", _ENTRIES_COMMON, ITEMS]
     else:
         parts = [f"from {module_name(dtype)} import pack_b, rows_times_packed_b", _PRODUCT, _ENTRIES_COMMON,
                  _PRODUCT_ENTRY, _TIMED_PRODUCT]
@@ -329,77 +334,6 @@ def timed_parallel(a, b, out, mm, nn, kk, tm, tn, tk, reps):
                 out.ctypes.data, out.size, 0, nn, 1, tm, tn, tk)
 '''
 
-_BLOCKS = '''@njit(cache=True, nogil=True, parallel=True)
-def blocks_arrays(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, e, esi, esj,
-                  copy):
-    """BLAS's column-major gemm c = alpha * op(a) @ op(b) + beta * c, its operands arrays
-    from their first elements, computed by one-thread gemms on blocks of c, one per thread of
-    Numba's pool. c's rows are split where m >= n, so that each thread packs the smaller
-    operand whole (256x512x784 row-major: 0.77 ms, 0.84 split the other way), except for a
-    short sum (k < 64), which is bound by writing c and is split into whole columns, each
-    contiguous (256x512x10: 0.017 against 0.041 ms). `copy`: each block of c is first a copy
-    of e's (c[i + j*ldc] = e[i*esi + j*esj]), on its own thread."""
-    parts = min(pool_threads(), max(m, n))
-    by_rows = m >= n and k >= 64
-    size = c.itemsize
-    al = np.full(1, alpha, T)  # BLAS reads them by address: arrays used in the loop stay alive
-    be = np.full(1, beta, T)
-    for p in prange(parts):
-        i0 = m * p // parts if by_rows else 0
-        i1 = m * (p + 1) // parts if by_rows else m
-        j0 = 0 if by_rows else n * p // parts
-        j1 = n if by_rows else n * (p + 1) // parts
-        if i1 > i0 and j1 > j0:
-            if copy:
-                for j in range(j0, j1):
-                    for i in range(i0, i1):
-                        c[np.uint64(i + j * ldc)] = e[np.uint64(i * esi + j * esj)]
-            # where op(a)'s row i0 and op(b)'s column j0 start
-            at = i0 if transa == ord("n") else i0 * lda
-            bt = j0 * ldb if transb == ord("n") else j0
-            xxgemm(ord("{kind}"), transa, transb, i1 - i0, j1 - j0, k, al.ctypes.data,
-                   a.ctypes.data + size * at, lda, b.ctypes.data + size * bt, ldb,
-                   be.ctypes.data, c.ctypes.data + size * (i0 + j0 * ldc), ldc)
-
-
-S = types.float32 if T == np.float32 else types.float64
-BLOCKS = types.void(I, I, I, I, I, S, P, I, I, P, I, I, S, P, I, I, P, I, I, I, I)
-
-
-def blocks_python(transa, transb, m, n, k, alpha, a, na, lda, b, nb, ldb, beta, c, nc, ldc, e,
-                  ne, esi, esj, copy):
-    blocks_arrays(transa, transb, m, n, k, alpha, _array(a, na), lda, _array(b, nb), ldb, beta,
-                  _array(c, nc), ldc, _array(e, ne), esi, esj, copy)
-
-
-if config.DISABLE_JIT:
-    gemm_blocks = blocks_python
-else:
-    from numba.np.ufunc.parallel import _launch_threads
-    _launch_threads()  # as for `product`: the pool's entry points, before cached code loads
-
-    @cfunc(BLOCKS, cache=True)
-    def blocks_entry(transa, transb, m, n, k, alpha, a, na, lda, b, nb, ldb, beta, c, nc, ldc,
-                     e, ne, esi, esj, copy):
-        blocks_arrays(transa, transb, m, n, k, alpha, carray(a, (na,), T), lda,
-                      carray(b, (nb,), T), ldb, beta, carray(c, (nc,), T), ldc,
-                      carray(e, (ne,), T), esi, esj, copy)
-
-    # kernels call it by name: its compiled code is linked, never compiled again
-    binding.add_symbol("graphc_blocks_@TAG@", blocks_entry.address)
-    gemm_blocks = types.ExternalFunction("graphc_blocks_@TAG@", BLOCKS)
-
-
-@njit(cache=True, nogil=True)
-def timed_blocks(a, b, out, mm, nn, kk, reps):
-    """reps gemms out = a @ b (row-major) by `gemm_blocks`, as a contraction kernel's mode 3
-    runs them."""
-    for r in range(reps):
-        gemm_blocks(ord("n"), ord("n"), nn, mm, kk, T(1), b.ctypes.data, b.size, nn,
-                    a.ctypes.data, a.size, kk, T(0), out.ctypes.data, out.size, nn,
-                    out.ctypes.data, 0, 0, 0, 0)
-'''
-
 _lock = threading.Lock()
 
 
@@ -429,6 +363,6 @@ def module_name(dtype: str, part: str = "tile") -> str:
 def load(dtype: str, part: str = "tile"):
     """A shared matmul module for `dtype`, imported from the cache (written there first)."""
     from . import cache
-    if part == "product":
-        load(dtype)  # the product calls the tile module's code
+    if part in ("product", "items"):
+        load(dtype)  # they call the tile module's code
     return cache.load(source(dtype, part))

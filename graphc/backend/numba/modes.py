@@ -11,9 +11,11 @@ import numpy as np
 
 from .gemm import load
 
-BLAS, SERIAL, PARALLEL, BLOCKS = 1, 0, 2, 3  # the `mode` argument of a contraction kernel
+# the `mode` argument of a contraction kernel
+BLAS, SERIAL, PARALLEL, BLOCKS, ITEMS = 1, 0, 2, 3, 4
 MODE_NAMES = {BLAS: "BLAS", SERIAL: "generated", PARALLEL: "generated on all threads",
-              BLOCKS: "BLAS in blocks on all threads"}
+              BLOCKS: "BLAS in blocks on all threads",
+              ITEMS: "generated in batch items on all threads"}
 _CHOICES = "matmul-choices.json"
 _choices: dict | None = None
 # A choice measured while other processes used more than this many cores is not written down:

@@ -8,6 +8,7 @@ driver: one native call runs every kernel.
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -19,7 +20,8 @@ from ...lower import lower
 from ...lower.program import ContractKernel, ReferenceKernel
 from ..blas import SERIAL_BELOW_FLOPS, BlasThreads
 from . import cache, gemm
-from .modes import BLAS, BLOCKS, MODE_NAMES, PARALLEL, SERIAL, choose
+from .kernels import PARALLEL_FROM
+from .modes import BLAS, BLOCKS, ITEMS, MODE_NAMES, PARALLEL, SERIAL, choose
 from .driver import Module, versions
 
 MATMUL = ("auto", "blas", "generated", "parallel", "blocks")  # gc.compile(..., matmul=...)
@@ -228,7 +230,9 @@ class CpuFunction:
         Numba's pool: BLAS on one thread in every call, the blocks and parallel loops on all
         (the big MLP step: median 3.85 to 3.73 ms). Otherwise, and where no block is
         chosen, BLAS gets its threads by the size of the call (graphc/backend/blas.py), and
-        the generated product on all threads runs only in a function that calls no BLAS."""
+        the generated product on all threads runs only in a function that calls no BLAS.
+        A batched product with no dense layout splits its items across Numba's threads
+        (mode 4) from PARALLEL_FROM result elements, unmeasured, as elementwise kernels do."""
         import numba
         from numba import config
         ms, modes, why = self.module_source, [], {}
@@ -256,6 +260,8 @@ class CpuFunction:
                     (forced == BLOCKS and ks.blocks)
                 mode = forced if can else SERIAL
                 reason = f"matmul={self.matmul!r}" + ("" if can else " cannot here")
+            elif ks.items and threads > 1 and math.prod(sizes[:-1]) >= PARALLEL_FROM:
+                mode, reason = ITEMS, f"{math.prod(sizes[:-3])} items of {m}x{n}"
             elif config.DISABLE_JIT:
                 mode, reason = (BLAS if ks.blas else SERIAL), "NUMBA_DISABLE_JIT"
             elif flops < MEASURE_FROM_FLOPS:
@@ -270,7 +276,7 @@ class CpuFunction:
         self.choices[d] = why
         # no block chosen (small products): BLAS's threads as before, and no thread limits
         # to set around a call that OpenBLAS runs on one thread anyway (7 us of a 44 us step)
-        return np.array(modes, np.int64), pool and BLOCKS in modes
+        return np.array(modes, np.int64), (pool and BLOCKS in modes) or ITEMS in modes
 
     def _kernel(self, name: str):
         return next(k for k in self.program.kernels if k.name == name)
