@@ -92,12 +92,12 @@ def source(dtype: str, part: str = "tile") -> str:
         parts = [_micro(dtype, mr, nr), _TILE, _ENTRIES_COMMON, _TILE_ENTRY,
                  _TIMED_TILE.format(kind=kind)]
     elif part == "blocks":
-        from .split import BLOCKS
-        parts = ["from graphc.backend.numba.pool import pool_threads", _ENTRIES_COMMON,
+        from .split import BLOCKS, POOL
+        parts = ["from graphc.backend.numba.pool import pool_threads", POOL, _ENTRIES_COMMON,
                  BLOCKS.replace("{kind}", kind)]
     elif part == "items":
-        from .split import ITEMS
-        parts = [f"from {module_name(dtype)} import tile", _ENTRIES_COMMON, ITEMS]
+        from .split import ITEMS, POOL
+        parts = [f"from {module_name(dtype)} import tile", POOL, _ENTRIES_COMMON, ITEMS]
     else:
         parts = [f"from {module_name(dtype)} import pack_b, rows_times_packed_b", _PRODUCT, _ENTRIES_COMMON,
                  _PRODUCT_ENTRY, _TIMED_PRODUCT]

@@ -8,6 +8,29 @@
   for BLAS).
 """
 
+# Numba's pool started before the module's code, loaded from the cache, looks for its entry
+# points (compiling that code would have started it)
+POOL = """from numba.np.ufunc.parallel import _launch_threads
+
+if not config.DISABLE_JIT:
+    _launch_threads()"""
+
+
+def linked(name: str, signature: str, params: str, call: str) -> str:
+    """The module's `gemm_<name>`: the plain-Python `<name>_python` under NUMBA_DISABLE_JIT,
+    else a C entry point (`call` on the arrays its pointers make) that kernels call by
+    symbol, so its compiled code is linked into them, never compiled again."""
+    return f"""if config.DISABLE_JIT:
+    gemm_{name} = {name}_python
+else:
+    @cfunc({signature}, cache=True)
+    def {name}_entry({params}):
+        {call}
+
+    binding.add_symbol("graphc_{name}_@TAG@", {name}_entry.address)
+    gemm_{name} = types.ExternalFunction("graphc_{name}_@TAG@", {signature})"""
+
+
 BLOCKS = '''@njit(cache=True, nogil=True, parallel=True)
 def blocks_arrays(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, e, esi, esj,
                   copy):
@@ -51,22 +74,10 @@ def blocks_python(transa, transb, m, n, k, alpha, a, na, lda, b, nb, ldb, beta, 
                   _array(c, nc), ldc, _array(e, ne), esi, esj, copy)
 
 
-if config.DISABLE_JIT:
-    gemm_blocks = blocks_python
-else:
-    from numba.np.ufunc.parallel import _launch_threads
-    _launch_threads()  # as for `product`: the pool's entry points, before cached code loads
-
-    @cfunc(BLOCKS, cache=True)
-    def blocks_entry(transa, transb, m, n, k, alpha, a, na, lda, b, nb, ldb, beta, c, nc, ldc,
-                     e, ne, esi, esj, copy):
-        blocks_arrays(transa, transb, m, n, k, alpha, carray(a, (na,), T), lda,
+''' + linked("blocks", "BLOCKS", """transa, transb, m, n, k, alpha, a, na, lda, b, nb,
+                     ldb, beta, c, nc, ldc, e, ne, esi, esj, copy""", """blocks_arrays(transa, transb, m, n, k, alpha, carray(a, (na,), T), lda,
                       carray(b, (nb,), T), ldb, beta, carray(c, (nc,), T), ldc,
-                      carray(e, (ne,), T), esi, esj, copy)
-
-    # kernels call it by name: its compiled code is linked, never compiled again
-    binding.add_symbol("graphc_blocks_@TAG@", blocks_entry.address)
-    gemm_blocks = types.ExternalFunction("graphc_blocks_@TAG@", BLOCKS)
+                      carray(e, (ne,), T), esi, esj, copy)""") + '''
 
 
 @njit(cache=True, nogil=True)
@@ -111,20 +122,7 @@ def items_python(a, na, b, nb, out, nout, at, nat, items, sam, sak, sbk, sbn, so
                  items, sam, sak, sbk, sbn, som, son, mm, nn, kk, tm, tn, tk)
 
 
-if config.DISABLE_JIT:
-    gemm_items = items_python
-else:
-    from numba.np.ufunc.parallel import _launch_threads
-    _launch_threads()  # as for `product`: the pool's entry points, before cached code loads
-
-    @cfunc(ITEMS, cache=True)
-    def items_entry(a, na, b, nb, out, nout, at, nat, items, sam, sak, sbk, sbn, som, son, mm,
-                    nn, kk, tm, tn, tk):
-        items_arrays(carray(a, (na,), T), carray(b, (nb,), T), carray(out, (nout,), T),
+''' + linked("items", "ITEMS", """a, na, b, nb, out, nout, at, nat, items, sam, sak, sbk,
+                    sbn, som, son, mm, nn, kk, tm, tn, tk""", """items_arrays(carray(a, (na,), T), carray(b, (nb,), T), carray(out, (nout,), T),
                      carray(at, (nat,), np.int64), items, sam, sak, sbk, sbn, som, son, mm, nn,
-                     kk, tm, tn, tk)
-
-    # kernels call it by name: its compiled code is linked, never compiled again
-    binding.add_symbol("graphc_items_@TAG@", items_entry.address)
-    gemm_items = types.ExternalFunction("graphc_items_@TAG@", ITEMS)
-'''
+                     kk, tm, tn, tk)""") + "\n"
