@@ -55,17 +55,17 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
     t = k.acc_dtype
     layout = k.dense_layout()
     form = k.gemm_form(copy_ok=True) if layout is not None else None
-    parallel = parallel_product and k.stores_acc_dtype() and \
-        all(e.buffer != k.out.buffer for e in k.extras)
+    # the product on all threads and the batch items write the sums into the result first:
+    # only where the result holds them (its own dtype) and no extra is read from it
+    sums_first = k.stores_acc_dtype() and all(e.buffer != k.out.buffer for e in k.extras)
+    parallel = parallel_product and sums_first
     blocks = layout is not None and _may_be_large(k) and \
         (form is None or k.epilogue.value_dtype(form[2] + 1) == t)  # e is copied as t
     strides = _strides(k, params)
     tm, tn, tk = sched.tile_m, sched.tile_n, sched.tile_k
     # the batch items across threads, where the generated kernel is the only way (no dense
-    # layout for BLAS: the attention's per-head products) and there can be enough of them;
-    # their sums are written to the result first, as the product on all threads writes them
-    items = layout is None and not parallel and nb > 0 and k.stores_acc_dtype() and \
-        all(e.buffer != k.out.buffer for e in k.extras) and \
+    # layout for BLAS: the attention's per-head products) and there can be enough of them
+    items = layout is None and not parallel and nb > 0 and sums_first and \
         _may_split(k.domain[:nb + 2], [], transcendental=True)
     if items:
         _items(w, k, params, ext, strides, dims)
