@@ -78,11 +78,12 @@ T = np.{dtype}
 
 @functools.lru_cache(maxsize=16)
 def source(dtype: str, part: str = "tile") -> str:
-    """The source of one of the two modules for `dtype`: "tile" (the micro-kernel, `tile`, and
-    the BLAS and one-thread timings) and "product" (`product` on Numba's thread pool, and its
-    timing). The product is compiled only for a program that may run it (no contraction of it
-    can call BLAS, or matmul="parallel"): its parallel loop is half the matmul's compile
-    time. Their C entry points are named by the hash of the rest."""
+    """The source of one of the modules for `dtype`: "tile" (the micro-kernel, `tile`, and
+    the BLAS and one-thread timings), "product" (`product` on Numba's thread pool, and its
+    timing), and "blocks" and "items" (split.py). The product is compiled only for a program
+    that may run it (no contraction of it can call BLAS, or matmul="parallel"): its parallel
+    loop is half the matmul's compile time. Their C entry points (`linked`) are named by the
+    hash of the rest."""
     mr, nr = register_block(dtype)
     from .driver import runtime_digest  # the code it calls, compiled into it (driver.py)
     head = _HEADER.format(dtype=dtype, mr=mr, nr=nr, lanes=_lanes(dtype),
@@ -92,15 +93,15 @@ def source(dtype: str, part: str = "tile") -> str:
         parts = [_micro(dtype, mr, nr), _TILE, _ENTRIES_COMMON, _TILE_ENTRY,
                  _TIMED_TILE.format(kind=kind)]
     elif part == "blocks":
-        from .split import BLOCKS, POOL
+        from .split import BLOCKS
         parts = ["from graphc.backend.numba.pool import pool_threads", POOL, _ENTRIES_COMMON,
                  BLOCKS.replace("{kind}", kind)]
     elif part == "items":
-        from .split import ITEMS, POOL
+        from .split import ITEMS
         parts = [f"from {module_name(dtype)} import tile", POOL, _ENTRIES_COMMON, ITEMS]
     else:
-        parts = [f"from {module_name(dtype)} import pack_b, rows_times_packed_b", _PRODUCT, _ENTRIES_COMMON,
-                 _PRODUCT_ENTRY, _TIMED_PRODUCT]
+        parts = [f"from {module_name(dtype)} import pack_b, rows_times_packed_b", POOL,
+                 _PRODUCT, _ENTRIES_COMMON, _PRODUCT_ENTRY, _TIMED_PRODUCT]
     body = head + "\n\n\n".join(parts) + "\n"
     tag = hashlib.sha256(body.encode()).hexdigest()[:16]
     return body.replace("@TAG@", tag)
@@ -245,6 +246,30 @@ def product_arrays(a, ia, sam, sak, b, ib, sbk, sbn, mm, nn, kk, out, io, som, s
                         out[io + i * som + (n0 + j) * son] = acc[i * tn + j]
 '''
 
+# Numba's pool started before a parallel module's code, loaded from the cache, looks for its
+# entry points (compiling that code would have started it)
+POOL = """from numba.np.ufunc.parallel import _launch_threads
+
+if not config.DISABLE_JIT:
+    _launch_threads()"""
+
+
+def linked(name: str, export: str, signature: str, params: str, call: str) -> str:
+    """A module's `export`: the plain-Python `<name>_python` under NUMBA_DISABLE_JIT, else a C
+    entry point (`call` on the arrays its pointers make) that kernels call by symbol, so its
+    compiled code is linked into them, never compiled again."""
+    return f"""if config.DISABLE_JIT:
+    {export} = {name}_python
+else:
+    @cfunc({signature}, cache=True)
+    def {name}_entry({params}):
+        {call}
+
+    # kernels call it by name: its compiled code is linked, never compiled again
+    binding.add_symbol("graphc_{name}_@TAG@", {name}_entry.address)
+    {export} = types.ExternalFunction("graphc_{name}_@TAG@", {signature})"""
+
+
 _ENTRIES_COMMON = '''I, P = types.intp, types.voidptr
 
 
@@ -261,17 +286,9 @@ def tile_python(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mt, nt, kk, tk, acc, l
                 _array(acc, mt * ldacc), ldacc)
 
 
-if config.DISABLE_JIT:
-    tile = tile_python
-else:
-    @cfunc(TILE, cache=True)
-    def tile_entry(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mt, nt, kk, tk, acc, ldacc):
-        tile_arrays(carray(a, (na,), T), ia, sam, sak, carray(b, (nb,), T), ib, sbk, sbn,
-                    mt, nt, kk, tk, carray(acc, (mt * ldacc,), T), ldacc)
-
-    # kernels call it by name: its compiled code is linked, never compiled again
-    binding.add_symbol("graphc_tile_@TAG@", tile_entry.address)
-    tile = types.ExternalFunction("graphc_tile_@TAG@", TILE)'''
+''' + linked("tile", "tile", "TILE", """a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mt, nt, kk, tk, acc,
+                   ldacc""", """tile_arrays(carray(a, (na,), T), ia, sam, sak, carray(b, (nb,), T), ib, sbk, sbn,
+                    mt, nt, kk, tk, carray(acc, (mt * ldacc,), T), ldacc)""")
 
 _PRODUCT_ENTRY = '''PRODUCT = types.void(P, I, I, I, I, P, I, I, I, I, I, I, I, P, I, I, I, I, I, I, I)
 
@@ -282,23 +299,9 @@ def product_python(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mm, nn, kk, out, no
                    _array(out, nout), io, som, son, tm, tn, tk)
 
 
-if config.DISABLE_JIT:
-    product = product_python
-else:
-    # `product` runs on Numba's thread pool: start it, so that its code loaded from the cache
-    # finds the pool's entry points (compiling it would have started the pool)
-    from numba.np.ufunc.parallel import _launch_threads
-    _launch_threads()
-
-    @cfunc(PRODUCT, cache=True)
-    def product_entry(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mm, nn, kk, out, nout, io,
-                      som, son, tm, tn, tk):
-        product_arrays(carray(a, (na,), T), ia, sam, sak, carray(b, (nb,), T), ib, sbk, sbn,
-                       mm, nn, kk, carray(out, (nout,), T), io, som, son, tm, tn, tk)
-
-    # kernels call it by name: its compiled code is linked, never compiled again
-    binding.add_symbol("graphc_product_@TAG@", product_entry.address)
-    product = types.ExternalFunction("graphc_product_@TAG@", PRODUCT)'''
+''' + linked("product", "product", "PRODUCT", """a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mm, nn, kk, out,
+                      nout, io, som, son, tm, tn, tk""", """product_arrays(carray(a, (na,), T), ia, sam, sak, carray(b, (nb,), T), ib, sbk, sbn,
+                       mm, nn, kk, carray(out, (nout,), T), io, som, son, tm, tn, tk)""")
 
 _TIMED_TILE = '''@njit(cache=True, nogil=True)
 def timed_blas(a, b, out, mm, nn, kk, reps):

@@ -7,28 +7,7 @@
   across the threads (mode 4: the attention's per-head products, which have no dense layout
   for BLAS).
 """
-
-# Numba's pool started before the module's code, loaded from the cache, looks for its entry
-# points (compiling that code would have started it)
-POOL = """from numba.np.ufunc.parallel import _launch_threads
-
-if not config.DISABLE_JIT:
-    _launch_threads()"""
-
-
-def linked(name: str, signature: str, params: str, call: str) -> str:
-    """The module's `gemm_<name>`: the plain-Python `<name>_python` under NUMBA_DISABLE_JIT,
-    else a C entry point (`call` on the arrays its pointers make) that kernels call by
-    symbol, so its compiled code is linked into them, never compiled again."""
-    return f"""if config.DISABLE_JIT:
-    gemm_{name} = {name}_python
-else:
-    @cfunc({signature}, cache=True)
-    def {name}_entry({params}):
-        {call}
-
-    binding.add_symbol("graphc_{name}_@TAG@", {name}_entry.address)
-    gemm_{name} = types.ExternalFunction("graphc_{name}_@TAG@", {signature})"""
+from .gemm import linked
 
 
 BLOCKS = '''@njit(cache=True, nogil=True, parallel=True)
@@ -74,7 +53,7 @@ def blocks_python(transa, transb, m, n, k, alpha, a, na, lda, b, nb, ldb, beta, 
                   _array(c, nc), ldc, _array(e, ne), esi, esj, copy)
 
 
-''' + linked("blocks", "BLOCKS", """transa, transb, m, n, k, alpha, a, na, lda, b, nb,
+''' + linked("blocks", "gemm_blocks", "BLOCKS", """transa, transb, m, n, k, alpha, a, na, lda, b, nb,
                      ldb, beta, c, nc, ldc, e, ne, esi, esj, copy""", """blocks_arrays(transa, transb, m, n, k, alpha, carray(a, (na,), T), lda,
                       carray(b, (nb,), T), ldb, beta, carray(c, (nc,), T), ldc,
                       carray(e, (ne,), T), esi, esj, copy)""") + '''
@@ -122,7 +101,7 @@ def items_python(a, na, b, nb, out, nout, at, nat, items, sam, sak, sbk, sbn, so
                  items, sam, sak, sbk, sbn, som, son, mm, nn, kk, tm, tn, tk)
 
 
-''' + linked("items", "ITEMS", """a, na, b, nb, out, nout, at, nat, items, sam, sak, sbk,
+''' + linked("items", "gemm_items", "ITEMS", """a, na, b, nb, out, nout, at, nat, items, sam, sak, sbk,
                     sbn, som, son, mm, nn, kk, tm, tn, tk""", """items_arrays(carray(a, (na,), T), carray(b, (nb,), T), carray(out, (nout,), T),
                      carray(at, (nat,), np.int64), items, sam, sak, sbk, sbn, som, son, mm, nn,
                      kk, tm, tn, tk)""") + "\n"
