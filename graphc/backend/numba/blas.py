@@ -2,9 +2,9 @@
 library, which calls the BLAS that SciPy ships (resolved by name when a module loads, so a
 function calling it can be cached on disk, where a ctypes pointer could not).
 
-gemm(kind, transa, transb, m, n, k, alpha*, a, lda, b, ldb, beta*, c, ldc) is column-major
+xxgemm(kind, transa, transb, m, n, k, alpha*, a, lda, b, ldb, beta*, c, ldc) is column-major
 BLAS; `kind` is ord('s') for float32 and ord('d') for float64; alpha and beta are passed by
-address (one-element arrays). Under NUMBA_DISABLE_JIT=1 the same call runs in NumPy.
+address: `on_stack(value)`. Under NUMBA_DISABLE_JIT=1 the same call runs in NumPy.
 """
 import collections
 import ctypes
@@ -58,7 +58,6 @@ else:
         types.char, types.char, types.char, types.intp, types.intp, types.intp, types.voidptr,
         types.voidptr, types.intp, types.voidptr, types.intp, types.voidptr, types.voidptr,
         types.intp))
-
 
 
 # ---- a scalar's address, for alpha and beta ----------------------------------------------

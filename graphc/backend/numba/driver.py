@@ -157,7 +157,7 @@ class Module:
             lines.append(f"    {_ident(b.name)}_ = {_ident(b.name)}.reshape({_ident(b.name)}.size)")
         if timed:
             lines.append("    ns[0] = now(clock)")
-        for j, k in enumerate(kernels):
+        for after, k in enumerate(kernels, 1):
             ks = self.kernel_sources[k.name]
             in_ws = ks.in_workspace
             args = (["ws"] if in_ws else []) + \
@@ -165,7 +165,7 @@ class Module:
                  for j, a in enumerate(ks.arrays)] + [int_code(e, self.dims) for e in ks.ints]
             call = f"{self.function_of[k.name]}({', '.join(args)})"
             if timed:
-                lines += [f"    {call}  # {k.name}", f"    ns[{j + 1}] = now(clock)"]
+                lines += [f"    {call}  # {k.name}", f"    ns[{after}] = now(clock)"]
             else:
                 lines.append(f"    {call}  # {k.name}: {'+'.join(k.provenance)}")
         return "\n".join(lines) + "\n"
@@ -263,9 +263,9 @@ def versions() -> dict:
 
 
 # What generated code calls and Numba compiles into it: BLAS's call, the matmul's vectors,
-# dropout's random bits, the pool's thread count, the profile's clock. Numba's cache checks only each generated module's own file, so a
-# change to one of these must name new cache entries (a kernel cached with an old BLAS call
-# kept running it).
+# dropout's random bits, the pool's thread count, the profile's clock. Numba's cache checks
+# only each generated module's own file, so a change to one of these must name new cache
+# entries (a kernel cached with an old BLAS call kept running it).
 RUNTIME_FILES = ("blas.py", "vectors.py", "splitmix.py", "pool.py", "clock.py")
 
 

@@ -107,13 +107,6 @@ def source(dtype: str, part: str = "tile") -> str:
     return body.replace("@TAG@", tag)
 
 
-def symbols(dtype: str) -> tuple[str, str]:
-    """The C symbols of `tile` and `product` for `dtype` (what kernels call)."""
-    tile_tag = source(dtype).split("graphc_tile_", 1)[1][:16]
-    product_tag = source(dtype, "product").split("graphc_product_", 1)[1][:16]
-    return f"graphc_tile_{tile_tag}", f"graphc_product_{product_tag}"
-
-
 def _micro(t: str, mr: int, nr: int) -> str:
     """The micro-kernel in explicit SIMD vectors (vectors.py): accumulator cI_V is row I's
     V-th vector of columns."""

@@ -241,8 +241,8 @@ class CpuFunction:
         no_blas = not any(ms.kernel_sources[n].blas for n in ms.contractions)
         forced = {"blas": BLAS, "generated": SERIAL, "parallel": PARALLEL,
                   "blocks": BLOCKS}.get(self.matmul)
-        pool = threads > 1 and not config.DISABLE_JIT and self.matmul in ("auto", "blocks") \
-            and any(ms.kernel_sources[n].blocks for n in ms.contractions)
+        pool = threads > 1 and self.matmul in ("auto", "blocks") and \
+            any(ms.kernel_sources[n].blocks for n in ms.contractions)
         if pool:
             blas_threads = 1
         for name in ms.contractions:
