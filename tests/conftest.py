@@ -24,4 +24,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 # `GRAPHC_BACKEND=cpu make test ALL=1` runs the whole suite on it.
 import user_env  # noqa: E402
 
+# The suite's many small compiles run on every core already: no helper process compiles beside
+# them (graphc/backend/numba/jobs.py; tests/backend/test_cpu_jobs.py turns it back on).
+os.environ.setdefault("GRAPHC_COMPILE_JOBS", "1")
+
 user_env.default_suite_backend()

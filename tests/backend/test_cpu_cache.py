@@ -20,11 +20,13 @@ SCRIPT = textwrap.dedent("""
     stats = [getattr(f.impl.module, name).stats for name in dir(f.impl.module)
              if name.startswith("run")]
     import graphc.backend.numba.cache as cache
-    kernels = [getattr(sys.modules[m], m.removeprefix("graphc_k_")).stats
+    # each kernel is a C entry point (a numba.cfunc): loaded from the cache, or compiled
+    kernels = [getattr(sys.modules[m], m.removeprefix("graphc_k_")).cache_hits
                for m in f.impl.module_source.kernel_modules]
     print(json.dumps({"loss": float(value[0]),
-                      "misses": sum(sum(s.cache_misses.values()) for s in stats + kernels),
-                      "hits": sum(sum(s.cache_hits.values()) for s in stats + kernels)}))
+                      "misses": sum(sum(s.cache_misses.values()) for s in stats) +
+                                kernels.count(0),
+                      "hits": sum(sum(s.cache_hits.values()) for s in stats) + sum(kernels)}))
 """)
 
 

@@ -47,16 +47,46 @@ def load(source: str, name: str | None = None):
     if name in sys.modules and getattr(sys.modules[name], "__graphc_source__", None) == source:
         return sys.modules[name]
     directory = cache_dir()
-    path = os.path.join(directory, name + ".py")
-    if not _intact(path, source):
-        write_atomic(path, source)
-        _bound(directory)
+    path = write(source, name)
     try:
         return _import(name, path, source)
     except Exception:  # a damaged entry (or machine code Numba cannot read): rebuild it
         _forget(directory, name)
         write_atomic(path, source)
         return _import(name, path, source)
+
+
+def write(source: str, name: str) -> str:
+    """The path of module `name` in the cache, written there unless it already holds
+    `source`."""
+    directory = cache_dir()
+    path = os.path.join(directory, name + ".py")
+    if not _intact(path, source):
+        write_atomic(path, source)
+        _bound(directory)
+    return path
+
+
+def compiled(name: str) -> bool:
+    """Whether Numba's cache holds machine code of module `name` (an index of one of its
+    functions: what Numba finds without compiling, unless the module changed since)."""
+    try:
+        return any(f.startswith(name + ".") and f.endswith(".nbi")
+                   for f in os.listdir(machine_code_dir()))
+    except OSError:
+        return False
+
+
+def machine_code_dir(directory: str | None = None) -> str:
+    """Where Numba keeps the machine code of the cache's modules: their directory's
+    __pycache__, or under NUMBA_CACHE_DIR where that is set (as Numba names it)."""
+    from numba.core import config
+    directory = directory or cache_dir()
+    if not config.CACHE_DIR:
+        return os.path.join(directory, "__pycache__")
+    from numba.core.caching import _CacheLocator
+    return os.path.join(os.path.abspath(config.CACHE_DIR),
+                        _CacheLocator.get_suitable_cache_subpath(os.path.join(directory, "m.py")))
 
 
 def _bound(directory: str) -> None:
@@ -131,7 +161,7 @@ def _remove_files(directory: str, name: str) -> None:
 
 
 def _remove_machine_code(directory: str, name: str) -> None:
-    pycache = os.path.join(directory, "__pycache__")
+    pycache = machine_code_dir(directory)
     if os.path.isdir(pycache):
         for f in os.listdir(pycache):
             if f.startswith(name + "."):

@@ -252,7 +252,7 @@ def _items(w, k, params, ext, strides, dims):
         w.loop("ni", N)
         _epilogue(w, k, params, dims, loops, f"out[{subscript(k.out, loops, params)}]")
         w.depth -= nb + 2
-    w.line("return")
+    w.line("return 0")
     w.depth -= 1
 
 

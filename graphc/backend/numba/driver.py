@@ -40,6 +40,7 @@ from numba import njit
 
 from graphc.backend.numba.blas import on_stack, xxgemm
 from graphc.backend.numba.clock import now
+from graphc.backend.numba.entry import I, P, carray, entry, export, status
 '''
 
 
@@ -97,7 +98,7 @@ class Module:
                    enumerate(self.segments) if kind == "native"]
         drivers += [self._driver(f"profile{j}", kernels, timed=True) for j, (kind, kernels)
                     in enumerate(self.segments) if kind == "native"]
-        imports = [f"from {m} import {m.removeprefix('graphc_k_')}"
+        imports = [f"from {m} import {m.removeprefix('graphc_k_')}_call"
                    for m in sorted(self.kernel_modules)]
         self.driver_source = HEADER.format(what="The driver of one program: its kernels in "
                                                 "order, one native call.", **versions) + \
@@ -115,7 +116,8 @@ class Module:
     def _kernel_module(self, ks) -> str:
         """The function computing `ks`, in its own module named by its source's hash."""
         ks.in_workspace = self._in_workspace(ks)  # the driver passes these as offsets
-        body = "\n".join(ks.imports) + "\n\n\n" + ks.render(ks.in_workspace, "KERNEL")
+        dtypes = [None if b == "mode" else self.program.buffers[b].dtype for b in ks.arrays]
+        body = "\n".join(ks.imports) + "\n\n\n" + ks.render(ks.in_workspace, dtypes, "KERNEL")
         digest = hashlib.sha256((body + repr(sorted(self.versions.items()))).encode())
         function = f"{ks.name.split('_', 1)[0][0]}{digest.hexdigest()[:16]}"
         module = f"graphc_k_{function}"
@@ -153,21 +155,24 @@ class Module:
             lines = ["@njit(cache=True, error_model=\"numpy\")",
                      f"def {name}({', '.join(self.arguments())}):",
                      '    """The program\'s kernels in order: one native call."""']
-        for b in p.inputs:
-            lines.append(f"    {_ident(b.name)}_ = {_ident(b.name)}.reshape({_ident(b.name)}.size)")
         if timed:
             lines.append("    ns[0] = now(clock)")
         for after, k in enumerate(kernels, 1):
             ks = self.kernel_sources[k.name]
             in_ws = ks.in_workspace
-            args = (["ws"] if in_ws else []) + \
+            args = (["ws.ctypes.data, ws.size"] if in_ws else []) + \
                 [self._offset(a) if j in in_ws else self._array(a, k)
                  for j, a in enumerate(ks.arrays)] + [int_code(e, self.dims) for e in ks.ints]
-            call = f"{self.function_of[k.name]}({', '.join(args)})"
-            if timed:
-                lines += [f"    {call}  # {k.name}", f"    ns[{after}] = now(clock)"]
+            call = f"{self.function_of[k.name]}_call({', '.join(args)})"
+            what = k.name if timed else f"{k.name}: {'+'.join(k.provenance)}"
+            if ks.faults:  # it returns 1 where it cannot compute (entry.py)
+                message = f"{k.name}: {'; or '.join(ks.faults)}"
+                lines += [f"    if {call} != 0:  # {what}",
+                          f"        raise ValueError({message!r})"]
             else:
-                lines.append(f"    {call}  # {k.name}: {'+'.join(k.provenance)}")
+                lines.append(f"    {call}  # {what}")
+            if timed:
+                lines.append(f"    ns[{after}] = now(clock)")
         return "\n".join(lines) + "\n"
 
     def _offset(self, buffer: str) -> str:
@@ -178,8 +183,7 @@ class Module:
     def _array(self, buffer: str, kernel) -> str:
         if buffer == "mode":
             return f"modes[{self.contractions.index(kernel.name)}]"
-        role = self.program.buffers[buffer].role
-        return _ident(buffer) + ("_" if role == "input" else "")
+        return f"{_ident(buffer)}.ctypes.data, {_ident(buffer)}.size"
 
     def _python_helpers(self) -> str:
         p = self.program
@@ -266,7 +270,7 @@ def versions() -> dict:
 # dropout's random bits, the pool's thread count, the profile's clock. Numba's cache checks
 # only each generated module's own file, so a change to one of these must name new cache
 # entries (a kernel cached with an old BLAS call kept running it).
-RUNTIME_FILES = ("blas.py", "vectors.py", "splitmix.py", "pool.py", "clock.py")
+RUNTIME_FILES = ("blas.py", "vectors.py", "splitmix.py", "pool.py", "clock.py", "entry.py")
 
 
 @functools.lru_cache(maxsize=1)

@@ -2,7 +2,8 @@
 random_uniform, each returning readable Python source for `numba.njit` (kernels.py has the
 elementwise kernels and reductions; graphc/backend/numba/driver.py registers `PRINTERS`).
 
-A kernel reports what it cannot compute by raising ValueError, which makes the runtime run
+A kernel reports what it cannot compute by returning 1, the driver raises ValueError
+(graphc/backend/numba/entry.py), and that makes the runtime run
 the reference to raise its own error, with the values and shapes in it
 (graphc/backend/numba/runtime.py): a label out of range, an argmax over an empty axis, an
 index computed in the graph that is out of range. Nothing is read or written out of bounds.
@@ -27,7 +28,9 @@ def _one_hot(k: OneHotKernel) -> KernelSource:
     if len(loops) > 0:
         depth = params.term(k.domain[-1], "n")
         w.line(f"if label < 0 or label >= {depth}:")
-        w.line("    raise ValueError('one_hot: a class label is out of range')")
+        w.depth += 1
+        w.fail("one_hot: a class label is out of range")
+        w.depth -= 1
     value = f"label == {loops[-1]}"
     w.line(f"out[{subscript(k.out, loops, params)}] = "
            + (value if k.dtype == "bool" else f"np.{k.dtype}({value})"))
@@ -55,7 +58,8 @@ def gather_lines(k: GatherKernel, loops, params: Params, fault=None) -> list[str
     """The statements of a gather or scatter-add at loop indices `loops` (a negative index
     counts from the end); the CUDA printer's too, with its atomic add for a scatter. Where the
     indices are not known to be in range (`k.in_range`), an index out of range runs the
-    lines `fault` instead of the read and write (here: raise)."""
+    lines `fault` instead of the read and write (here: the kernel returns 1, and the driver
+    raises ValueError)."""
     n = params.term(k.axis_size, "n")
     moved = f"j*{params.term(k.axis_stride, 's')}" if k.axis_stride != 1 else "j"
     lines = [f"j = np.int64(index[{subscript(k.index, loops, params)}])",
@@ -68,9 +72,9 @@ def gather_lines(k: GatherKernel, loops, params: Params, fault=None) -> list[str
                   f"data[{index(k.data, loops, params)} + {moved}]")
     if k.in_range:
         return lines + [access]
-    fault = fault or [f"raise ValueError({out_of_range(k)!r})"]
+    fault = fault or [f"return 1  # {out_of_range(k)}"]
     guard = [f"if j < 0 or j >= {n}:  # an index computed in the graph: checked here"]
-    if fault[0].startswith("raise"):
+    if fault[0].startswith("return"):
         return lines + guard + ["    " + f for f in fault] + [access]
     return lines + guard + ["    " + f for f in fault] + ["else:", "    " + access]
 
@@ -86,6 +90,7 @@ def _gather(k: GatherKernel) -> KernelSource:
            else "gather: out[i] = data[i + index[i] along the axis]")
     ks = _finish(k.name, f"{'+'.join(k.provenance)}: {doc}", params, ["index", "data", "out"], w)
     ks.arrays = [k.index.buffer, k.data.buffer, k.out.buffer]
+    ks.faults = [] if k.in_range else [out_of_range(k)]
     return ks
 
 
@@ -104,7 +109,9 @@ def _argmax(k: ArgmaxKernel) -> KernelSource:
     extents = [params.term(d, "n") for d in k.domain]
     t = _acc_type("max", k.body.dtype)  # float16 compares as float32, exactly
     w.line(f"if {extents[axis]} == 0:")
-    w.line("    raise ValueError('argmax: an empty axis has no maximum')")
+    w.depth += 1
+    w.fail("argmax: an empty axis has no maximum")
+    w.depth -= 1
     for a in range(rank):
         if a != axis:
             w.loop(loops[a], extents[a])

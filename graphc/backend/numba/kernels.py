@@ -19,7 +19,6 @@ from ...lower.program import ElementwiseKernel, NormalizeKernel, ReduceKernel
 from ...lower.views import row_major
 from .printer import Params, body_lines, subscript
 
-JIT = '@njit(cache=True, error_model="numpy", nogil=True)'
 JIT_PARALLEL = '@njit(cache=True, error_model="numpy", nogil=True, parallel=True)'
 # An elementwise kernel splits its loop across Numba's threads from this many elements (a
 # GELU over 262,144 float32: 1.08 ms on one thread, 0.54 ms on two; under about 2^16 simple
@@ -47,37 +46,51 @@ class KernelSource:
     notes: list = field(default_factory=list)  # what the printer chose (BLAS, flattened...)
     imports: list = field(default_factory=list)  # lines the kernel's module needs
     split_loop: bool = False     # a loop split across Numba's threads (above PARALLEL_FROM)
+    faults: list = field(default_factory=list)  # what it cannot compute: returns 1, and
+    # the driver raises ValueError with these
     # array positions the driver passes as workspace offsets -> their dtypes
     in_workspace: dict = field(default_factory=dict)
 
-    @property
-    def source(self) -> str:
-        return self.render({})
-
-    def render(self, in_workspace: dict, name: str | None = None) -> str:
-        """The function's source. The array parameters at the positions in `in_workspace`
-        (position -> dtype) are buffers of the workspace: the function takes the workspace
-        once (`ws`) and each such buffer's byte offset in it, and makes the view itself (to
-        the workspace's end: the kernel reads only its own elements of it). A
-        view made in the driver instead cost Numba's compile of the driver time that grew
-        faster than the number of calls (150 calls: 25 s, against 7.6 s this way)."""
+    def render(self, in_workspace: dict, dtypes: list, name: str | None = None) -> str:
+        """The function's source: a C entry point (entry.py) that the driver calls by symbol,
+        each array given as its address and length (`dtypes`: per array parameter its dtype,
+        None for an int such as a contraction's mode). The array parameters at the positions
+        in `in_workspace` (position -> dtype) are buffers of the workspace: the function takes
+        the workspace once (`ws`) and each such buffer's byte offset in it, and makes the view
+        itself (to the workspace's end: the kernel reads only its own elements of it)."""
         name = name or self.name
-        names = [f"at_{p}" if j in in_workspace else p for j, p in enumerate(self.array_params)]
-        params = (["ws"] if in_workspace else []) + names + self.int_params
-        header = [JIT_PARALLEL if self.split_loop and not in_workspace else JIT,
-                  f"def {name}({', '.join(params)}):", f'    """{self.doc}"""']
-        views = [f"    {self.array_params[j]} = ws[at_{self.array_params[j]}:].view(np.{dtype})"
-                 for j, dtype in sorted(in_workspace.items())]
-        if not (self.split_loop and in_workspace):
-            return "\n".join(header + views + self.body) + "\n"
+        types, params, arrays = [], [], []
+        if in_workspace:
+            types += ["P", "I"]
+            params += ["ws_p", "ws_n"]
+            arrays.append("    ws = carray(ws_p, (ws_n,), np.uint8)")
+        for j, p in enumerate(self.array_params):
+            if j in in_workspace or dtypes[j] is None:  # a byte offset, or an int
+                types.append("I")
+                params.append(f"at_{p}" if j in in_workspace else p)
+            else:
+                types += ["P", "I"]
+                params += [f"{p}_p", f"{p}_n"]
+                dtype = "bool_" if dtypes[j] == "bool" else dtypes[j]
+                arrays.append(f"    {p} = carray({p}_p, ({p}_n,), np.{dtype})")
+        types += ["I"] * len(self.int_params)
+        signature = f"status({', '.join(types)})"
+        arrays += [f"    {self.array_params[j]} = ws[at_{self.array_params[j]}:].view(np.{dtype})"
+                   for j, dtype in sorted(in_workspace.items())]
+        header = [f"@entry({signature})", f"def {name}({', '.join(params + self.int_params)}):",
+                  f'    """{self.doc}"""']
+        body = self.body + ["    return 0"]
+        export = f"{name}_call = export({name!r}, {name}, {signature})\n"
+        if not self.split_loop:
+            return "\n".join(header + arrays + body) + "\n\n\n" + export
         # Numba's parallel loops compute garbage from views of one array made in the same
         # function (two views of the workspace read back zeros): the loops are a function of
-        # their own, given the views as arguments
+        # their own, given the arrays as arguments
         arguments = ", ".join(self.array_params + self.int_params)
         loops = [JIT_PARALLEL, f"def {name}_loops({arguments}):",
-                 f'    """The loops of {name}, on arrays."""'] + self.body
+                 f'    """The loops of {name}, on arrays."""'] + body
         return "\n".join(loops) + "\n\n\n" + "\n".join(
-            header + views + [f"    {name}_loops({arguments})"]) + "\n"
+            header + arrays + [f"    return {name}_loops({arguments})"]) + "\n\n\n" + export
 
 
 class _Writer:
@@ -85,9 +98,16 @@ class _Writer:
         self.lines: list[str] = []
         self.depth = 1
         self.outer = None  # (line index, variable, extent) of the first loop at the top
+        self.faults: list[str] = []
 
     def line(self, text: str):
         self.lines.append("    " * self.depth + text)
+
+    def fail(self, message: str):
+        """Stop here: the kernel cannot compute this (its entry point returns 1, and the
+        driver raises ValueError(message), entry.py)."""
+        self.line(f"return 1  # {message}")
+        self.faults.append(message)
 
     def loop(self, var: str, extent: str):
         if self.outer is None and self.depth == 1:
@@ -117,7 +137,7 @@ def _dims_of(*bodies) -> set:
 
 def _finish(name, doc, params: Params, arrays, w: _Writer, notes=()) -> KernelSource:
     return KernelSource(name, doc, list(arrays), list(params.names), list(w.lines), None,
-                        list(params.exprs), list(notes))
+                        list(params.exprs), list(notes), faults=list(w.faults))
 
 
 def _contiguous_over(access, domain) -> bool:
@@ -264,8 +284,9 @@ def _(k: ReduceKernel) -> KernelSource:
     trailing = all(a > b for a in k.axes for b in kept)
     if k.reduce in ("max", "min"):
         w.line(f"if {' * '.join(extents[a] for a in k.axes) or '1'} == 0:")
-        w.line(f"    raise ValueError('{k.reduce}: a maximum or minimum over no elements is "
-               f"undefined')")
+        w.depth += 1
+        w.fail(f"{k.reduce}: a maximum or minimum over no elements is undefined")
+        w.depth -= 1
     if trailing:
         # one output element at a time: the reduced axes are innermost
         for a in kept:

@@ -19,7 +19,7 @@ from ...errors import InputError
 from ...lower import lower
 from ...lower.program import ContractKernel, ReferenceKernel
 from ..blas import SERIAL_BELOW_FLOPS, BlasThreads
-from . import cache, gemm
+from . import cache, gemm, jobs
 from .kernels import PARALLEL_FROM
 from .modes import BLAS, BLOCKS, ITEMS, MODE_NAMES, PARALLEL, SERIAL, choose
 from .driver import Module, versions
@@ -95,6 +95,8 @@ class CpuFunction:
         damaged cache entry is removed and rebuilt, never a crash."""
         ms = self.module_source
         try:
+            if retry:
+                jobs.compile_in_two(ms)  # a helper process compiles part of it, where it pays
             with gemm.slp_vectorizer():
                 for dtype, part in sorted(ms.gemm_modules):
                     gemm.load(dtype, part)  # the kernels import it by name

@@ -1,0 +1,179 @@
+"""Two processes compile a program: a helper compiles modules from the front of the list while
+this process compiles from the back.
+
+Numba compiles on one thread, and a program's modules are independent: each kernel is a C
+entry point in its own module (entry.py), which needs only the shared matmul modules
+(gemm.py) it calls. What either process compiles lands in the on-disk cache, where loading it
+takes milliseconds. So where there is enough to compile (MIN_SECONDS) and a core is idle, a
+helper process (`python -m graphc.backend.numba.jobs`) takes
+modules from the front of the list (the matmul modules first, then the kernels calling them),
+this process from the back, each claiming a module before compiling it (a file created
+exclusively) and starting a kernel only once the matmul modules it calls are done, until
+every module is claimed.
+
+The helper only fills the cache. This process then imports every module as it would have
+without it, so a module the helper did not finish (it failed, or was killed) is compiled here,
+and no result depends on the helper. GRAPHC_COMPILE_JOBS=1 turns it off.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import cache, gemm
+
+ENV = "GRAPHC_COMPILE_JOBS"
+# A helper's start costs about 1 s of a core (Python, Numba, graphc, Numba's target setup).
+# It starts where the modules to compile take about MIN_SECONDS, as estimated from what they
+# took here (a shared matmul module 1.6-2.9 s, a contraction kernel 0.4-0.9 s, another
+# kernel 0.15-0.4 s), and only where a core is idle: in a suite of many small compiles run
+# on every core, helpers made it 40% slower.
+MIN_SECONDS = 4.0
+SECONDS = {"matmul": 2.0, "contraction": 0.5, "kernel": 0.25}
+WAIT_S = 600     # the longest the helper may take; past it, this process compiles the rest
+POLL_S = 0.02    # how often a process waiting for a module the other compiles looks again
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+def _busy() -> bool:
+    """Whether no core is idle: fewer than two, or the load (the last minute's average of
+    runnable processes) leaves none."""
+    cores = _cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover (Windows)
+        load = 0.0
+    return cores < 2 or load > cores - 1
+
+
+def _seconds(item: dict) -> float:
+    return SECONDS["matmul" if "matmul" in item else "contraction" if item["needs"] else
+                   "kernel"]
+
+
+def compile_in_two(module_source) -> None:
+    """Compile the modules of `module_source` (driver.Module) not yet in the cache, shared with
+    a helper process where that pays; return when both are done. Importing them afterwards
+    loads them from the cache."""
+    from numba.core import config
+    if config.DISABLE_JIT or int(os.environ.get(ENV, "2") or 2) < 2 or _busy():
+        return
+    plan = _plan(module_source)
+    if sum(_seconds(item) for item in plan) < MIN_SECONDS:
+        return
+    claims = tempfile.mkdtemp(prefix=".claims-", dir=cache.cache_dir())
+    helper = _start(claims, plan)
+    try:
+        _work(claims, plan[::-1], helper)
+        helper.wait(timeout=WAIT_S)
+    except subprocess.TimeoutExpired:
+        pass  # what it has not compiled, importing compiles here
+    finally:
+        if helper.poll() is None:
+            helper.kill()
+            helper.wait()
+        shutil.rmtree(claims, ignore_errors=True)
+
+
+def _plan(ms) -> list[dict]:
+    """What is not compiled yet, in the helper's order: the matmul modules, then the kernels
+    that call them, then the others (this process takes them from the back, so neither
+    waits for the other while there is work it can do). Each item names the modules it
+    needs compiled first."""
+    matmul = []
+    for t, part in sorted(ms.gemm_modules, key=lambda m: m[1] != "tile"):
+        name = gemm.module_name(t, part)
+        if not cache.compiled(name):
+            tile = gemm.module_name(t, "tile")
+            matmul.append({"matmul": [t, part], "name": name,
+                           "after": [tile] if part in ("product", "items") else []})
+    needs = {f"graphc_k_{ms.function_of[ks.name]}": sorted(ks.gemm)
+             for ks in ms.kernel_sources.values() if getattr(ks, "gemm", None)}
+    kernels = []
+    for name, src in ms.kernel_modules.items():
+        if not cache.compiled(name):
+            cache.write(src, name)
+            kernels.append({"kernel": name, "name": name, "needs": needs.get(name, []),
+                            "after": [gemm.module_name(t, part)
+                                      for t, part in needs.get(name, [])]})
+    kernels.sort(key=lambda item: not item["needs"])
+    waits = {item["name"] for item in matmul}
+    for item in matmul + kernels:
+        item["after"] = [a for a in item["after"] if a in waits]  # the rest is compiled
+    return matmul + kernels
+
+
+def _work(claims: str, order: list, other=None) -> None:
+    """Compile, in `order`, every item no process has claimed, each once the items it comes
+    after are done; return when every item is claimed (or `other`, the helper, stopped while
+    this one waited for it: importing then compiles what it left)."""
+    with gemm.slp_vectorizer():
+        while True:
+            free = [item for item in order if not os.path.exists(_path(claims, item))]
+            if not free:
+                return
+            ready = [item for item in free if all(os.path.exists(_path(claims, a, ".done"))
+                                                  for a in item["after"])]
+            if not ready:
+                if other is not None and other.poll() is not None:
+                    return
+                time.sleep(POLL_S)
+                continue
+            item = ready[0]
+            if not _claim(claims, item):
+                continue
+            try:
+                if "matmul" in item:
+                    gemm.load(*item["matmul"])
+                else:
+                    for t, part in item["needs"]:
+                        gemm.load(t, part)
+                    with open(os.path.join(cache.cache_dir(), item["kernel"] + ".py"),
+                              encoding="utf-8") as f:
+                        cache.load(f.read(), item["kernel"])
+            except Exception:  # noqa: BLE001 (importing compiles it again, and says why)
+                pass
+            finally:
+                with open(_path(claims, item, ".done"), "w"):
+                    pass
+
+
+def _path(claims: str, item, suffix: str = "") -> str:
+    return os.path.join(claims, (item if isinstance(item, str) else item["name"]) + suffix)
+
+
+def _claim(claims: str, item) -> bool:
+    try:
+        os.close(os.open(_path(claims, item), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
+
+def _start(claims: str, plan: list) -> subprocess.Popen:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))  # where the graphc package is, for the helper's import
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
+        GRAPHC_CACHE_DIR=cache.cache_dir())
+    helper = subprocess.Popen([sys.executable, "-m", "graphc.backend.numba.jobs", claims],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=env, text=True)
+    helper.stdin.write(json.dumps(plan))
+    helper.stdin.close()
+    return helper
+
+
+if __name__ == "__main__":
+    _work(sys.argv[1], json.load(sys.stdin))

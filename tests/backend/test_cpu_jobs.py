@@ -1,0 +1,113 @@
+"""Two processes compile a program (graphc/backend/numba/jobs.py): every module once, each
+after the matmul modules it calls; a helper that fails leaves the work to this process, and
+GRAPHC_COMPILE_JOBS=1 starts none. Each case compiles into its own empty cache directory. (The
+rest of the suite runs with GRAPHC_COMPILE_JOBS=1: tests/conftest.py.)"""
+import contextlib
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backend.numba import cache, gemm, jobs
+
+RNG = np.random.default_rng(5)
+
+
+def seven_kernels():
+    """A program of seven kernels that call no matmul module (quick to compile)."""
+    x = gc.tensor("x", ("B", 16))
+    return [gc.sum(x, axis=0), gc.max(x, axis=1), gc.softmax(x, axis=-1),
+            gc.log_softmax(x, axis=-1), gc.exp(x) * 2.0, gc.sum(gc.tanh(x), axis=1),
+            gc.argmax(x, axis=1)]
+
+
+def check(outputs, f):
+    x = RNG.standard_normal((5, 16)).astype(np.float32)
+    x[0, :3] = [np.nan, np.inf, -0.0]
+    want = gc.compile(outputs, backend="reference")(x=x)
+    with np.errstate(all="ignore"):
+        got = f(x=x)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_two_workers_compile_every_module_once_each_after_what_it_calls(tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.setenv(cache.ENV, str(tmp_path))
+    plan = [{"matmul": ["float32", "tile"], "name": "tile", "after": []},
+            {"matmul": ["float32", "items"], "name": "items", "after": ["tile"]}] + \
+        [{"kernel": f"k{j}", "name": f"k{j}", "needs": [["float32", "tile"]] if j < 3 else [],
+          "after": ["tile"] if j < 3 else []} for j in range(8)]
+    for item in plan[2:]:
+        (tmp_path / (item["name"] + ".py")).write_text("")
+    done, lock = {}, threading.Lock()
+
+    def compile_one(name):
+        time.sleep(0.01)
+        with lock:
+            done.setdefault(name, []).append((threading.current_thread().name,
+                                              time.monotonic()))
+    monkeypatch.setattr(gemm, "load", lambda t, part: compile_one(part)
+                        if part not in done else None)
+    monkeypatch.setattr(cache, "load", lambda source, name: compile_one(name))
+    # threads here stand for the two processes: not one Numba config lock across both
+    monkeypatch.setattr(gemm, "slp_vectorizer", contextlib.nullcontext)
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    workers = [threading.Thread(target=jobs._work, args=(str(claims), order), name=who)
+               for who, order in (("helper", plan), ("this", plan[::-1]))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert sorted(done) == sorted(item["name"] for item in plan)
+    assert all(len(times) == 1 for times in done.values())  # every module once
+    assert {who for times in done.values() for who, _ in times} == {"helper", "this"}
+    for item in plan:  # each after the modules it calls
+        assert all(done[a][0][1] < done[item["name"]][0][1] for a in item["after"])
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(cache.ENV, str(tmp_path))
+    monkeypatch.setenv(jobs.ENV, "2")
+    monkeypatch.setattr(jobs, "_busy", lambda: False)
+    monkeypatch.setattr(jobs, "MIN_SECONDS", 1.0)  # seven small kernels: 1.75 s, estimated
+    for name in [n for n in sys.modules if n.startswith("graphc_k_")]:
+        monkeypatch.delitem(sys.modules, name)  # compiled by an earlier case: compile again
+    return tmp_path
+
+
+def test_a_program_compiled_with_a_helper_is_all_in_the_cache_and_right(empty_cache,
+                                                                       monkeypatch):
+    helpers, start = [], jobs._start
+    monkeypatch.setattr(jobs, "_start", lambda *a: helpers.append(start(*a)) or helpers[-1])
+    outputs = seven_kernels()
+    f = gc.compile(outputs, backend="cpu")
+    assert len(helpers) == 1 and helpers[0].returncode == 0  # it ran, and finished
+    names = list(f.impl.module_source.kernel_modules)
+    assert len(names) == 7 and all(cache.compiled(n) for n in names)
+    check(outputs, f)
+
+
+def test_a_helper_that_fails_leaves_the_compile_to_this_process(empty_cache, monkeypatch):
+    started = []
+
+    def failing(claims, plan):
+        started.append(plan)
+        return subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    monkeypatch.setattr(jobs, "_start", failing)
+    outputs = seven_kernels()
+    check(outputs, gc.compile(outputs, backend="cpu"))
+    assert len(started) == 1 and len(started[0]) == 7
+
+
+def test_one_job_starts_no_helper(empty_cache, monkeypatch):
+    monkeypatch.setenv(jobs.ENV, "1")
+    monkeypatch.setattr(jobs, "_start", lambda *a: pytest.fail("a helper was started"))
+    outputs = seven_kernels()
+    check(outputs, gc.compile(outputs, backend="cpu"))
