@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 
+from ..load import LoadMeter
 from . import cache, gemm
 
 ENV = "GRAPHC_COMPILE_JOBS"
@@ -32,8 +33,11 @@ ENV = "GRAPHC_COMPILE_JOBS"
 # It starts where the modules to compile take about MIN_SECONDS, as estimated from what they
 # took here (a shared matmul module 1.6-2.9 s, a contraction kernel 0.4-0.9 s, another
 # kernel 0.15-0.4 s), and only where a core is idle: in a suite of many small compiles run
-# on every core, helpers made it 40% slower.
+# on every core, helpers made it 40% slower. (The load average was no guide: it counts this
+# process, and the helper of its last compile, for a minute.)
 MIN_SECONDS = 4.0
+IDLE_WINDOW_S = 0.05  # how long the other processes' use of the cores is watched
+IDLE_CORES = 0.75     # how much of a core they must leave idle
 SECONDS = {"matmul": 2.0, "contraction": 0.5, "kernel": 0.25}
 WAIT_S = 600     # the longest the helper may take; past it, this process compiles the rest
 POLL_S = 0.02    # how often a process waiting for a module the other compiles looks again
@@ -47,14 +51,15 @@ def _cores() -> int:
 
 
 def _busy() -> bool:
-    """Whether no core is idle: fewer than two, or the load (the last minute's average of
-    runnable processes) leaves none."""
+    """Whether no core is idle for a helper: fewer than two cores, or other processes leave
+    less than IDLE_CORES of one beside this process (load.py's meter, over IDLE_WINDOW_S
+    while this process waits)."""
     cores = _cores()
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover (Windows)
-        load = 0.0
-    return cores < 2 or load > cores - 1
+    if cores < 2:
+        return True
+    meter = LoadMeter()
+    time.sleep(IDLE_WINDOW_S)
+    return cores - 1 - meter.others() < IDLE_CORES
 
 
 def _seconds(item: dict) -> float:
@@ -67,10 +72,10 @@ def compile_in_two(module_source) -> None:
     a helper process where that pays; return when both are done. Importing them afterwards
     loads them from the cache."""
     from numba.core import config
-    if config.DISABLE_JIT or int(os.environ.get(ENV, "2") or 2) < 2 or _busy():
+    if config.DISABLE_JIT or int(os.environ.get(ENV, "2") or 2) < 2:
         return
     plan = _plan(module_source)
-    if sum(_seconds(item) for item in plan) < MIN_SECONDS:
+    if sum(_seconds(item) for item in plan) < MIN_SECONDS or _busy():
         return
     claims = tempfile.mkdtemp(prefix=".claims-", dir=cache.cache_dir())
     helper = _start(claims, plan)
