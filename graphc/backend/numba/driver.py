@@ -284,10 +284,12 @@ def versions() -> dict:
 
 
 # What generated code calls and Numba compiles into it: BLAS's call, the matmul's vectors,
-# dropout's random bits, the pool's thread count, the profile's clock. Numba's cache checks
-# only each generated module's own file, so a change to one of these must name new cache
-# entries (a kernel cached with an old BLAS call kept running it).
-RUNTIME_FILES = ("blas.py", "vectors.py", "splitmix.py", "pool.py", "clock.py", "entry.py")
+# dropout's random bits, the pool's thread count, the profile's clock, the C entry points, the
+# vectorized erf and exp. Numba's cache checks only each generated module's own file, so a
+# change to one of these must name new cache entries (a kernel cached with an old BLAS call
+# kept running it).
+RUNTIME_FILES = ("blas.py", "vectors.py", "splitmix.py", "pool.py", "clock.py", "entry.py",
+                 "vmath.py")
 
 
 @functools.lru_cache(maxsize=1)

@@ -27,12 +27,15 @@ class ScalarPrinter(NumPyPrinter):
 
     funcs = _FUNCS  # sympy function name -> the function printed (the CUDA printer's differ)
 
-    def __init__(self):
+    def __init__(self, vector_math: bool = False):
+        """vector_math: float32 erf and exp as graphc's float64 code LLVM vectorizes
+        (vmath.py), for a kernel whose loop would otherwise call libm's erf per element."""
         super().__init__({"fully_qualified_modules": False, "inline": True,
                           "allow_unknown_functions": True, "user_functions": {}})
         self.args: dict = {}
         self.dtype = "float32"
         self.dims: dict = {}
+        self.vector_math = vector_math
 
     def formula(self, fn, texts, dtype: str, dims: dict) -> str:
         self.args, self.dtype, self.dims = dict(zip(fn.params, texts)), dtype, dims
@@ -67,6 +70,8 @@ class ScalarPrinter(NumPyPrinter):
 
     def _print_Function(self, expr):
         name = type(expr).__name__
+        if self.vector_math and self.dtype == "float32" and name in ("erf", "exp"):
+            return f"np.float32({name}64(np.float64({self._print(expr.args[0])})))"
         if name in self.funcs:
             return f"{self.funcs[name]}({', '.join(self._print(a) for a in expr.args)})"
         if name == "erf":  # math.erf is float64: back to the statement's type

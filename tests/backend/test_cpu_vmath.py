@@ -1,0 +1,90 @@
+"""graphc/backend/numba/vmath.py's erf and exp against mpmath (40 digits): their float64
+error, what a float32 result rounded from them is, the special values, the coefficients'
+digits; and a GELU and its gradient compiled with them against the reference."""
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backend.numba import vmath
+from graphc.backend.numba.vmath import erf64, exp64
+
+mpmath.mp.dps = 40
+RNG = np.random.default_rng(11)
+
+
+def float32_grid(lo, hi, n):
+    """n float32 values spread over [lo, hi], and n drawn at random there."""
+    return np.unique(np.concatenate([np.linspace(lo, hi, n), RNG.uniform(lo, hi, n)])
+                     .astype(np.float32)).astype(np.float64)
+
+
+def test_erf64_is_within_2e_14_of_erf_below_4_and_rounds_to_float32_as_erf_does():
+    xs = float32_grid(-4.5, 4.5, 20000)
+    exact = [mpmath.erf(mpmath.mpf(float(x))) for x in xs]
+    got = np.array([erf64(x) for x in xs])
+    below = np.abs(xs) < 4
+    rel = [abs((mpmath.mpf(g) - e) / e) for g, e, b in zip(got, exact, below) if b and e != 0]
+    assert float(max(rel)) < 2e-14
+    # a float32 result rounded from it is the correctly rounded erf, but for values within
+    # its error of a rounding boundary: at most one ulp, and rarely
+    want32 = np.array([float(e) for e in exact], np.float32)
+    ulps = np.abs(got.astype(np.float32).view(np.int32).astype(np.int64) -
+                  want32.view(np.int32).astype(np.int64))
+    assert ulps.max() <= 1 and (ulps > 0).sum() <= 2
+
+
+def test_exp64_is_within_3e_16_of_exp():
+    xs = np.concatenate([np.linspace(-700, 700, 4001), RNG.uniform(-40, 40, 4000),
+                         [-1e-300, 0.0, 1e-300, 0.5, -0.5]])
+    worst = max(abs(float((mpmath.mpf(exp64(x)) - mpmath.exp(mpmath.mpf(x))) /
+                          mpmath.exp(mpmath.mpf(x)))) for x in xs)
+    assert worst < 3e-16
+
+
+@pytest.mark.parametrize("x, erf, exp", [
+    (0.0, 0.0, 1.0), (-0.0, -0.0, 1.0), (math.inf, 1.0, math.inf), (-math.inf, -1.0, 0.0),
+    (710.0, 1.0, math.inf), (-746.0, -1.0, 0.0), (-720.0, -1.0, 0.0), (1e-310, None, 1.0)])
+def test_special_values(x, erf, exp):
+    if erf is not None:
+        assert erf64(x) == erf and math.copysign(1, erf64(x)) == math.copysign(1, erf)
+    assert exp64(x) == exp
+    assert math.isnan(erf64(math.nan)) and math.isnan(exp64(math.nan))
+    assert erf64(1e-310) == pytest.approx(2 / math.sqrt(math.pi) * 1e-310, rel=1e-15)
+
+
+def test_the_printed_coefficients_are_the_series_they_say():
+    source = open(vmath.__file__).read()
+    exp_terms = [1 / math.factorial(n) for n in range(14)]
+    erf_terms = [2 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1))
+                 for n in range(17)]
+    for c in exp_terms[2:] + erf_terms:
+        assert repr(c) in source
+    # the powers are the Chebyshev interpolant of erfcx at its nodes, converted
+    from numpy.polynomial import chebyshev
+    t = np.cos(np.pi * (np.arange(23) + 0.5) / 23)
+    values = [float(mpmath.erfc(mpmath.mpf(v)) * mpmath.exp(mpmath.mpf(v) ** 2))
+              for v in (t + 1) / 2 * 3.0 + 1.0]
+    powers = chebyshev.cheb2poly(chebyshev.chebfit(t, values, 22))
+    np.testing.assert_allclose(vmath.ERFCX_POWERS, powers, rtol=1e-9, atol=1e-15)
+
+
+@pytest.fixture(scope="module")
+def gelu_functions():
+    x = gc.tensor("x", ("B",))
+    outputs = [gc.gelu(x), gc.grad(gc.sum(gc.gelu(x) * 1.5), [x])[0]]
+    return gc.compile(outputs, backend="cpu"), gc.compile(outputs, backend="reference")
+
+
+@pytest.mark.parametrize("n", [0, 7, 70000])  # empty, and split across threads from 2^16
+def test_gelu_and_its_gradient_with_vmath_equal_the_reference(gelu_functions, n):
+    cpu, reference = gelu_functions
+    assert "erf64(" in cpu.source and "exp64(" in cpu.source
+    x = (RNG.standard_normal(n) * 3).astype(np.float32)
+    x[:min(n, 8)] = [np.nan, np.inf, -np.inf, -0.0, 0.0, 3e38, -3e38, 1e-40][:min(n, 8)]
+    with np.errstate(all="ignore"):
+        got, want = cpu(x=x), reference(x=x)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-7, equal_nan=True)
