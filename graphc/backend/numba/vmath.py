@@ -10,13 +10,15 @@ with erf's slow path. These are straight-line float64 arithmetic, inlined into t
   Taylor series to r^13 (error under 2e-16 relative), times 2^k made from its bits.
 - `erf64(x)`: for |x| <= 1, its Taylor series to x^33 (error under 1e-16); for 1 < |x| < 4,
   1 - e^(-x^2) erfcx(|x|), erfcx (= e^(x^2) erfc(x)) a polynomial of degree 22 on [1, 4]
-  (ERFCX_POWERS); relative error under 2e-14 (tests/backend/test_cpu_vmath.py measures it against mpmath). For |x| >= 4, +-1:
-  1 - erf(4) = 1.5e-8 is under half a float32 ulp of 1, so a float32 result is exactly what
-  a correctly rounded erf gives. This erf is for float32 results only.
+  (ERFCX_POWERS); relative error under 2e-14 (tests/backend/test_cpu_vmath.py measures it
+  against mpmath). For |x| >= 4, +-1: 1 - erf(4) = 1.5e-8 is under half a float32 ulp of 1,
+  so a float32 result is exactly what a correctly rounded erf gives. This erf is for float32
+  results only.
 
 A float32 result rounded from these float64 values equals the correctly rounded one unless
-the exact value lies within about 1e-14 relative of a rounding boundary.
-Under NUMBA_DISABLE_JIT they run as the same Python.
+the exact value lies within about 1e-14 relative of a rounding boundary. Their source, with
+each polynomial written out term by term, is `SOURCE`. Under NUMBA_DISABLE_JIT they run as the
+same Python.
 """
 from __future__ import annotations
 
@@ -29,8 +31,10 @@ from numba.extending import intrinsic
 LOG2E = 1.4426950408889634
 LN2_HI = 6.93147180369123816490e-01  # ln 2 to 32 bits: k * LN2_HI is exact for |k| < 2^20
 LN2_LO = 1.90821492927058770002e-10  # the rest of ln 2
-# (exp64's coefficients are 1/n!; erf64's near 0 are 2/sqrt(pi) (-1)^n / (n! (2n + 1)), the
-# series of erf(x) / x in x^2: tests/backend/test_cpu_vmath.py checks the digits below)
+EXP_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(13, -1, -1))  # highest power first
+# erf(x) / x = sum 2/sqrt(pi) (-1)^n / (n! (2n + 1)) x^(2n), highest power first
+ERF_TAYLOR = tuple(2 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1))
+                   for n in range(16, -1, -1))
 # erfcx(x) on [1, 4] = sum c_j t^j, t = (x - 2.5) / 1.5: a Chebyshev series of degree 22
 # interpolating erfcx at the Chebyshev nodes (values from mpmath, 40 digits; numpy's chebfit),
 # converted to powers of t (numpy's cheb2poly), which costs one multiply-add per term
@@ -72,28 +76,24 @@ else:
         return types.float64(types.int64), codegen
 
 
+def _horner(name: str, x: str, coefficients) -> str:
+    """Lines computing the polynomial `coefficients` (highest power first) at `x` into `name`
+    by Horner's rule, written out: a loop over a tuple of coefficients (even one Numba
+    unrolls) compiled to code that did not vectorize, 6x slower."""
+    return "\n".join([f"    {name} = {coefficients[0]!r}"] +
+                     [f"    {name} = {name} * {x} + {c!r}" for c in coefficients[1:]])
+
+
+# The two functions' source, their polynomials written out (print(SOURCE) shows them whole)
+SOURCE = f'''
 @njit(inline="always", error_model="numpy")
 def exp64(x):
     """e^x for a float64 x."""
     k = np.rint(x * LOG2E)
     k = min(max(k, -1020.0), 1020.0)  # 2^k stays a normal number (the ends are set below)
     r = (x - k * LN2_HI) - k * LN2_LO
-    # its Taylor series to r^13, by Horner's rule (written out: a loop over a tuple of
-    # coefficients compiled to a loop Numba's code did not vectorize, 6x slower)
-    p = 1.6059043836821613e-10
-    p = p * r + 2.08767569878681e-09
-    p = p * r + 2.505210838544172e-08
-    p = p * r + 2.755731922398589e-07
-    p = p * r + 2.7557319223985893e-06
-    p = p * r + 2.48015873015873e-05
-    p = p * r + 0.0001984126984126984
-    p = p * r + 0.001388888888888889
-    p = p * r + 0.008333333333333333
-    p = p * r + 0.041666666666666664
-    p = p * r + 0.16666666666666666
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
+    # its Taylor series to r^13
+{_horner("p", "r", EXP_TAYLOR)}
     y = p * _from_bits((np.int64(k) + 1023) << 52)
     y = math.inf if x > 709.78 else y
     y = 0.0 if x < -708.0 else y  # below, e^x is under float64's normal range (float32: 0)
@@ -106,51 +106,15 @@ def erf64(x):
     ax = abs(x)
     z = x * x  # exact for a float32 x
     # |x| <= 1: x times its Taylor series in x^2, to x^33
-    s = 1.6342614095367152e-15
-    s = s * z + -2.7835162072109212e-14
-    s = s * z + 4.4632242632864775e-13
-    s = s * z + -6.7113668551641105e-12
-    s = s * z + 9.422759064650411e-11
-    s = s * z + -1.2290555301717926e-09
-    s = s * z + 1.4807192815879218e-08
-    s = s * z + -1.6365844691234924e-07
-    s = s * z + 1.6462114365889246e-06
-    s = s * z + -1.492565035840625e-05
-    s = s * z + 0.00012055332981789664
-    s = s * z + -0.0008548327023450852
-    s = s * z + 0.005223977625442188
-    s = s * z + -0.026866170645131252
-    s = s * z + 0.11283791670955126
-    s = s * z + -0.37612638903183754
-    s = s * z + 1.1283791670955126
+{_horner("s", "z", ERF_TAYLOR)}
     near = x * s
     # 1 < |x| < 4: erfcx(|x|), a polynomial in t (ERFCX_POWERS)
     t = (ax - 2.5) * (2.0 / 3.0)
-    h = 8.141698922926945e-10
-    h = h * t + -7.841310203799268e-10
-    h = h * t + -1.8040714484397657e-09
-    h = h * t + -3.967789467065792e-09
-    h = h * t + 2.202295974169674e-08
-    h = h * t + -4.519628189571934e-08
-    h = h * t + 1.2233104386736024e-07
-    h = h * t + -3.8621584135557154e-07
-    h = h * t + 1.1219656987376966e-06
-    h = h * t + -3.14729385508176e-06
-    h = h * t + 8.707139242000564e-06
-    h = h * t + -2.3609609345509377e-05
-    h = h * t + 6.258076166266905e-05
-    h = h * t + -0.0001620117227385695
-    h = h * t + 0.00040908455648064687
-    h = h * t + -0.0010058314466369733
-    h = h * t + 0.002403647719617696
-    h = h * t + -0.005570706179518776
-    h = h * t + 0.012489373877463185
-    h = h * t + -0.02700529666453947
-    h = h * t + 0.056110493445025264
-    h = h * t + -0.11152102018469404
-    h = h * t + 0.21080636406114342
+{_horner("h", "t", ERFCX_POWERS[::-1])}
     far = 1.0 - exp64(-z) * h
     far = far if x > 0.0 else -far
     r = near if ax <= 1.0 else far
     r = (1.0 if x > 0.0 else -1.0) if ax >= 4.0 else r
     return x if x != x else r
+'''
+exec(compile(SOURCE, f"{__file__} (SOURCE)", "exec"))
