@@ -91,6 +91,7 @@ def test_a_program_compiled_with_a_helper_is_all_in_the_cache_and_right(empty_ca
     assert len(helpers) == 1 and helpers[0].returncode == 0  # it ran, and finished
     names = list(f.impl.module_source.kernel_modules)
     assert len(names) == 7 and all(cache.compiled(n) for n in names)
+    assert not list(empty_cache.glob(".claims-*"))  # the claims are cleared away
     check(outputs, f)
 
 
@@ -104,6 +105,16 @@ def test_a_helper_that_fails_leaves_the_compile_to_this_process(empty_cache, mon
     outputs = seven_kernels()
     check(outputs, gc.compile(outputs, backend="cpu"))
     assert len(started) == 1 and len(started[0]) == 7
+
+
+def test_a_helper_that_cannot_start_leaves_the_compile_to_this_process(empty_cache,
+                                                                       monkeypatch):
+    def cannot(claims, plan):
+        raise FileNotFoundError("no python here")
+    monkeypatch.setattr(jobs, "_start", cannot)
+    outputs = seven_kernels()
+    check(outputs, gc.compile(outputs, backend="cpu"))
+    assert not list(empty_cache.glob(".claims-*"))
 
 
 def test_one_job_starts_no_helper(empty_cache, monkeypatch):

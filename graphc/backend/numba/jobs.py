@@ -78,7 +78,11 @@ def compile_in_two(module_source) -> None:
     if sum(_seconds(item) for item in plan) < MIN_SECONDS or _busy():
         return
     claims = tempfile.mkdtemp(prefix=".claims-", dir=cache.cache_dir())
-    helper = _start(claims, plan)
+    try:
+        helper = _start(claims, plan)
+    except OSError:  # no Python to start (an embedded interpreter): compile here, alone
+        shutil.rmtree(claims, ignore_errors=True)
+        return
     try:
         _work(claims, plan[::-1], helper)
         helper.wait(timeout=WAIT_S)
