@@ -193,3 +193,14 @@ def test_batch_items_split_across_threads_equal_the_reference(batch):
     way = "generated in batch items on all threads" if batch == 40 and \
         numba.config.NUMBA_NUM_THREADS > 1 else "generated at"
     assert per_head.runs.startswith(way), per_head.runs
+
+
+def test_compile_timings_compiles_what_a_first_measurement_runs():
+    # jobs.py's helper compiles them beside the kernels, so a cold first step only measures
+    from graphc.backend.numba import gemm, modes
+    modes.compile_timings("float32", "tile")
+    tile = gemm.load("float32")
+    compiled = {f: len(getattr(tile, f).signatures) for f in ("timed_blas", "timed_serial")}
+    assert all(compiled.values())
+    modes._measure("float32", 8, 8, 8, (8, 8, 8), (modes.BLAS, modes.SERIAL))
+    assert {f: len(getattr(tile, f).signatures) for f in compiled} == compiled  # none new

@@ -62,18 +62,36 @@ def choose(dtype: str, m: int, n: int, k: int, tiles: tuple, candidates: tuple,
                                             sorted(times.items(), key=lambda kv: kv[1])) + note
 
 
+# the ways each shared matmul module (gemm.py) times
+TIMED_IN = {"tile": (BLAS, SERIAL), "product": (PARALLEL,), "blocks": (BLOCKS,), "items": ()}
+
+
+def _runs(dtype, a, b, out, m, n, k, tiles) -> dict:
+    """mode -> reps -> `reps` products out = a @ b that way, in native code."""
+    return {BLAS: lambda reps: load(dtype).timed_blas(a, b, out, m, n, k, reps),
+            SERIAL: lambda reps: load(dtype).timed_serial(a, b, out, m, n, k, *tiles, reps),
+            PARALLEL: lambda reps: load(dtype, "product").timed_parallel(a, b, out, m, n, k,
+                                                                          *tiles, reps),
+            BLOCKS: lambda reps: load(dtype, "blocks").timed_blocks(a, b, out, m, n, k, reps)}
+
+
+def compile_timings(dtype: str, part: str) -> None:
+    """Compile (or load from the cache) the timed ways of one shared matmul module, by running
+    each once on a 1 x 1 x 1 product: a cold first step compiled them in `choose` (0.85 s of
+    the big MLP's), and a helper process compiling the module now does it too (jobs.py)."""
+    one = np.ones(1, dtype)
+    runs = _runs(dtype, one, one, np.empty(1, dtype), 1, 1, 1, (1, 1, 1))
+    for mode in TIMED_IN[part]:
+        runs[mode](1)
+
+
 def _measure(dtype, m, n, k, tiles, candidates) -> dict:
     import time
-    mod = load(dtype)
     rng = np.random.default_rng(0)
     a = rng.standard_normal(m * k).astype(dtype)
     b = rng.standard_normal(k * n).astype(dtype)
     out = np.empty(m * n, dtype)
-    runs = {BLAS: lambda reps: mod.timed_blas(a, b, out, m, n, k, reps),
-            SERIAL: lambda reps: mod.timed_serial(a, b, out, m, n, k, *tiles, reps),
-            PARALLEL: lambda reps: load(dtype, "product").timed_parallel(a, b, out, m, n, k,
-                                                                          *tiles, reps),
-            BLOCKS: lambda reps: load(dtype, "blocks").timed_blocks(a, b, out, m, n, k, reps)}
+    runs = _runs(dtype, a, b, out, m, n, k, tiles)
     reps = {}
     for c in candidates:  # a first run warms the caches and sizes the repeats
         start = time.perf_counter()
