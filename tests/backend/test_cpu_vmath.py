@@ -88,3 +88,17 @@ def test_gelu_and_its_gradient_with_vmath_equal_the_reference(gelu_functions, n)
         got, want = cpu(x=x), reference(x=x)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-7, equal_nan=True)
+
+
+def test_an_exp_kernel_uses_vmath_and_one_with_a_libm_call_does_not():
+    x = gc.tensor("x", ("B",))
+    vector, scalar = gc.exp(x) * 2.0, gc.log(1.0 + gc.exp(x))  # a log keeps the loop scalar
+    v = np.concatenate([(RNG.standard_normal(5000) * 30).astype(np.float32),
+                        np.array([np.nan, np.inf, -np.inf, -0.0, 88.7, 89.0, -104.0, -87.0],
+                                 np.float32)])
+    for y, uses in ((vector, True), (scalar, False)):
+        cpu = gc.compile(y, backend="cpu")
+        assert ("exp64(" in cpu.source) == uses
+        with np.errstate(all="ignore"):
+            got, want = cpu(x=v)[0], gc.compile(y, backend="reference")(x=v)[0]
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=0, equal_nan=True)

@@ -17,7 +17,7 @@ import sympy
 
 from ...lower.program import ElementwiseKernel, NormalizeKernel, ReduceKernel
 from ...lower.views import row_major
-from .printer import Params, ScalarPrinter, body_lines, subscript
+from .printer import Params, ScalarPrinter, body_lines, subscript, uses_vector_math
 
 JIT_PARALLEL = '@njit(cache=True, error_model="numpy", nogil=True, parallel=True)'
 # An elementwise kernel splits its loop across Numba's threads from this many elements (a
@@ -176,8 +176,7 @@ def _(k: ElementwiseKernel) -> KernelSource:
         extents = [params.term(d, "n") for d in k.domain]
         reads = [f"x{j}[{subscript(a, loops, params)}]" for j, a in enumerate(k.operands)]
         target = f"out[{subscript(k.out, loops, params)}]"
-    # a body computing erf (GELU, its gradient) calls vmath.py's erf and exp, which vectorize
-    vector_math = any(s.fn.expr.has(sympy.erf) for s in k.body.stmts)
+    vector_math = uses_vector_math(k.body)
     lines, result = body_lines(k.body, [f"a{j}" for j in range(len(reads))], dims,
                                printer=ScalarPrinter(vector_math))
     for v, e in zip(loops, extents):
@@ -205,7 +204,7 @@ def _(k: ElementwiseKernel) -> KernelSource:
 # each call a transcendental function: the tiny transformer's GELU over (B, T, 256) is
 # 262,144 elements at B = T = 32, and 10 ms of a 26 ms step on one thread
 SYMBOLIC_SIZE = 32
-_TRANSCENDENTAL = ("math.", "np.exp(", "np.log", "np.tanh(", "np.expm1(", "erf64(")
+_TRANSCENDENTAL = ("math.", "np.exp(", "np.log", "np.tanh(", "np.expm1(", "erf64(", "exp64(")
 
 
 def _may_split(domain, lines, transcendental: bool = False) -> bool:
