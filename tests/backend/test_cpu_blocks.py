@@ -121,3 +121,15 @@ def test_a_step_in_blocks_keeps_blas_on_one_thread():
     assert list(modes) == [3]
     assert limit.threads == 1 and limit.blas  # BLAS's threads; Numba's pool keeps the cores
 
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one thread: no blocks")
+def test_blocks_are_measured_only_for_products_large_enough_for_threads():
+    from graphc.backend.numba.contract import BLOCKS_FROM_FLOPS
+    x, w = gc.tensor("x", ("B", 64)), gc.tensor("w", (64, 128))
+    f = gc.compile(gc.relu(x @ w), backend="cpu")  # B is symbolic: the kernel has mode 3
+    ones = np.ones((64, 128), np.float32)
+    for batch in (64, 512):  # 2 * B * 128 * 64 FLOPs: 1.0M, then 8.4M
+        f(x=np.ones((batch, 64), np.float32), w=ones)
+        (_, why), = f.impl.choices[(batch,)].values()
+        assert ("in blocks" in why) == (2 * batch * 128 * 64 >= BLOCKS_FROM_FLOPS)

@@ -20,6 +20,7 @@ from ...lower import lower
 from ...lower.program import ContractKernel, ReferenceKernel
 from ..blas import SERIAL_BELOW_FLOPS, BlasThreads
 from . import cache, gemm, jobs
+from .contract import BLOCKS_FROM_FLOPS
 from .kernels import PARALLEL_FROM
 from .modes import BLAS, BLOCKS, ITEMS, MODE_NAMES, PARALLEL, SERIAL, choose
 from .driver import Module, versions
@@ -230,7 +231,10 @@ class CpuFunction:
         round): on two cores that turned milliseconds into scheduler ticks. Where a
         contraction can run BLAS in blocks on Numba's threads (mode 3), the step runs on
         Numba's pool: BLAS on one thread in every call, the blocks and parallel loops on all
-        (the big MLP step: median 3.85 to 3.73 ms). Otherwise, and where no block is
+        (the big MLP step: median 3.85 to 3.73 ms), from BLOCKS_FROM_FLOPS at the call's
+        sizes: below, a product measured alone hides what a step pays for the pool (a
+        64x128x64 product measured 4% faster in blocks, and the small MLP's step went from 44
+        to 62 us). Otherwise, and where no block is
         chosen, BLAS gets its threads by the size of the call (graphc/backend/blas.py), and
         the generated product on all threads runs only in a function that calls no BLAS.
         A batched product with no dense layout splits its items across Numba's threads
@@ -256,7 +260,7 @@ class CpuFunction:
             ways = [SERIAL] + ([BLAS] if ks.blas else []) + \
                 ([PARALLEL] if ks.parallel and threads > 1 and no_blas and
                  flops >= SERIAL_BELOW_FLOPS else []) + \
-                ([BLOCKS] if ks.blocks and pool else [])
+                ([BLOCKS] if ks.blocks and pool and flops >= BLOCKS_FROM_FLOPS else [])
             if forced is not None:
                 can = forced in ways or (forced == PARALLEL and ks.parallel) or \
                     (forced == BLOCKS and ks.blocks)
