@@ -67,14 +67,16 @@ def write(source: str, name: str) -> str:
     return path
 
 
-def compiled(name: str) -> bool:
-    """Whether Numba's cache holds machine code of module `name` (an index of one of its
-    functions: what Numba finds without compiling, unless the module changed since)."""
+def compiled(names) -> set:
+    """Those of the modules `names` whose machine code Numba's cache holds (an index of one
+    of their functions: what Numba finds without compiling, unless the module changed since).
+    One listing of the directory for them all: it holds thousands of files, and listing it
+    per module took 0.55 s for the tiny transformer's 96."""
     try:
-        return any(f.startswith(name + ".") and f.endswith(".nbi")
-                   for f in os.listdir(machine_code_dir()))
+        files = os.listdir(machine_code_dir())
     except OSError:
-        return False
+        return set()
+    return {f.split(".", 1)[0] for f in files if f.endswith(".nbi")} & set(names)
 
 
 def machine_code_dir(directory: str | None = None) -> str:

@@ -100,10 +100,12 @@ def _plan(ms) -> list[dict]:
     that call them, then the others (this process takes them from the back, so neither
     waits for the other while there is work it can do). Each item names the modules it
     needs compiled first."""
+    shared = {(t, part): gemm.module_name(t, part) for t, part in ms.gemm_modules}
+    done = cache.compiled([*shared.values(), *ms.kernel_modules])
     matmul = []
     for t, part in sorted(ms.gemm_modules, key=lambda m: m[1] != "tile"):
-        name = gemm.module_name(t, part)
-        if not cache.compiled(name):
+        name = shared[t, part]
+        if name not in done:
             tile = gemm.module_name(t, "tile")
             matmul.append({"matmul": [t, part], "name": name,
                            "after": [tile] if part in ("product", "items") else []})
@@ -111,7 +113,7 @@ def _plan(ms) -> list[dict]:
              for ks in ms.kernel_sources.values() if getattr(ks, "gemm", None)}
     kernels = []
     for name, src in ms.kernel_modules.items():
-        if not cache.compiled(name):
+        if name not in done:
             cache.write(src, name)
             kernels.append({"kernel": name, "name": name, "needs": needs.get(name, []),
                             "after": [gemm.module_name(t, part)
