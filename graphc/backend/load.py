@@ -49,6 +49,12 @@ def _affinity() -> frozenset | None:
         return None
 
 
+def usable_cores() -> int:
+    """How many cores this process may run on."""
+    cpus = _affinity()
+    return len(cpus) if cpus else (os.cpu_count() or 1)
+
+
 class CoreBudget:
     """How many threads this process should run now: its cores less those other processes
     used over the last sample (read again at most every INTERVAL_S, so a call pays a clock
@@ -63,7 +69,7 @@ class CoreBudget:
         # only the CPUs this process may use count: on a large machine with two of its cores
         # given to this process (taskset, a batch scheduler), work on the others is no load
         self._cpus = _affinity()
-        self.cores = len(self._cpus) if self._cpus else (os.cpu_count() or 1)
+        self.cores = usable_cores()
         if self._cpus is not None and len(self._cpus) == (os.cpu_count() or 0):
             self._cpus = None  # all of them: the first line of /proc/stat says it at once
         self._last = _readings(self._cpus)

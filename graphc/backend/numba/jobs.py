@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from ..load import LoadMeter
+from ..load import LoadMeter, usable_cores
 from . import cache, gemm, modes
 
 ENV = "GRAPHC_COMPILE_JOBS"
@@ -43,18 +43,11 @@ WAIT_S = 600     # the longest the helper may take; past it, this process compil
 POLL_S = 0.02    # how often a process waiting for a module the other compiles looks again
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover (macOS, Windows)
-        return os.cpu_count() or 1
-
-
 def _busy() -> bool:
     """Whether no core is idle for a helper: fewer than two cores, or other processes leave
     less than IDLE_CORES of one beside this process (load.py's meter, over IDLE_WINDOW_S
     while this process waits)."""
-    cores = _cores()
+    cores = usable_cores()
     if cores < 2:
         return True
     meter = LoadMeter()
