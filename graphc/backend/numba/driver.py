@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import os
 import platform
 import re
@@ -158,15 +159,13 @@ class Module:
         # tiny transformer's driver, 224 calls, each computing its arguments in place, took
         # Numba 45 s to compile, 4.4 s this way (its type inference grows faster than the
         # function)
-        calls, hoisted, ints = [], {}, []  # hoisted: code -> its local; ints: those numbered
+        calls, hoisted, number = [], {}, itertools.count()  # hoisted: code -> its local
 
         def once(code: str, name: str | None = None) -> str:
             if re.fullmatch(r"\w+", code):  # a name or a number already
                 return code
             if code not in hoisted:
-                hoisted[code] = name or f"i{len(ints)}"
-                if not name:
-                    ints.append(code)
+                hoisted[code] = name or f"i{next(number)}"
             return hoisted[code]
         for after, k in enumerate(kernels, 1):
             ks = self.kernel_sources[k.name]

@@ -120,8 +120,9 @@ class ScalarPrinter(NumPyPrinter):
         return "False"
 
 
-# libm functions Numba calls per element, which LLVM cannot vectorize
-_SCALAR_CALLS = {"log", "tanh", "sin", "cos", "log1p", "expm1", "atan"}
+# the printed functions that are libm calls per element, which LLVM cannot vectorize (the
+# others are LLVM intrinsics, which it can; exp is vmath.py's where this decides)
+_SCALAR_CALLS = set(_FUNCS) - {"exp", "sqrt", "Abs", "sign"}
 
 
 def uses_vector_math(body) -> bool:
