@@ -20,7 +20,7 @@ def describe() -> list[str]:
     return [f"date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
             f"CPU: {cpu_model()}, {cores} cores ({usable} usable by this process)",
             f"versions: {', '.join(versions)}",
-            f"BLAS: {blas()}"]
+            f"BLAS: {blas()}", f"graphc's cpu backend calls: {backend_blas()}"]
 
 
 def cpu_model() -> str:
@@ -36,6 +36,12 @@ def blas() -> str:
              f"threads, {os.path.basename(p.get('filepath', ''))})"
              for p in threadpool_info() if p.get("user_api") == "blas"]
     return "; ".join(found) or "none found"
+
+
+def backend_blas() -> str:
+    """The BLAS generated code calls: MKL where installed (or GRAPHC_BLAS), else OpenBLAS."""
+    from graphc.backend.numba.blas import PROVIDER
+    return PROVIDER
 
 
 def _version(name: str) -> str:

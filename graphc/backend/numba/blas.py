@@ -1,6 +1,8 @@
-"""BLAS gemm from Numba-compiled code: the `numba_xxgemm` entry point of Numba's own helper
-library, which calls the BLAS that SciPy ships (resolved by name when a module loads, so a
-function calling it can be cached on disk, where a ctypes pointer could not).
+"""BLAS gemm from Numba-compiled code: generated code calls `graphc_xxgemm` by name (resolved
+when a module loads, so a function calling it can be cached on disk, where a ctypes pointer
+could not). This module points that name at MKL's gemm where MKL is installed (mkl.py), else at
+the `numba_xxgemm` entry point of Numba's own helper library, which calls the BLAS that SciPy
+ships (OpenBLAS).
 
 xxgemm(kind, transa, transb, m, n, k, alpha*, a, lda, b, ldb, beta*, c, ldc) is column-major
 BLAS; `kind` is ord('s') for float32 and ord('d') for float64; alpha and beta are passed by
@@ -8,6 +10,8 @@ address: `on_stack(value)`. Under NUMBA_DISABLE_JIT=1 the same call runs in NumP
 """
 import collections
 import ctypes
+import os
+import sys
 
 import numpy as np
 from numba import config, types
@@ -40,24 +44,94 @@ def _python_gemm(kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, 
 
 
 def _load_scipy_blas():
-    """Numba's gemm calls SciPy's BLAS: load it now, so the thread control sees it."""
+    """Numba's gemm calls SciPy's BLAS: load it now, so the thread control sees it. Its module
+    alone: `import scipy.linalg.cython_blas` first runs scipy.linalg's __init__, 0.13-0.17 s
+    of a warm start's 0.72 s (Numba imports the module by that name as it starts, and finds
+    it loaded)."""
+    name = "scipy.linalg.cython_blas"
     try:
-        import scipy.linalg.cython_blas  # noqa: F401
-    except ImportError:  # pragma: no cover (scipy comes with the examples extra)
-        return
+        if name not in sys.modules:
+            sys.modules[name] = _extension(name)
+            if "scipy.linalg" in sys.modules:
+                sys.modules["scipy.linalg"].cython_blas = sys.modules[name]
+            else:  # its package, imported later by anyone, gets it as an import would give it
+                sys.meta_path.insert(0, _AttachTo("scipy.linalg", "cython_blas"))
+    except Exception:  # noqa: BLE001 (an unusual install: the ordinary import)
+        sys.modules.pop(name, None)
+        try:
+            import scipy.linalg.cython_blas  # noqa: F401
+        except ImportError:  # pragma: no cover (scipy is a dependency)
+            return
     from ..blas import refresh
     refresh()
 
 
-_load_scipy_blas()
+class _AttachTo:
+    """An import hook for one package: when it is first imported, its submodule `leaf`, loaded
+    on its own before (already in sys.modules), becomes its attribute, as importing the
+    submodule through the package would have made it (`scipy.linalg.cython_blas` must work
+    after a later `import scipy.linalg`). It removes itself on first use."""
+
+    def __init__(self, package: str, leaf: str):
+        self.package, self.leaf = package, leaf
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.package:
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        run, leaf = spec.loader.exec_module, self.leaf
+
+        def exec_module(module):
+            run(module)
+            setattr(module, leaf, sys.modules[f"{fullname}.{leaf}"])
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _extension(name: str):
+    """Extension module `name` loaded from its file, without running its packages' __init__."""
+    import importlib.machinery
+    import importlib.util
+    package, _, leaf = name.rpartition(".")
+    top = importlib.util.find_spec(package.split(".")[0])
+    folder = os.path.join(os.path.dirname(top.origin), *package.split(".")[1:])
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = os.path.join(folder, leaf + suffix)
+        if os.path.exists(path):
+            loader = importlib.machinery.ExtensionFileLoader(name, path)
+            spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+            module = importlib.util.module_from_spec(spec)
+            loader.exec_module(module)
+            return module
+    raise ImportError(f"no extension module {name} under {folder}")
+
+
+SIGNATURE = types.intc(types.char, types.char, types.char, types.intp, types.intp, types.intp,
+                       types.voidptr, types.voidptr, types.intp, types.voidptr, types.intp,
+                       types.voidptr, types.voidptr, types.intp)
+PROVIDER = "NumPy"  # under NUMBA_DISABLE_JIT: NumPy's matmul
 
 if config.DISABLE_JIT:
     xxgemm = _python_gemm
 else:
-    xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
-        types.char, types.char, types.char, types.intp, types.intp, types.intp, types.voidptr,
-        types.voidptr, types.intp, types.voidptr, types.intp, types.voidptr, types.voidptr,
-        types.intp))
+    from llvmlite import binding
+    from numba import _helperlib
+
+    from .mkl import gemm_address
+    _load_scipy_blas()  # with MKL too: Numba imports it anyway, as its registries load
+    _address = gemm_address()
+    if _address is None:
+        _address, PROVIDER = _helperlib.c_helpers["xxgemm"], "OpenBLAS"
+    else:
+        from ..blas import refresh
+        refresh()  # threadpoolctl sees MKL now
+        PROVIDER = "MKL"
+    binding.add_symbol("graphc_xxgemm", _address)
+    xxgemm = types.ExternalFunction("graphc_xxgemm", SIGNATURE)
 
 
 # ---- a scalar's address, for alpha and beta ----------------------------------------------

@@ -9,6 +9,7 @@ import contextlib
 
 import numpy as np
 
+from .blas import PROVIDER
 from .gemm import load
 
 # the `mode` argument of a contraction kernel
@@ -34,7 +35,8 @@ def choose(dtype: str, m: int, n: int, k: int, tiles: tuple, candidates: tuple,
     if len(candidates) == 1:
         return candidates[0], "the only way"
     key = f"{dtype} {m}x{n}x{k} tiles {'x'.join(map(str, tiles))} threads {threads} " \
-          f"BLAS threads {blas_threads or 'all'} {'/'.join(MODE_NAMES[c] for c in candidates)}"
+          f"{PROVIDER} threads {blas_threads or 'all'} " \
+          f"{'/'.join(MODE_NAMES[c] for c in candidates)}"
     known = _load_choices()
     note = ""
     if key in _unsettled:

@@ -19,6 +19,7 @@ from ...errors import InputError
 from ...lower import lower
 from ...lower.program import ContractKernel, ReferenceKernel
 from ..blas import SERIAL_BELOW_FLOPS, BlasThreads
+from . import blas as numba_blas
 from . import cache, gemm, jobs
 from .contract import BLOCKS_FROM_FLOPS
 from .kernels import PARALLEL_FROM
@@ -231,7 +232,9 @@ class CpuFunction:
         round): on two cores that turned milliseconds into scheduler ticks. Where a
         contraction can run BLAS in blocks on Numba's threads (mode 3), the step runs on
         Numba's pool: BLAS on one thread in every call, the blocks and parallel loops on all
-        (the big MLP step: median 3.85 to 3.73 ms), from BLOCKS_FROM_FLOPS at the call's
+        (the big MLP step: median 3.85 to 3.73 ms; not with MKL where BLAS would get all
+        threads: its own took that step to 3.05-3.1 ms, blocks to 3.22), from
+        BLOCKS_FROM_FLOPS at the call's
         sizes: below, a product measured alone hides what a step pays for the pool (a
         64x128x64 product measured 4% faster in blocks, and the small MLP's step went from 44
         to 62 us). Otherwise, and where no block is
@@ -247,7 +250,11 @@ class CpuFunction:
         no_blas = not any(ms.kernel_sources[n].blas for n in ms.contractions)
         forced = {"blas": BLAS, "generated": SERIAL, "parallel": PARALLEL,
                   "blocks": BLOCKS}.get(self.matmul)
-        pool = threads > 1 and self.matmul in ("auto", "blocks") and \
+        # where BLAS would get all threads, MKL splits a product better than blocks (mkl.py)
+        own_threads = numba_blas.PROVIDER == "MKL" and blas_threads is None and \
+            self.threads.largest_flops(dims) >= SERIAL_BELOW_FLOPS
+        pool = threads > 1 and (self.matmul == "blocks" or self.matmul == "auto" and
+                                not own_threads) and \
             any(ms.kernel_sources[n].blocks for n in ms.contractions)
         if pool:
             blas_threads = 1
@@ -278,7 +285,8 @@ class CpuFunction:
                                            (s.tile_m, s.tile_n, s.tile_k), tuple(ways),
                                            threads, blas_threads)
             modes.append(mode)
-            why[name] = (mode, f"{MODE_NAMES[mode]} at {m}x{n}x{kk} ({reason})")
+            blas = f"{numba_blas.PROVIDER}; " if mode in (BLAS, BLOCKS) else ""
+            why[name] = (mode, f"{MODE_NAMES[mode]} at {m}x{n}x{kk} ({blas}{reason})")
         self.choices[d] = why
         # no block chosen (small products): BLAS's threads as before, and no thread limits
         # to set around a call that OpenBLAS runs on one thread anyway (7 us of a 44 us step)
