@@ -193,3 +193,33 @@ def test_float16_is_refused_with_a_clear_error_not_a_numba_traceback():
     # the message's other way: the reference backend computes it as NumPy does
     got = gc.compile(gc.exp(x) * 2.0, backend="reference")(x=np.ones((5, 7), np.float16))
     assert got.dtype == np.float16
+
+
+def test_many_inputs_of_mixed_kinds_reach_the_driver_as_one_table_of_ids():
+    """The driver takes one array of the arrays' ids, however many there are (driver.py: each
+    array argument cost Numba's compile 12-20 ms, faster than linearly in their number), and
+    reads each array's data through it: inputs of every dtype and rank, with constants and
+    several fresh outputs among them, at two batch sizes and through the checked path."""
+    rng = np.random.default_rng(3)
+    xs = [gc.tensor(f"x{i}", ("B", 3)) for i in range(30)]
+    ws = [gc.tensor(f"w{i}", (3,), dtype="float64") for i in range(5)]
+    n = gc.tensor("n", ("B",), dtype="int32")
+    total = xs[0]
+    for x in xs[1:]:
+        total = total + x
+    scaled = [gc.astype(total, "float64") * w for w in ws]
+    table = gc.constant(np.arange(12, dtype=np.float32).reshape(4, 3) % 5)  # a constant
+    outputs = [total * gc.sum(table, axis=0), *scaled,
+               gc.astype(n, "float32") * 2.5 + gc.sum(total)]
+    f = assert_agree(outputs, {**{f"x{i}": rng.standard_normal((4, 3)).astype(np.float32)
+                                  for i in range(30)},
+                               **{f"w{i}": rng.standard_normal(3) for i in range(5)},
+                               "n": rng.integers(-5, 5, 4).astype(np.int32)})
+    assert "def run0(arrays, ws, modes, d_B):" in f.impl.source and f.impl.program.consts
+    feeds = {**{f"x{i}": rng.standard_normal((9, 3)).astype(np.float32) for i in range(30)},
+             **{f"w{i}": rng.standard_normal(3) for i in range(5)},
+             "n": rng.integers(-5, 5, 9).astype(np.int32)}
+    want = gc.compile(outputs, backend="reference")(**feeds)
+    for fed in (feeds, {**feeds, "x7": feeds["x7"].astype(np.float64)[:, ::1].T.copy().T}):
+        for w, g in zip(want, f(**fed)):  # the second: an input converted on the checked path
+            np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)

@@ -1,8 +1,10 @@
 """The generated module: every kernel of a Program, and one driver that runs them in order.
 
-    run(<inputs>, <constants>, <outputs>, ws, modes, <dims>)
+    run(arrays, ws, modes, <dims>)
 
-The driver is one native call per step: it carves the temporaries out of the workspace `ws`
+`arrays` holds the ids of the inputs, the constants and the fresh outputs, in that order (the
+driver reads each one's data pointer from the array object: entry.py, data_address). The
+driver is one native call per step: it carves the temporaries out of the workspace `ws`
 (the memory plan's slots, one uint8 buffer allocated once per set of dim sizes), computes
 every kernel's sizes, strides and offsets from the dims in integer code, and calls the kernels.
 Outputs are fresh arrays the caller passes in. `modes[k]` says how contraction k runs
@@ -23,6 +25,7 @@ from ...lower.program import ContractKernel, ReferenceKernel
 from . import index_kernels
 from .contract import print_contract
 from .kernels import print_kernel
+from .entry import data_offset
 from .printer import int_code
 
 # printers in their own files: the contractions (the largest) and the index ops
@@ -41,7 +44,7 @@ from numba import njit
 
 from graphc.backend.numba.blas import on_stack, xxgemm
 from graphc.backend.numba.clock import now
-from graphc.backend.numba.entry import I, P, carray, entry, export, status
+from graphc.backend.numba.entry import I, P, carray, data_address, entry, export, status
 '''
 
 
@@ -137,10 +140,12 @@ class Module:
 
     # ---- the driver ---------------------------------------------------------------------
     def arguments(self) -> list[str]:
+        return ["arrays", "ws", "modes"] + list(self.dims.values())
+
+    def table(self) -> list[str]:
+        """The buffers whose array objects' ids `arrays` holds, in order."""
         p = self.program
-        names = [b.name for b in p.inputs] + list(p.consts) + \
-            [o.buffer for o in self.fresh] + ["ws", "modes"] + list(self.dims.values())
-        return [_ident(n) for n in names]
+        return [b.name for b in p.inputs] + list(p.consts) + [o.buffer for o in self.fresh]
 
     def _driver(self, name: str, kernels, timed: bool = False) -> str:
         """The driver; `timed`: the same calls with the clock read before the first kernel and
@@ -160,6 +165,7 @@ class Module:
         # Numba 45 s to compile, 4.4 s this way (its type inference grows faster than the
         # function)
         calls, hoisted, number = [], {}, itertools.count()  # hoisted: code -> its local
+        table = {name: j for j, name in enumerate(self.table())}
 
         def once(code: str, name: str | None = None) -> str:
             if re.fullmatch(r"\w+", code):  # a name or a number already
@@ -177,9 +183,10 @@ class Module:
                 elif a == "mode":
                     m = self.contractions.index(k.name)
                     args.append(once(f"modes[{m}]", f"mode{m}"))
-                else:  # an array: its address and length
-                    a = _ident(a)
-                    args += [once(f"{a}.ctypes.data", f"{a}_p"), once(f"{a}.size", f"{a}_n")]
+                else:  # an array the caller passed: its address, and its length from the dims
+                    numel = int_code(self.program.buffers[a].numel, self.dims)
+                    args += [once(f"data_address(arrays[{table[a]}], {data_offset()})",
+                                  f"{_ident(a)}_p"), once(numel, f"{_ident(a)}_n")]
             args += [once(int_code(e, self.dims)) for e in ks.ints]
             call = f"{self.function_of[k.name]}_call({', '.join(args)})"
             what = k.name if timed else f"{k.name}: {'+'.join(k.provenance)}"
@@ -258,19 +265,19 @@ class Module:
         for o in self.fresh:
             n = int_code(p.buffers[o.buffer].numel, self.dims)
             lines.append(f"    {_ident(o.buffer)} = empty({n}, _DT_{p.buffers[o.buffer].dtype})")
-        args = [_ident("a_" + n) for n in names] + \
-            [f"consts[{j}]" for j in range(len(p.consts))] + \
-            [_ident(o.buffer) for o in self.fresh] + ["ws", "modes"] + \
-            list(self.dims.values())
+        ids = [f"id({_ident('a_' + n)})" for n in names] + \
+            [f"id(consts[{j}])" for j in range(len(p.consts))] + \
+            [f"id({_ident(o.buffer)})" for o in self.fresh]
+        lines.append(f"    arrays = array(({', '.join(ids)},), int64)  # alive until we return")
         lines.append("    with threads:  # BLAS threads for calls of these sizes")
-        lines.append(f"        run0({', '.join(args)})")
+        lines.append(f"        run0({', '.join(['arrays', 'ws', 'modes', *self.dims.values()])})")
         shapes = [f"{name}.reshape(({', '.join(int_code(x, self.dims) for x in o.shape)}"
                   f"{',' if len(o.shape) == 1 else ''}))" for name, o in zip(out_names,
                                                                            p.outputs)]
         lines.append(f"    return ({', '.join(shapes)},)")
         dtypes = sorted({b.dtype for b in p.inputs} | {p.buffers[o.buffer].dtype
                                                          for o in p.outputs})
-        head = ["ndarray, empty = np.ndarray, np.empty"] + \
+        head = ["ndarray, empty, array, int64 = np.ndarray, np.empty, np.array, np.int64"] + \
             [f"_DT_{t} = np.dtype({t!r})" for t in dtypes] + ["", ""]
         return head + lines
 

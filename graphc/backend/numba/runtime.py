@@ -120,9 +120,7 @@ class CpuFunction:
     def _signature(self) -> tuple:
         import numba
         p = self.program
-        arrays = [np.empty((0,) * len(b.shape), b.dtype) for b in p.inputs] + \
-            self._consts + [np.empty(0, dtype) for dtype, _ in self._fresh] + \
-            [np.empty(0, np.uint8), np.empty(0, np.int64)]
+        arrays = [np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.int64)]
         return tuple(numba.typeof(a) for a in arrays) + (numba.types.int64,) * len(self._dims)
 
     # ---- calling ------------------------------------------------------------------------
@@ -154,7 +152,7 @@ class CpuFunction:
             with threads:  # BLAS threads for calls of these sizes, as the fast path has them
                 for kind, payload in self._segments:
                     if kind == "native":
-                        payload(*inputs, *self._consts, *outs, ws, modes, *d)
+                        payload(_ids(inputs, self._consts, outs), ws, modes, *d)
                     else:
                         self._reference(payload, inputs, outs, ws, dims)
         except ValueError:
@@ -204,8 +202,8 @@ class CpuFunction:
                     if kind != "native":
                         continue
                     ns = np.zeros(len(kernels) + 1, np.int64)
-                    getattr(self.module, f"profile{j}")(ns, *inputs, *self._consts, *outs, ws,
-                                                        modes, *d)
+                    getattr(self.module, f"profile{j}")(ns, _ids(inputs, self._consts, outs),
+                                                        ws, modes, *d)
                     for k, start, end in zip(kernels, ns[:-1], ns[1:]):
                         times.setdefault(k.name, []).append((int(end) - int(start)) * 1e-9)
         return {name: float(np.median(ts)) for name, ts in times.items()}
@@ -356,6 +354,17 @@ class CpuFunction:
                                   self.module_source.function_of.get(k.name, "-"), schedule,
                                   None, runs, tuple(ks.notes) if ks else ()))
         return out
+
+
+def _ids(inputs, consts, outs) -> np.ndarray:
+    """The driver's `arrays`: the ids of the array objects it reads (driver.py). Each is
+    C-ordered in the program's dtype (the binding made them so; the order is checked here, as
+    the driver reads their memory as one run of elements). The caller keeps them alive until
+    the driver returns."""
+    arrays = [*inputs, *consts, *outs]
+    if not all(a.flags.c_contiguous and isinstance(a, np.ndarray) for a in arrays):
+        raise TypeError("graphc: the cpu driver takes C-ordered arrays")  # pragma: no cover
+    return np.array([id(a) for a in arrays], np.int64)
 
 
 def _writeable(a: np.ndarray) -> np.ndarray:
