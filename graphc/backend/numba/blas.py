@@ -1,8 +1,8 @@
-"""BLAS gemm from Numba-compiled code: generated code calls `graphc_xxgemm` by name (resolved
-when a module loads, so a function calling it can be cached on disk, where a ctypes pointer
-could not). This module points that name at MKL's gemm where MKL is installed (mkl.py), else at
-the `numba_xxgemm` entry point of Numba's own helper library, which calls the BLAS that SciPy
-ships (OpenBLAS).
+"""BLAS gemm from Numba-compiled code, called by name (resolved when a module loads, so a
+function calling it can be cached on disk, where a ctypes pointer could not): MKL's gemm where
+MKL is installed (mkl.py), registered as `graphc_mkl_xxgemm`, else the `numba_xxgemm` entry
+point of Numba's own helper library, which calls the BLAS that SciPy ships (OpenBLAS). Which
+one is part of every generated module's name (driver.py: runtime_digest).
 
 xxgemm(kind, transa, transb, m, n, k, alpha*, a, lda, b, ldb, beta*, c, ldc) is column-major
 BLAS; `kind` is ord('s') for float32 and ord('d') for float64; alpha and beta are passed by
@@ -118,20 +118,20 @@ PROVIDER = "NumPy"  # under NUMBA_DISABLE_JIT: NumPy's matmul
 if config.DISABLE_JIT:
     xxgemm = _python_gemm
 else:
-    from llvmlite import binding
-    from numba import _helperlib
-
     from .mkl import gemm_address
     _load_scipy_blas()  # with MKL too: Numba imports it anyway, as its registries load
     _address = gemm_address()
-    if _address is None:
-        _address, PROVIDER = _helperlib.c_helpers["xxgemm"], "OpenBLAS"
+    if _address is None:  # Numba's own helper, which calls SciPy's OpenBLAS
+        PROVIDER = "OpenBLAS"
+        xxgemm = types.ExternalFunction("numba_xxgemm", SIGNATURE)
     else:
+        from llvmlite import binding
+
         from ..blas import refresh
         refresh()  # threadpoolctl sees MKL now
         PROVIDER = "MKL"
-    binding.add_symbol("graphc_xxgemm", _address)
-    xxgemm = types.ExternalFunction("graphc_xxgemm", SIGNATURE)
+        binding.add_symbol("graphc_mkl_xxgemm", _address)
+        xxgemm = types.ExternalFunction("graphc_mkl_xxgemm", SIGNATURE)
 
 
 # ---- a scalar's address, for alpha and beta ----------------------------------------------

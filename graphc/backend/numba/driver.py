@@ -300,8 +300,9 @@ RUNTIME_FILES = ("blas.py", "vectors.py", "splitmix.py", "pool.py", "clock.py", 
 
 @functools.lru_cache(maxsize=1)
 def runtime_digest() -> str:
+    from .blas import PROVIDER  # the BLAS the code calls by name: MKL's or OpenBLAS's
     here = os.path.dirname(__file__)
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(PROVIDER.encode())
     for name in RUNTIME_FILES:
         with open(os.path.join(here, name), "rb") as f:
             digest.update(f.read())

@@ -8,9 +8,8 @@ MKL's two threads against 3.3 ms for OpenBLAS, even split into blocks on Numba's
 of the other: the difference is how MKL splits a product across threads.
 
 GRAPHC_BLAS=openblas keeps OpenBLAS where MKL is installed; GRAPHC_BLAS=mkl insists on MKL (an
-error naming what is missing, where it is not). Generated code calls `graphc_xxgemm` by name
-(blas.py), so the choice is made once per process, here, and cached kernels serve either.
-"""
+error naming what is missing, where it is not). The choice is made once per process, here;
+the library is part of every generated module's name (blas.py, driver.py)."""
 from __future__ import annotations
 
 import ctypes.util
