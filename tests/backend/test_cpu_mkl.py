@@ -117,3 +117,19 @@ def test_the_library_is_found_where_pip_puts_it(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "prefix", str(tmp_path))
     monkeypatch.setattr(sys, "base_prefix", str(tmp_path))
     assert mkl.library_path() == str(tmp_path / "lib" / "libmkl_rt.so.3")
+
+
+def test_mkls_gemm_without_mkl_is_an_import_error_not_a_later_abort():
+    """Compiled against symbols no library provides, mkl_gemm's entry point made LLVM abort
+    the process at its next compile (CI's test that imports every module did): without MKL,
+    importing it is an ImportError, before anything is compiled."""
+    code = ("import graphc.backend.numba.mkl as m\n"
+            "m.library_path = lambda: None\n"
+            "try:\n"
+            "    import graphc.backend.numba.mkl_gemm\n"
+            "except ImportError as error:\n"
+            "    print('ImportError:', error)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, GRAPHC_BLAS="openblas"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ImportError: MKL's library (libmkl_rt) is not installed" in done.stdout

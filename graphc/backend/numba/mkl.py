@@ -42,6 +42,17 @@ def library_path() -> str | None:
     return ctypes.util.find_library("mkl_rt")
 
 
+def load_library() -> str:
+    """Load MKL's library for generated code to link to (its path); ImportError where it is
+    not installed."""
+    path = library_path()
+    if path is None:
+        raise ImportError("MKL's library (libmkl_rt) is not installed: pip install mkl")
+    from llvmlite import binding
+    binding.load_library_permanently(path)
+    return path
+
+
 def gemm_address() -> int | None:
     """The address of a gemm with Numba's `numba_xxgemm` signature that runs MKL's, once MKL
     is loaded; None where OpenBLAS is to run (GRAPHC_BLAS=openblas, or no MKL installed)."""
@@ -55,9 +66,7 @@ def gemm_address() -> int | None:
                               f"pip install mkl (or graphc's extra: pip install 'graphc[mkl]')")
         return None
     try:
-        from llvmlite import binding
-        binding.load_library_permanently(path)  # its symbols, for the call below to link to
-        from . import mkl_gemm
+        from . import mkl_gemm  # loads the library first
         return mkl_gemm.address()
     except Exception as error:  # noqa: BLE001 (a broken install must not stop graphc)
         if choice == "mkl":

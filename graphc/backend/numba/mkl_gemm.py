@@ -1,13 +1,20 @@
 """MKL's gemm behind Numba's `numba_xxgemm` signature (blas.py), imported only once mkl.py has
 loaded MKL's library: cblas_sgemm and cblas_dgemm take their sizes and scalars by value, so
 this entry point reads alpha and beta from their addresses and passes the rest through,
-column-major as the callers lay it out. Compiled once and kept in Numba's cache.
+column-major as the callers lay it out. Compiled once and kept in Numba's cache. Importing it
+where MKL is not installed is an ImportError.
 
 A small product runs on one thread, as OpenBLAS does by itself: MKL woke its second thread for
 the small MLP's 64x128x64 products, and the step took 56-58 us where it takes 44.5 on one.
 Per call and per calling thread (MKL_Set_Num_Threads_Local), so nothing else changes."""
 import numpy as np
 from numba import carray, cfunc, types
+
+from .mkl import load_library
+
+# before anything here is compiled: code linking to a symbol no library provides makes LLVM
+# abort the process at the next compile (an import of this module without MKL did, in CI)
+load_library()
 
 C, I, P, INT = types.char, types.intp, types.voidptr, types.intc
 COLUMN_MAJOR, NO_TRANS, TRANS = 102, 111, 112
