@@ -44,7 +44,8 @@ def _python_gemm(kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, 
 
 
 def _load_scipy_blas():
-    """Numba's gemm calls SciPy's BLAS: load it now, so the thread control sees it. Its module
+    """Numba's gemm calls SciPy's BLAS: load it now, so the thread control sees it (the
+    caller refreshes threadpoolctl's view once every BLAS is loaded). Its module
     alone: `import scipy.linalg.cython_blas` first runs scipy.linalg's __init__, 0.13-0.17 s
     of a warm start's 0.72 s (Numba imports the module by that name as it starts, and finds
     it loaded)."""
@@ -62,8 +63,6 @@ def _load_scipy_blas():
             import scipy.linalg.cython_blas  # noqa: F401
         except ImportError:  # pragma: no cover (scipy is a dependency)
             return
-    from ..blas import refresh
-    refresh()
 
 
 class _AttachTo:
@@ -118,17 +117,16 @@ PROVIDER = "NumPy"  # under NUMBA_DISABLE_JIT: NumPy's matmul
 if config.DISABLE_JIT:
     xxgemm = _python_gemm
 else:
+    from ..blas import refresh
     from .mkl import gemm_address
     _load_scipy_blas()  # with MKL too: Numba imports it anyway, as its registries load
     _address = gemm_address()
+    refresh()  # threadpoolctl sees the BLAS libraries loaded now
     if _address is None:  # Numba's own helper, which calls SciPy's OpenBLAS
         PROVIDER = "OpenBLAS"
         xxgemm = types.ExternalFunction("numba_xxgemm", SIGNATURE)
     else:
         from llvmlite import binding
-
-        from ..blas import refresh
-        refresh()  # threadpoolctl sees MKL now
         PROVIDER = "MKL"
         binding.add_symbol("graphc_mkl_xxgemm", _address)
         xxgemm = types.ExternalFunction("graphc_mkl_xxgemm", SIGNATURE)

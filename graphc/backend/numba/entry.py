@@ -22,6 +22,7 @@ given NumPy views of the same addresses.
 from __future__ import annotations
 
 import ctypes
+import functools
 
 import numpy as np
 from numba import config, types
@@ -32,24 +33,17 @@ P, I = types.voidptr, types.int64
 status = types.int64  # what an entry point returns: 0, or 1 where the kernel failed
 
 
+@functools.lru_cache(maxsize=1)
 def data_offset() -> int:
     """Where a NumPy array object holds its data pointer, in bytes from the object's address
     (NumPy's PyArrayObject: right after Python's object header, 16 bytes on CPython's usual
     build), found once by looking where it sits in two arrays."""
-    global _DATA_OFFSET
-    if _DATA_OFFSET is None:
-        probes = [np.empty(3), np.empty((2, 5), np.float32)]
-        for offset in range(8, 72, 8):
-            if all(ctypes.c_void_p.from_address(id(a) + offset).value == a.ctypes.data
-                   for a in probes):
-                _DATA_OFFSET = offset
-                break
-        else:  # pragma: no cover (a NumPy that moved the pointer out of the object)
-            raise RuntimeError("graphc: found no data pointer in NumPy's array object")
-    return _DATA_OFFSET
-
-
-_DATA_OFFSET = None
+    probes = [np.empty(3), np.empty((2, 5), np.float32)]
+    for offset in range(8, 72, 8):
+        if all(ctypes.c_void_p.from_address(id(a) + offset).value == a.ctypes.data
+               for a in probes):
+            return offset
+    raise RuntimeError("graphc: found no data pointer in NumPy's array object")  # pragma: no cover
 
 
 def symbol(function: str) -> str:

@@ -232,11 +232,10 @@ class CpuFunction:
         Numba's pool: BLAS on one thread in every call, the blocks and parallel loops on all
         (the big MLP step: median 3.85 to 3.73 ms; not with MKL where BLAS would get all
         threads: its own took that step to 3.05-3.1 ms, blocks to 3.22), from
-        BLOCKS_FROM_FLOPS at the call's
-        sizes: below, a product measured alone hides what a step pays for the pool (a
-        64x128x64 product measured 4% faster in blocks, and the small MLP's step went from 44
-        to 62 us). Otherwise, and where no block is
-        chosen, BLAS gets its threads by the size of the call (graphc/backend/blas.py), and
+        BLOCKS_FROM_FLOPS at the call's sizes: below, a product measured alone hides what a
+        step pays for the pool (a 64x128x64 product measured 4% faster in blocks, and the
+        small MLP's step went from 44 to 62 us). Otherwise, and where no block is chosen,
+        BLAS gets its threads by the size of the call (graphc/backend/blas.py), and
         the generated product on all threads runs only in a function that calls no BLAS.
         A batched product with no dense layout splits its items across Numba's threads
         (mode 4) from PARALLEL_FROM result elements, unmeasured, as elementwise kernels do."""
@@ -359,17 +358,18 @@ class CpuFunction:
 def _ids(inputs, consts, outs) -> np.ndarray:
     """The driver's `arrays`: the ids of the array objects it reads (driver.py). Each is
     C-ordered in the program's dtype (the binding made them so; the order is checked here, as
-    the driver reads their memory as one run of elements). The caller keeps them alive until
-    the driver returns."""
+    the driver reads their memory as one run of elements, its length from the dims). The
+    caller keeps them alive until the driver returns."""
     arrays = [*inputs, *consts, *outs]
-    if not all(a.flags.c_contiguous and isinstance(a, np.ndarray) for a in arrays):
+    if not all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays):
         raise TypeError("graphc: the cpu driver takes C-ordered arrays")  # pragma: no cover
     return np.array([id(a) for a in arrays], np.int64)
 
 
 def _writeable(a: np.ndarray) -> np.ndarray:
-    """A read-only array (np.broadcast_to's) would need a second compiled signature: the
-    kernels never write inputs, but Numba types them apart."""
+    """A writeable copy of a read-only array (np.broadcast_to's): a donated input is written
+    in place. (Before the driver took ids, a read-only array also needed a second compiled
+    signature.)"""
     return a if a.flags.writeable else a.copy()
 
 
