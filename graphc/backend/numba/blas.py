@@ -5,7 +5,7 @@ point of Numba's own helper library, which calls the BLAS that SciPy ships (Open
 one is part of every generated module's name (driver.py: runtime_digest).
 
 xxgemm(kind, transa, transb, m, n, k, alpha*, a, lda, b, ldb, beta*, c, ldc) is column-major
-BLAS; `kind` is ord('s') for float32 and ord('d') for float64; alpha and beta are passed by
+BLAS; `kind` is SINGLE (ord('s')) for float32 and DOUBLE (ord('d')) for float64; alpha and beta are passed by
 address: `on_stack(value)`. Under NUMBA_DISABLE_JIT=1 the same call runs in NumPy.
 """
 import collections
@@ -113,6 +113,9 @@ SIGNATURE = types.intc(types.char, types.char, types.char, types.intp, types.int
                        types.voidptr, types.voidptr, types.intp, types.voidptr, types.intp,
                        types.voidptr, types.voidptr, types.intp)
 PROVIDER = "NumPy"  # under NUMBA_DISABLE_JIT: NumPy's matmul
+# xxgemm's character arguments as the integers compiled code passes: ord("s") in compiled code
+# compiles Numba's unicode support, 0.15-0.2 s of each process's first compile
+SINGLE, DOUBLE, NO_TRANSPOSE, TRANSPOSE = (ord(c) for c in "sdnt")
 
 if config.DISABLE_JIT:
     xxgemm = _python_gemm

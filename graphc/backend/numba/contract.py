@@ -37,6 +37,9 @@ from . import gemm
 from .kernels import _finish, _may_split, _Writer
 from .printer import Params, body_lines, index, subscript
 
+# xxgemm's character arguments, by the names of blas.py's integer constants
+_CHAR = {"s": "SINGLE", "d": "DOUBLE", "n": "NO_TRANSPOSE", "t": "TRANSPOSE"}
+
 
 # Below this many FLOPs a product never runs in blocks across threads (OpenBLAS keeps such a
 # call on one thread too: graphc/backend/blas.py)
@@ -202,11 +205,11 @@ def _gemm_call(w, k, params, M, N, K, layout, form, blocks: bool = False):
         tx, ty = ("n" if la == "F" else "t"), ("n" if lb == "F" else "t")
         sizes, x, ldx, y, ldy = f"{M}, {N}, {K}", a, lda, b, ldb
     if not blocks:  # BLAS reads alpha and beta by address
-        w.line(f"xxgemm(ord('{kind}'), ord('{tx}'), ord('{ty}'), {sizes}, on_stack({alpha}), "
+        w.line(f"xxgemm({_CHAR[kind]}, {_CHAR[tx]}, {_CHAR[ty]}, {sizes}, on_stack({alpha}), "
                f"{x}, {ldx}, {y}, {ldy}, on_stack({beta}), {out}, {ldc})")
         w.depth -= 1
         return
-    args = f"ord('{tx}'), ord('{ty}'), {sizes}, {alpha}, {x}, {ldx}, {y}, {ldy}, {beta}, " \
+    args = f"{_CHAR[tx]}, {_CHAR[ty]}, {sizes}, {alpha}, {x}, {ldx}, {y}, {ldy}, {beta}, " \
         f"{out}, {ldc}"
     if copy:
         # e's element for the call's C[i, j]: C^T's (n, m) where C is row-major

@@ -42,9 +42,10 @@ import math
 import numpy as np
 from numba import njit
 
-from graphc.backend.numba.blas import on_stack, xxgemm
+from graphc.backend.numba.blas import DOUBLE, NO_TRANSPOSE, SINGLE, TRANSPOSE, on_stack, xxgemm
 from graphc.backend.numba.clock import now
-from graphc.backend.numba.entry import I, P, carray, data_address, entry, export, status
+from graphc.backend.numba.entry import (I, P, byte_offset, carray, data_address, entry, export,
+                                        status)
 '''
 
 

@@ -67,7 +67,7 @@ import numpy as np
 from llvmlite import binding
 from numba import carray, cfunc, config, njit, prange, types
 
-from graphc.backend.numba.blas import xxgemm
+from graphc.backend.numba.blas import DOUBLE, NO_TRANSPOSE, SINGLE, xxgemm
 from graphc.backend.numba.vectors import add_store, fma, load, splat, store
 
 MR, NR = {mr}, {nr}
@@ -88,7 +88,7 @@ def source(dtype: str, part: str = "tile") -> str:
     from .driver import runtime_digest  # the code it calls, compiled into it (driver.py)
     head = _HEADER.format(dtype=dtype, mr=mr, nr=nr, lanes=_lanes(dtype),
                           runtime=runtime_digest()) + "\n\n"
-    kind = "s" if dtype == "float32" else "d"
+    kind = "SINGLE" if dtype == "float32" else "DOUBLE"
     if part == "tile":
         parts = [_micro(dtype, mr, nr), _TILE, _ENTRIES_COMMON, _TILE_ENTRY,
                  _TIMED_TILE.format(kind=kind)]
@@ -113,7 +113,11 @@ def _micro(t: str, mr: int, nr: int) -> str:
     lanes = _lanes(t)
     vectors = nr // lanes
     acc = [[f"c{i}_{v}" for v in range(vectors)] for i in range(mr)]
-    lines = ["@njit(cache=True, nogil=True)",
+    # its one signature, given: called with constants, Numba compiled it a second time for
+    # their literal types (0.35 s)
+    arrays = ", ".join([f"{t}[::1]"] * 2)
+    lines = [f'@njit("void({arrays}, intp, {t}[::1], intp, intp, boolean)", cache=True, '
+             'nogil=True)',
              "def micro(ap, bp, kc, out, at, ld, first):",
              '    """out[at + i*ld + j] (+)= sum over k of ap[k*MR + i] * bp[k*NR + j], with',
              f'    {mr} x {vectors} vectors of {lanes} accumulators in registers; `first`: the '
@@ -134,6 +138,10 @@ def _micro(t: str, mr: int, nr: int) -> str:
     return "\n".join(lines)
 
 
+# rows_times_packed_b and tile_arrays are inlined where they are called (Numba's IR): a Numba
+# function's machine code is made again in every caller's, so each level of calls cost the
+# module's compile about 0.45 s; the tile module took 2.42 s to compile, 1.78 with them inlined
+# (the 1-thread product at 512 and 1024 ran as fast). micro, called twice, stays a function.
 _TILE = '''@njit(cache=True, nogil=True)
 def pack_b(b, ib, sbk, sbn, k0, kc, nt, bp, to):
     """Rows k0..k0+kc of B's nt columns into NR-wide panels bp[to + p0*kc + k*NR + j],
@@ -153,7 +161,7 @@ def pack_b(b, ib, sbk, sbn, k0, kc, nt, bp, to):
                     bp[at + j] = 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def rows_times_packed_b(a, ia, sam, sak, k0, kc, mt, nt, bp, acc, at, ldacc):
     """acc[at + m*ldacc + n] (+)= A[m, k0:k0+kc] @ B[k0:k0+kc, n] for m < mt, n < nt, B packed
     by pack_b: MR rows of A at a time packed into a panel, times every panel of B. The first
@@ -190,7 +198,7 @@ def rows_times_packed_b(a, ia, sam, sak, k0, kc, mt, nt, bp, acc, at, ldacc):
                             acc[at + (i0 + i) * ldacc + p0 + j] += edge[i * NR + j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def tile_arrays(a, ia, sam, sak, b, ib, sbk, sbn, mt, nt, kk, tk, acc, ldacc):
     """acc[m*ldacc + n] = (A @ B)[m, n] for m < mt, n < nt (see the module's docstring)."""
     if kk == 0:  # an empty sum: no block of k writes acc
@@ -299,10 +307,12 @@ def product_python(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mm, nn, kk, out, no
 _TIMED_TILE = '''@njit(cache=True, nogil=True)
 def timed_blas(a, b, out, mm, nn, kk, reps):
     """reps BLAS gemms out = a @ b (row-major, as the kernels call it)."""
-    al = np.ones(1, T)
-    be = np.zeros(1, T)
+    al = np.empty(1, T)
+    al[0] = 1
+    be = np.empty(1, T)
+    be[0] = 0
     for r in range(reps):
-        xxgemm(ord("{kind}"), ord("n"), ord("n"), nn, mm, kk, al.ctypes.data, b.ctypes.data,
+        xxgemm({kind}, NO_TRANSPOSE, NO_TRANSPOSE, nn, mm, kk, al.ctypes.data, b.ctypes.data,
                nn, a.ctypes.data, kk, be.ctypes.data, out.ctypes.data, nn)
 
 

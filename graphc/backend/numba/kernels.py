@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy
 
 from ...lower.program import ElementwiseKernel, NormalizeKernel, ReduceKernel
@@ -63,7 +64,6 @@ class KernelSource:
         if in_workspace:
             types += ["P", "I"]
             params += ["ws_p", "ws_n"]
-            arrays.append("    ws = carray(ws_p, (ws_n,), np.uint8)")
         for j, p in enumerate(self.array_params):
             if j in in_workspace or dtypes[j] is None:  # a byte offset, or an int
                 types.append("I")
@@ -75,8 +75,10 @@ class KernelSource:
                 arrays.append(f"    {p} = carray({p}_p, ({p}_n,), np.{dtype})")
         types += ["I"] * len(self.int_params)
         signature = f"status({', '.join(types)})"
-        arrays += [f"    {self.array_params[j]} = ws[at_{self.array_params[j]}:].view(np.{dtype})"
-                   for j, dtype in sorted(in_workspace.items())]
+        for j, dtype in sorted(in_workspace.items()):
+            p, size = self.array_params[j], np.dtype(dtype).itemsize
+            arrays.append(f"    {p} = carray(byte_offset(ws_p, at_{p}), ((ws_n - at_{p}) // {size},), "
+                          f"np.{dtype})")
         header = [f"@entry({signature})", f"def {name}({', '.join(params + self.int_params)}):",
                   f'    """{self.doc}"""']
         body = self.body + ["    return 0"]

@@ -17,7 +17,8 @@ from .mkl import load_library
 load_library()
 
 C, I, P, INT = types.char, types.intp, types.voidptr, types.intc
-COLUMN_MAJOR, NO_TRANS, TRANS = 102, 111, 112
+COLUMN_MAJOR, NO_TRANS, TRANS = 102, 111, 112  # CBLAS's
+SINGLE, NO_TRANSPOSE = ord("s"), ord("n")  # xxgemm's (blas.py), as integers: no unicode compiled
 
 
 def _cblas(name, scalar):
@@ -33,12 +34,12 @@ ONE_THREAD_BELOW_FLOPS = 2 ** 21  # blas.py's UNTOUCHED_BELOW_FLOPS: where OpenB
 
 @cfunc(types.intc(C, C, C, I, I, I, P, P, I, P, I, P, P, I), cache=True)
 def xxgemm(kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    ta = NO_TRANS if transa == ord("n") else TRANS
-    tb = NO_TRANS if transb == ord("n") else TRANS
+    ta = NO_TRANS if transa == NO_TRANSPOSE else TRANS
+    tb = NO_TRANS if transb == NO_TRANSPOSE else TRANS
     small = 2 * m * n * k < ONE_THREAD_BELOW_FLOPS
     if small:
         saved = _local_threads(1)
-    if kind == ord("s"):
+    if kind == SINGLE:
         _sgemm(COLUMN_MAJOR, ta, tb, m, n, k, carray(alpha, (1,), np.float32)[0], a, lda, b,
                ldb, carray(beta, (1,), np.float32)[0], c, ldc)
     else:

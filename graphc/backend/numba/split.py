@@ -23,8 +23,10 @@ def blocks_arrays(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 
     parts = min(pool_threads(), max(m, n))
     by_rows = m >= n and k >= 64
     size = c.itemsize
-    al = np.full(1, alpha, T)  # BLAS reads them by address: arrays used in the loop stay alive
-    be = np.full(1, beta, T)
+    al = np.empty(1, T)  # BLAS reads them by address: arrays used in the loop stay alive
+    al[0] = alpha
+    be = np.empty(1, T)
+    be[0] = beta
     for p in prange(parts):
         i0 = m * p // parts if by_rows else 0
         i1 = m * (p + 1) // parts if by_rows else m
@@ -36,9 +38,9 @@ def blocks_arrays(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 
                     for i in range(i0, i1):
                         c[np.uint64(i + j * ldc)] = e[np.uint64(i * esi + j * esj)]
             # where op(a)'s row i0 and op(b)'s column j0 start
-            at = i0 if transa == ord("n") else i0 * lda
-            bt = j0 * ldb if transb == ord("n") else j0
-            xxgemm(ord("{kind}"), transa, transb, i1 - i0, j1 - j0, k, al.ctypes.data,
+            at = i0 if transa == NO_TRANSPOSE else i0 * lda
+            bt = j0 * ldb if transb == NO_TRANSPOSE else j0
+            xxgemm({kind}, transa, transb, i1 - i0, j1 - j0, k, al.ctypes.data,
                    a.ctypes.data + size * at, lda, b.ctypes.data + size * bt, ldb,
                    be.ctypes.data, c.ctypes.data + size * (i0 + j0 * ldc), ldc)
 
@@ -64,7 +66,7 @@ def timed_blocks(a, b, out, mm, nn, kk, reps):
     """reps gemms out = a @ b (row-major) by `gemm_blocks`, as a contraction kernel's mode 3
     runs them."""
     for r in range(reps):
-        gemm_blocks(ord("n"), ord("n"), nn, mm, kk, T(1), b.ctypes.data, b.size, nn,
+        gemm_blocks(NO_TRANSPOSE, NO_TRANSPOSE, nn, mm, kk, T(1), b.ctypes.data, b.size, nn,
                     a.ctypes.data, a.size, kk, T(0), out.ctypes.data, out.size, nn,
                     out.ctypes.data, 0, 0, 0, 0)
 '''
