@@ -135,3 +135,42 @@ def test_a_change_to_the_code_kernels_compile_in_names_new_entries(monkeypatch):
     assert not set(before.kernel_modules) & set(after.kernel_modules)
     assert gemm.source("float32") != gemm_before
     gemm.source.cache_clear()
+
+
+WARM = textwrap.dedent("""
+    import json, sys
+    import numba
+    import numpy as np
+    import graphc as gc
+    x = gc.tensor("x", ("B", 3)); w = gc.tensor("w", (3, 2))
+    loss = gc.sum(gc.tanh(x @ w) * 1.5)
+    args = dict(x=np.ones((4, 3), np.float32), w=np.full((3, 2), 0.1, np.float32))
+    value = float(gc.compile(loss, backend="cpu")(**args))
+    # loaded without Numba's registries (warm.py), where the cache held it
+    registries = "numba.np.polynomial.polynomial_core" in sys.modules
+    # compiling afterwards, graphc's and the user's own, loads them and works as ever
+    other = gc.sum(gc.exp(x @ w) - w[0, 1])
+    other_value = float(gc.compile(other, backend="cpu")(**args))
+    @numba.njit
+    def users(a):
+        return np.polynomial.polynomial.polyval(2.0, a) + a.sum()
+    print(json.dumps({"value": value, "expected": float(gc.compile(loss)(**args)),
+                      "other": other_value, "other_expected": float(gc.compile(other)(**args)),
+                      "users": users(np.array([1.0, 2.0])), "registries": registries}))
+""")
+
+
+def test_a_warm_load_skips_numbas_registries_and_later_compiles_still_work(tmp_path):
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path))
+    results = []
+    for _ in range(2):  # the first compiles (and loads the registries), the second loads
+        done = subprocess.run([sys.executable, "-c", WARM], capture_output=True, text=True,
+                              env=env, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    cold, warm = results
+    assert cold["registries"] and not warm["registries"]
+    for r in results:
+        assert r["value"] == pytest.approx(r["expected"], rel=1e-5)
+        assert r["other"] == pytest.approx(r["other_expected"], rel=1e-5)
+        assert r["users"] == pytest.approx(1 + 2 * 2 + 3)

@@ -122,8 +122,10 @@ if config.DISABLE_JIT:
 else:
     from ..blas import refresh
     from .mkl import gemm_address
+    from .warm import loading
     _load_scipy_blas()  # with MKL too: Numba imports it anyway, as its registries load
-    _address = gemm_address()
+    with loading():
+        _address = gemm_address()
     refresh()  # threadpoolctl sees the BLAS libraries loaded now
     if _address is None:  # Numba's own helper, which calls SciPy's OpenBLAS
         PROVIDER = "OpenBLAS"

@@ -20,7 +20,7 @@ from ...lower import lower
 from ...lower.program import ContractKernel, ReferenceKernel
 from ..blas import SERIAL_BELOW_FLOPS, BlasThreads
 from . import blas as numba_blas
-from . import cache, gemm, jobs
+from . import cache, gemm, jobs, warm
 from .contract import BLOCKS_FROM_FLOPS
 from .kernels import PARALLEL_FROM
 from .modes import BLAS, BLOCKS, ITEMS, MODE_NAMES, PARALLEL, SERIAL, choose
@@ -99,7 +99,7 @@ class CpuFunction:
         try:
             if retry:
                 jobs.compile_in_two(ms)  # a helper process compiles part of it, where it pays
-            with gemm.slp_vectorizer():
+            with gemm.slp_vectorizer(), warm.loading():
                 for dtype, part in sorted(ms.gemm_modules):
                     gemm.load(dtype, part)  # the kernels import it by name
                 for name, src in ms.kernel_modules.items():
