@@ -223,3 +223,17 @@ def test_many_inputs_of_mixed_kinds_reach_the_driver_as_one_table_of_ids():
     for fed in (feeds, {**feeds, "x7": feeds["x7"].astype(np.float64)[:, ::1].T.copy().T}):
         for w, g in zip(want, f(**fed)):  # the second: an input converted on the checked path
             np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
+
+
+def test_a_kernel_computing_a_transcendental_per_element_is_split_at_symbolic_sizes():
+    """Over (B, T, 256) a kernel with an exp, erf or log per element carries a loop split across
+    threads (B and T count 32 each: kernels.SYMBOLIC_SIZE); one of a few cheap instructions per
+    element, or with its exp once per output (the reduction's epilogue), does not."""
+    z = gc.tensor("z", ("B", "T", 256))
+
+    def split(expr):
+        (k,) = gc.compile(expr, backend="cpu").kernels
+        return any(note.startswith("split across threads") for note in k.notes)
+    assert split(gc.gelu(z)) and split(gc.log(z * z + 1)) and split(gc.logsumexp(z, axis=2))
+    assert not split(gc.relu(z) * 2) and not split(gc.sum(z * z, axis=2))
+    assert not split(gc.exp(gc.max(z, axis=2)))

@@ -69,7 +69,7 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
     # the batch items across threads, where the generated kernel is the only way (no dense
     # layout for BLAS: the attention's per-head products) and there can be enough of them
     items = layout is None and not parallel and nb > 0 and sums_first and \
-        _may_split(k.domain[:nb + 2], [], transcendental=True)
+        _may_split(k.domain[:nb + 2], transcendental=True)
     if items:
         _items(w, k, params, ext, strides, dims)
     w.line(f"acc = np.empty({tm * tn} if mode == 0 else 0, np.{t})  # a generated tile")

@@ -18,7 +18,8 @@ import sympy
 
 from ...lower.program import ElementwiseKernel, NormalizeKernel, ReduceKernel
 from ...lower.views import row_major
-from .printer import Params, ScalarPrinter, body_lines, subscript, uses_vector_math
+from .printer import (Params, ScalarPrinter, body_lines, calls_transcendental, subscript,
+                      uses_vector_math)
 
 JIT_PARALLEL = '@njit(cache=True, error_model="numpy", nogil=True, parallel=True)'
 # An elementwise kernel splits its loop across Numba's threads from this many elements (a
@@ -188,7 +189,7 @@ def _(k: ElementwiseKernel) -> KernelSource:
     for ln in lines:
         w.line(ln)
     w.line(f"{target} = {result}")
-    parallel = bool(k.domain) and _may_split(k.domain, lines)
+    parallel = bool(k.domain) and _may_split(k.domain, calls_transcendental(k.body))
     if parallel:
         w.split_outer(" * ".join(extents))
     what = " ".join(k.body.lines()[:-1]) or "copy"
@@ -206,20 +207,18 @@ def _(k: ElementwiseKernel) -> KernelSource:
 # each call a transcendental function: the tiny transformer's GELU over (B, T, 256) is
 # 262,144 elements at B = T = 32, and 10 ms of a 26 ms step on one thread
 SYMBOLIC_SIZE = 32
-_TRANSCENDENTAL = ("math.", "np.exp(", "np.log", "np.tanh(", "np.expm1(", "erf64(", "exp64(")
 
 
-def _may_split(domain, lines, transcendental: bool = False) -> bool:
+def _may_split(domain, transcendental: bool) -> bool:
     """Whether a kernel carries a split loop: the sizes known when it is printed make
     PARALLEL_STATIC elements (a symbolic size counting 1), or, for a kernel that calls a
-    transcendental function per element (`lines`, its printed body), SYMBOLIC_SIZE each."""
+    transcendental function per element (printer.calls_transcendental), SYMBOLIC_SIZE each."""
     known, guessed = 1, 1
     for d in domain:
         for f in sympy.Mul.make_args(sympy.sympify(d)):
             known *= int(f) if f.is_Integer else 1
             guessed *= int(f) if f.is_Integer else SYMBOLIC_SIZE
-    costly = transcendental or any(t in ln for ln in lines for t in _TRANSCENDENTAL)
-    return known >= PARALLEL_STATIC or (costly and guessed >= PARALLEL_STATIC)
+    return known >= PARALLEL_STATIC or (transcendental and guessed >= PARALLEL_STATIC)
 
 
 # ---- reductions ----------------------------------------------------------------------------
@@ -342,7 +341,8 @@ def _(k: ReduceKernel) -> KernelSource:
         _write_result(w, k, loops, params, dims, _final(k.reduce, "acc"), index_name="j")
         notes = ["reduced axes outermost: a row of accumulators"]
     # one output element per iteration of the outer loop: its iterations can be split
-    parallel = trailing and bool(kept) and _may_split(k.domain, w.lines)
+    parallel = trailing and bool(kept) and _may_split(
+        k.domain, calls_transcendental(k.body) or k.reduce == "logsumexp")
     if parallel:
         w.split_outer(" * ".join(extents))
         notes.append(f"split across threads from {PARALLEL_FROM} elements")
@@ -428,7 +428,7 @@ def _(k: NormalizeKernel) -> KernelSource:
     doc = ("exp(z - max) / sum(exp(z - max))" if k.op == "softmax" else
            "(z - max) - log1p(sum of exp(z - max) but the max's)")
     # the outer loop (over another axis) computes whole rows: its iterations can be split
-    parallel = rank > 1 and _may_split(k.domain, (), transcendental=True)  # exp per element
+    parallel = rank > 1 and _may_split(k.domain, transcendental=True)  # exp per element
     if parallel:
         w.split_outer(" * ".join(extents))
     ks = _finish(k.name, f"{k.op} along axis {k.axis}: {doc}", params, ["x", "out"], w,

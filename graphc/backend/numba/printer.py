@@ -126,6 +126,17 @@ class ScalarPrinter(NumPyPrinter):
 _SCALAR_CALLS = set(_FUNCS) - {"exp", "sqrt", "Abs", "sign"}
 
 
+# the functions computed by a routine per call rather than an instruction or two: a loop that
+# calls one per element is worth threads at fewer elements (kernels.py, _may_split)
+TRANSCENDENTAL = _SCALAR_CALLS | {"exp", "erf"}
+
+
+def calls_transcendental(body) -> bool:
+    """Whether a body computes a transcendental function (an erf, exp, log, tanh...)."""
+    return any(type(f).__name__ in TRANSCENDENTAL
+               for s in body.stmts for f in s.fn.expr.atoms(sympy.Function))
+
+
 def uses_vector_math(body) -> bool:
     """Whether an elementwise body's erf and exp are vmath.py's, which vectorize: it computes
     erf or exp (GELU, its gradient, a cross-entropy's gradient; 3-4x faster) and nothing a
