@@ -133,3 +133,20 @@ def test_blocks_are_measured_only_for_products_large_enough_for_threads():
         f(x=np.ones((batch, 64), np.float32), w=ones)
         (_, why), = f.impl.choices[(batch,)].values()
         assert ("in blocks" in why) == (2 * batch * 128 * 64 >= BLOCKS_FROM_FLOPS)
+
+
+@pytest.mark.parametrize("matmul", ["blas", "blocks", "generated"])
+def test_an_empty_sum_is_zeros_before_its_epilogue(matmul):
+    """K = 0: every way a contraction runs writes zeros where BLAS may leave the result as it
+    was, then applies the fused epilogue (here into a workspace buffer that earlier calls
+    filled, and into a fresh output)."""
+    x, w, b = gc.tensor("x", ("B", "K")), gc.tensor("w", ("K", 7)), gc.tensor("b", (7,))
+    outs = [gc.sum(gc.relu(x @ w + b), axis=0), x @ w - b]
+    f = gc.compile(outs, backend="cpu", matmul=matmul)
+    rng = np.random.default_rng(5)
+    for k in (3, 0):  # the first call leaves its sums in the workspace
+        args = dict(x=rng.standard_normal((6, k)).astype(np.float32),
+                    w=rng.standard_normal((k, 7)).astype(np.float32),
+                    b=rng.standard_normal(7).astype(np.float32))
+        for got, want in zip(f(**args), gc.compile(outs)(**args)):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
