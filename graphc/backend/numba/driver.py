@@ -45,7 +45,7 @@ from numba import njit
 from graphc.backend.numba.blas import DOUBLE, NO_TRANSPOSE, SINGLE, TRANSPOSE, on_stack, xxgemm
 from graphc.backend.numba.clock import now
 from graphc.backend.numba.entry import (I, P, byte_offset, carray, data_address, entry, export,
-                                        status)
+                                        kernel, status)
 '''
 
 
@@ -103,11 +103,14 @@ class Module:
                    enumerate(self.segments) if kind == "native"]
         drivers += [self._driver(f"profile{j}", kernels, timed=True) for j, (kind, kernels)
                     in enumerate(self.segments) if kind == "native"]
-        imports = [f"from {m} import {m.removeprefix('graphc_k_')}_call"
-                   for m in sorted(self.kernel_modules)]
+        entries = {self.function_of[name]: ks.signature
+                   for name, ks in self.kernel_sources.items()}
+        # declared, not imported: the driver compiles without its kernels (jobs.py), and
+        # whoever loads it imports them first, registering their entry points
+        declarations = [f"{f}_call = kernel({f!r}, {sig})" for f, sig in sorted(entries.items())]
         self.driver_source = HEADER.format(what="The driver of one program: its kernels in "
                                                 "order, one native call.", **versions) + \
-            "\n".join(imports) + "\n\n\n" + "\n\n".join(drivers) + "\n\n" + \
+            "\n".join(declarations) + "\n\n\n" + "\n\n".join(drivers) + "\n\n" + \
             self._python_helpers()
         self.hash = hashlib.sha256(self.driver_source.encode()).hexdigest()[:20]
 
@@ -281,6 +284,15 @@ class Module:
         head = ["ndarray, empty, array, int64 = np.ndarray, np.empty, np.array, np.int64"] + \
             [f"_DT_{t} = np.dtype({t!r})" for t in dtypes] + ["", ""]
         return head + lines
+
+
+def signature(dims: int) -> tuple:
+    """The types a driver (run<j>) is compiled for: the arrays' ids, the workspace, the
+    contractions' modes, then each of `dims` dims."""
+    import numba
+    import numpy as np
+    arrays = [np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.int64)]
+    return tuple(numba.typeof(a) for a in arrays) + (numba.types.int64,) * dims
 
 
 def versions() -> dict:

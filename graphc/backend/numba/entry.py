@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import sys
 
 import numpy as np
 from numba import config, types
 
-__all__ = ["I", "P", "byte_offset", "carray", "data_address", "entry", "export", "status",
-           "symbol"]
+__all__ = ["I", "P", "byte_offset", "carray", "data_address", "entry", "export", "kernel",
+           "stand_in", "status", "symbol"]
 
 P, I = types.voidptr, types.int64
 status = types.int64  # what an entry point returns: 0, or 1 where the kernel failed
@@ -76,6 +77,13 @@ if config.DISABLE_JIT:
 
     def export(name, function, signature):
         return function
+
+    def kernel(name, signature):
+        """The Python function of kernel `name` (its module is imported before the driver)."""
+        return getattr(sys.modules[f"graphc_k_{name}"], f"{name}_call")
+
+    def stand_in(name):
+        pass
 else:
     from llvmlite import binding, ir
     from numba import carray, cfunc
@@ -107,4 +115,22 @@ else:
     def export(name, function, signature):
         """What the driver calls: the entry point's symbol."""
         binding.add_symbol(symbol(name), function.address)
+        return kernel(name, signature)
+
+    def kernel(name, signature):
+        """What the driver calls for kernel `name`: its entry point's symbol, declared. The
+        driver compiles without the kernel compiled; its machine code names the symbol, which
+        the kernel's module registers as it loads (before the driver, wherever it runs)."""
         return types.ExternalFunction(symbol(name), signature)
+
+    # what a stand-in returns: a kernel's failure (never called: it only lets code link)
+    _STAND_IN = ctypes.CFUNCTYPE(ctypes.c_int64)(lambda: 1)
+
+    def stand_in(name):
+        """Register a stand-in for kernel `name`'s entry point where this process has none: a
+        helper compiles a driver for the cache before the kernels it calls (jobs.py), and
+        LLVM aborts the process on a symbol that resolves to nothing. The cache keeps the
+        driver's code with the symbol unresolved; a process that runs it resolves it when it
+        loads it, after the kernels."""
+        if not binding.address_of_symbol(symbol(name)):
+            binding.add_symbol(symbol(name), ctypes.cast(_STAND_IN, ctypes.c_void_p).value)

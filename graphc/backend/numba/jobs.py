@@ -3,11 +3,12 @@ this process compiles from the back.
 
 Numba compiles on one thread, and a program's modules are independent: each kernel is a C
 entry point in its own module (entry.py), which needs only the shared matmul modules
-(gemm.py) it calls. What either process compiles lands in the on-disk cache, where loading it
-takes milliseconds. So where there is enough to compile (MIN_SECONDS) and a core is idle, a
-helper process (`python -m graphc.backend.numba.jobs`) takes
-modules from the front of the list (the matmul modules first, then the kernels calling them),
-this process from the back, each claiming a module before compiling it (a file created
+(gemm.py) it calls, and the driver calls the kernels by symbol, needing none of them. What
+either process compiles lands in the on-disk cache, where loading it takes milliseconds. So
+where there is enough to compile (MIN_SECONDS) and a core is idle, a helper process
+(`python -m graphc.backend.numba.jobs`) takes modules from the front of the list (the matmul
+modules first, then the driver, which only the helper compiles, then the kernels calling the
+matmul modules), this process from the back, each claiming a module before compiling it (a file created
 exclusively) and starting a kernel only once the matmul modules it calls are done, until
 every module is claimed.
 
@@ -38,7 +39,7 @@ ENV = "GRAPHC_COMPILE_JOBS"
 MIN_SECONDS = 4.0
 IDLE_WINDOW_S = 0.05  # how long the other processes' use of the cores is watched
 IDLE_CORES = 0.75     # how much of a core they must leave idle
-SECONDS = {"matmul": 2.0, "contraction": 0.5, "kernel": 0.25}
+SECONDS = {"matmul": 2.0, "contraction": 0.5, "kernel": 0.25, "call": 0.016}  # call: a driver's
 WAIT_S = 600     # the longest the helper may take; past it, this process compiles the rest
 POLL_S = 0.02    # how often a process waiting for a module the other compiles looks again
 
@@ -56,6 +57,8 @@ def _busy() -> bool:
 
 
 def _seconds(item: dict) -> float:
+    if "driver" in item:
+        return SECONDS["call"] * item["calls"]
     return SECONDS["matmul" if "matmul" in item else "contraction" if item["needs"] else
                    "kernel"]
 
@@ -77,7 +80,7 @@ def compile_in_two(module_source) -> None:
         shutil.rmtree(claims, ignore_errors=True)
         return
     try:
-        _work(claims, plan[::-1], helper)
+        _work(claims, [item for item in plan[::-1] if "driver" not in item], helper)
         helper.wait(timeout=WAIT_S)
     except subprocess.TimeoutExpired:
         pass  # what it has not compiled, importing compiles here
@@ -89,8 +92,8 @@ def compile_in_two(module_source) -> None:
 
 
 def _plan(ms) -> list[dict]:
-    """What is not compiled yet, in the helper's order: the matmul modules, then the kernels
-    that call them, then the others (this process takes them from the back, so neither
+    """What is not compiled yet, in the helper's order: the matmul modules, the driver, then
+    the kernels that call the matmul modules, then the others (this process takes them from the back, so neither
     waits for the other while there is work it can do). Each item names the modules it
     needs compiled first."""
     shared = {(t, part): gemm.module_name(t, part) for t, part in ms.gemm_modules}
@@ -115,7 +118,22 @@ def _plan(ms) -> list[dict]:
     waits = {item["name"] for item in matmul}
     for item in matmul + kernels:
         item["after"] = [a for a in item["after"] if a in waits]  # the rest is compiled
-    return matmul + kernels
+    return matmul + _driver(ms) + kernels
+
+
+def _driver(ms) -> list[dict]:
+    """The driver, for the helper alone (this process would link it to stand-ins): it calls
+    the kernels by symbol, so it needs none of them compiled, and it is the longest module
+    of a large program (the tiny transformer's, 224 calls: 3.6 s), which compiled last, alone,
+    once every kernel had."""
+    name = cache.name_of(ms.driver_source)
+    runs = [f"run{j}" for j, (kind, _) in enumerate(ms.segments) if kind == "native"]
+    if not runs or cache.compiled([name]):
+        return []
+    cache.write(ms.driver_source, name)
+    return [{"driver": runs, "name": name, "dims": len(ms.dims), "after": [],
+             "kernels": sorted(set(ms.function_of.values())),
+             "calls": sum(len(kernels) for kind, kernels in ms.segments if kind == "native")}]
 
 
 def _work(claims: str, order: list, other=None) -> None:
@@ -142,12 +160,12 @@ def _work(claims: str, order: list, other=None) -> None:
                     gemm.load(*item["matmul"])
                     _done(claims, item)  # the kernels waiting for it go on meanwhile
                     modes.compile_timings(*item["matmul"])  # what the first call measures
+                elif "driver" in item:
+                    _compile_driver(item)
                 else:
                     for t, part in item["needs"]:
                         gemm.load(t, part)
-                    with open(os.path.join(cache.cache_dir(), item["kernel"] + ".py"),
-                              encoding="utf-8") as f:
-                        cache.load(f.read(), item["kernel"])
+                    _load_written(item["kernel"])
             except Exception:  # noqa: BLE001 (importing compiles it again, and says why)
                 pass
             finally:
@@ -157,6 +175,22 @@ def _work(claims: str, order: list, other=None) -> None:
 def _done(claims: str, item) -> None:
     with open(_path(claims, item, ".done"), "w"):
         pass
+
+
+def _compile_driver(item: dict) -> None:
+    from .driver import signature
+    from .entry import stand_in
+    for function in item["kernels"]:
+        stand_in(function)  # where this process has not compiled the kernel
+    module = _load_written(item["name"])
+    for run in item["driver"]:
+        getattr(module, run).compile(signature(item["dims"]))
+
+
+def _load_written(name: str):
+    """Module `name`, whose source the plan wrote into the cache directory."""
+    with open(os.path.join(cache.cache_dir(), name + ".py"), encoding="utf-8") as f:
+        return cache.load(f.read(), name)
 
 
 def _path(claims: str, item, suffix: str = "") -> str:

@@ -52,6 +52,7 @@ class KernelSource:
     # the driver raises ValueError with these
     # array positions the driver passes as workspace offsets -> their dtypes
     in_workspace: dict = field(default_factory=dict)
+    signature: str = ""          # its entry point's, as `render` printed it last
 
     def render(self, in_workspace: dict, dtypes: list, name: str | None = None) -> str:
         """The function's source: a C entry point (entry.py) that the driver calls by symbol,
@@ -75,7 +76,7 @@ class KernelSource:
                 dtype = "bool_" if dtypes[j] == "bool" else dtypes[j]
                 arrays.append(f"    {p} = carray({p}_p, ({p}_n,), np.{dtype})")
         types += ["I"] * len(self.int_params)
-        signature = f"status({', '.join(types)})"
+        signature = self.signature = f"status({', '.join(types)})"
         for j, dtype in sorted(in_workspace.items()):
             p, size = self.array_params[j], np.dtype(dtype).itemsize
             arrays.append(f"    {p} = carray(byte_offset(ws_p, at_{p}), ((ws_n - at_{p}) // {size},), "

@@ -24,7 +24,7 @@ from . import cache, gemm, jobs, warm
 from .contract import BLOCKS_FROM_FLOPS
 from .kernels import PARALLEL_FROM
 from .modes import BLAS, BLOCKS, ITEMS, MODE_NAMES, PARALLEL, SERIAL, choose
-from .driver import Module, versions
+from .driver import Module, signature as driver_signature, versions
 
 MATMUL = ("auto", "blas", "generated", "parallel", "blocks")  # gc.compile(..., matmul=...)
 # below this many FLOPs (2048 multiply-adds) a product runs generated without measuring: either
@@ -106,7 +106,7 @@ class CpuFunction:
                     cache.load(src, name)  # the driver imports them by name
                 self.module = cache.load(ms.driver_source)
                 self._segments = self._prepare_segments()
-                signature = self._signature()
+                signature = driver_signature(len(self._dims))
                 for kind, run in self._segments:
                     if kind == "native" and hasattr(run, "compile"):  # not NUMBA_DISABLE_JIT
                         run.compile(signature)
@@ -116,12 +116,6 @@ class CpuFunction:
             cache.purge([*ms.kernel_modules, cache.name_of(ms.driver_source),
                          *(gemm.module_name(t, part) for t, part in ms.gemm_modules)])
             self._load(retry=False)
-
-    def _signature(self) -> tuple:
-        import numba
-        p = self.program
-        arrays = [np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.int64)]
-        return tuple(numba.typeof(a) for a in arrays) + (numba.types.int64,) * len(self._dims)
 
     # ---- calling ------------------------------------------------------------------------
     def fast_call(self, kwargs: dict):
