@@ -407,16 +407,21 @@ def _(k: NormalizeKernel) -> KernelSource:
     w.line("    m = v")
     w.line(f"    arg = {ax}")
     w.depth -= 1
-    w.line(f"s = np.{t}(0)")
+    # the exponentials into the result first, a loop of their own, which LLVM runs on vectors
+    # with vmath.py's exp for float32 (libm's is a call per element: a softmax over (32, 4,
+    # 32, 32) took 0.5 ms); then their sum, in the same order as before
+    vector_exp = t == "float32"
     w.loop(ax, n)
     w.line(f"z = {src} - m")
-    w.line(f"e = np.exp(z)")
+    w.line(f"{dst} = {'np.float32(exp64(np.float64(z)))' if vector_exp else 'np.exp(z)'}")
+    w.depth -= 1
+    w.line(f"s = np.{t}(0)")
+    w.loop(ax, n)
     if k.op == "log_softmax":  # the maximum's own exp(0) = 1 is left out: log1p below
         w.line(f"if {ax} != arg:")
-        w.line("    s += e")
+        w.line(f"    s += {dst}")
     else:
-        w.line("s += e")
-        w.line(f"{dst} = e")
+        w.line(f"s += {dst}")
     w.depth -= 1
     if k.op == "log_softmax":
         w.line("ls = np.log1p(s)")
@@ -436,5 +441,6 @@ def _(k: NormalizeKernel) -> KernelSource:
                  [f"split across threads from {PARALLEL_FROM} elements"] if parallel else [])
     ks.arrays = [k.operand.buffer, k.out.buffer]
     ks.split_loop = parallel
-    ks.imports = PARALLEL_IMPORTS if parallel else []
+    ks.imports = (PARALLEL_IMPORTS if parallel else []) + \
+        (["from graphc.backend.numba.vmath import exp64"] if vector_exp else [])
     return ks
