@@ -52,9 +52,15 @@ def softmax_family():
     z, y = gc.tensor("z", ("B", 6)), gc.tensor("y", ("B",), "int64")
     outs = [gc.softmax(z), gc.log_softmax(z), gc.softmax(z, axis=0), gc.log_softmax(z, axis=0),
             gc.cross_entropy(z, y), gc.cross_entropy(z, y, reduction="none")]
-    zz = _f((5, 6), scale=3.0)
+    zz = _f((9, 6), scale=3.0)
     zz[1, 2] = -np.inf
-    return outs, {"z": zz, "y": RNG.integers(0, 6, 5)}
+    zz[2, 3] = np.nan
+    zz[3, 1] = np.inf
+    zz[4] = -np.inf
+    zz[5, :3] = [3e38, -3e38, 1e30]
+    zz[6] = [0.0, -0.0, 0.0, -0.0, 1e-40, -1e-40]  # zeros and subnormals
+    zz[7] = 80.0  # exponentials past float32's range, unless the maximum comes off first
+    return outs, {"z": zz, "y": RNG.integers(0, 6, 9)}
 
 
 def contractions():
