@@ -5,8 +5,9 @@ point of Numba's own helper library, which calls the BLAS that SciPy ships (Open
 one is part of every generated module's name (driver.py: runtime_digest).
 
 xxgemm(kind, transa, transb, m, n, k, alpha*, a, lda, b, ldb, beta*, c, ldc) is column-major
-BLAS; `kind` is SINGLE (ord('s')) for float32 and DOUBLE (ord('d')) for float64; alpha and beta are passed by
-address: `on_stack(value)`. Under NUMBA_DISABLE_JIT=1 the same call runs in NumPy.
+BLAS; `kind` is SINGLE (ord('s')) for float32 and DOUBLE (ord('d')) for float64; alpha and
+beta are passed by address: `on_stack(value)`. Under NUMBA_DISABLE_JIT=1 the same call runs in
+NumPy.
 """
 import collections
 import ctypes

@@ -221,7 +221,8 @@ def _gemm_call(w, k, params, M, N, K, layout, form, blocks: bool = False):
         sem, sen = (params.term(s, "s") if s not in (0, 1) else str(s)
                     for s in e.strides[nb:nb + 2])
         esi, esj = (sen, sem) if lc == "C" else (sem, sen)
-        w.line(f"gemm_blocks({args}, e{form[2]}.ctypes.data + {size} * {ie}, e{form[2]}.size - {ie}, "
+        w.line(f"gemm_blocks({args}, e{form[2]}.ctypes.data + {size} * {ie}, "
+               f"e{form[2]}.size - {ie}, "
                f"{esi}, {esj}, 1)")
     else:
         w.line(f"gemm_blocks({args}, out.ctypes.data, 0, 0, 0, 0)")

@@ -8,9 +8,9 @@ either process compiles lands in the on-disk cache, where loading it takes milli
 where there is enough to compile (MIN_SECONDS) and a core is idle, a helper process
 (`python -m graphc.backend.numba.jobs`) takes modules from the front of the list (the matmul
 modules first, then the driver, which only the helper compiles, then the kernels calling the
-matmul modules), this process from the back, each claiming a module before compiling it (a file created
-exclusively) and starting a kernel only once the matmul modules it calls are done, until
-every module is claimed.
+matmul modules), this process from the back, each claiming a module before compiling it (a
+file created exclusively) and starting a kernel only once the matmul modules it calls are
+done, until every module is claimed.
 
 The helper only fills the cache. This process then imports every module as it would have
 without it, so a module the helper did not finish (it failed, or was killed) is compiled here,
@@ -84,7 +84,7 @@ def compile_in_two(module_source) -> None:
     try:
         _work(claims, [item for item in plan[::-1] if "driver" not in item], helper)
         # until every item is finished, not until the helper has exited: its exit took
-        # 0.3-0.4 s, which this process spends loading what it compiled
+        # 0.2-0.4 s, which this process spends loading what it compiled
         deadline = time.monotonic() + WAIT_S
         while helper.poll() is None and time.monotonic() < deadline and not finished:
             finished = all(os.path.exists(_path(claims, item, ".finished")) for item in plan)
@@ -100,9 +100,9 @@ def compile_in_two(module_source) -> None:
 
 def _plan(ms) -> list[dict]:
     """What is not compiled yet, in the helper's order: the matmul modules, the driver, then
-    the kernels that call the matmul modules, then the others (this process takes them from the back, so neither
-    waits for the other while there is work it can do). Each item names the modules it
-    needs compiled first."""
+    the kernels that call the matmul modules, then the others (this process takes them from
+    the back, so neither waits for the other while there is work it can do). Each item names
+    the modules it needs compiled first."""
     shared = {(t, part): gemm.module_name(t, part) for t, part in ms.gemm_modules}
     done = cache.compiled([*shared.values(), *ms.kernel_modules])
     matmul = []
@@ -187,6 +187,8 @@ def _done(claims: str, item, marker: str = ".done") -> None:
 
 
 def _compile_driver(item: dict) -> None:
+    """Compile the driver's native segments for the cache, linked to stand-ins for the kernels
+    this process has not compiled (entry.stand_in): nothing here calls it."""
     from .driver import signature
     from .entry import stand_in
     for function in item["kernels"]:

@@ -79,8 +79,8 @@ class KernelSource:
         signature = self.signature = f"status({', '.join(types)})"
         for j, dtype in sorted(in_workspace.items()):
             p, size = self.array_params[j], np.dtype(dtype).itemsize
-            arrays.append(f"    {p} = carray(byte_offset(ws_p, at_{p}), ((ws_n - at_{p}) // {size},), "
-                          f"np.{dtype})")
+            arrays.append(f"    {p} = carray(byte_offset(ws_p, at_{p}), "
+                          f"((ws_n - at_{p}) // {size},), np.{dtype})")
         header = [f"@entry({signature})", f"def {name}({', '.join(params + self.int_params)}):",
                   f'    """{self.doc}"""']
         body = self.body + ["    return 0"]
