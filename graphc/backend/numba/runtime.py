@@ -103,7 +103,7 @@ class CpuFunction:
                 for dtype, part in sorted(ms.gemm_modules):
                     gemm.load(dtype, part)  # the kernels import it by name
                 for name, src in ms.kernel_modules.items():
-                    cache.load(src, name)  # the driver imports them by name
+                    cache.load(src, name)  # registers its entry point, which the driver calls
                 self.module = cache.load(ms.driver_source)
                 self._segments = self._prepare_segments()
                 signature = driver_signature(len(self._dims))
