@@ -3,6 +3,8 @@ after the matmul modules it calls; a helper that fails leaves the work to this p
 GRAPHC_COMPILE_JOBS=1 starts none. Each case compiles into its own empty cache directory. (The
 rest of the suite runs with GRAPHC_COMPILE_JOBS=1: tests/conftest.py.)"""
 import contextlib
+import json
+import os
 import subprocess
 import sys
 import threading
@@ -125,3 +127,41 @@ def test_one_job_starts_no_helper(empty_cache, monkeypatch):
     monkeypatch.setattr(jobs, "_start", lambda *a: pytest.fail("a helper was started"))
     outputs = seven_kernels()
     check(outputs, gc.compile(outputs, backend="cpu"))
+
+
+FRESH = """
+import json, sys
+import numpy as np
+import graphc as gc
+from graphc.backend.numba import jobs
+jobs.MIN_SECONDS, jobs._busy = 0.0, lambda: False  # a helper for these small kernels too
+x = gc.tensor("x", ("B", 16))
+outputs = [gc.sum(x, axis=0), gc.softmax(x, axis=-1), gc.exp(x) * 2.0,
+           gc.sum(gc.tanh(x), axis=1)]
+f = gc.compile(outputs, backend="cpu")
+v = np.random.default_rng(1).standard_normal((5, 16)).astype(np.float32)
+agree = all(np.allclose(g, w, rtol=1e-5, atol=1e-6)
+            for g, w in zip(f(x=v), gc.compile(outputs, backend="reference")(x=v)))
+print(json.dumps({"agree": agree, "driver_hits": sum(f.impl.module.run0.stats.cache_hits.values()),
+                  "kernels": list(f.impl.module_source.kernel_modules)}))
+"""
+
+
+def test_a_driver_the_helper_compiled_links_to_a_kernel_compiled_later(tmp_path):
+    """The helper compiles the driver against stand-ins for kernels it has not compiled. A
+    kernel whose machine code is then missing (the helper was killed) is compiled by a later
+    process, which loads the cached driver after it: the driver runs the real kernel."""
+    env = dict(os.environ, **{cache.ENV: str(tmp_path), jobs.ENV: "2"})
+
+    def fresh():
+        done = subprocess.run([sys.executable, "-c", FRESH], capture_output=True, text=True,
+                              env=env, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    first = fresh()
+    assert first["agree"] and first["driver_hits"] == 1  # the helper's driver, loaded
+    for name in first["kernels"]:  # every kernel's machine code gone, the driver's kept
+        for f in (tmp_path / "__pycache__").glob(name + ".*"):
+            f.unlink()
+    second = fresh()
+    assert second["agree"] and second["driver_hits"] == 1
