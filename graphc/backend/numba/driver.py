@@ -275,7 +275,11 @@ class Module:
         lines.append(f"    arrays = array(({', '.join(ids)},), int64)  # alive until we return")
         lines.append("    with threads:  # BLAS threads for calls of these sizes")
         lines.append(f"        run0({', '.join(['arrays', 'ws', 'modes', *self.dims.values()])})")
-        shapes = [f"{name}.reshape(({', '.join(int_code(x, self.dims) for x in o.shape)}"
+        # an input written in place is handed back as itself, as the caller passed it (a
+        # train step then sees its parameter's own array: no copy back, no view to make)
+        given = {_ident("a_" + b.name[3:]): tuple(b.shape) for b in p.inputs}
+        shapes = [name if given.get(name) == tuple(o.shape) else
+                  f"{name}.reshape(({', '.join(int_code(x, self.dims) for x in o.shape)}"
                   f"{',' if len(o.shape) == 1 else ''}))" for name, o in zip(out_names,
                                                                            p.outputs)]
         lines.append(f"    return ({', '.join(shapes)},)")

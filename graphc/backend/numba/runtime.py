@@ -158,9 +158,12 @@ class CpuFunction:
             raise
         fresh = iter(outs)
         by_name = dict(zip((b.name[3:] for b in self.program.inputs), inputs))
-        return [(next(fresh) if donated is None else by_name[donated]).reshape(
-            self._concrete(shape, d, dims)) for donated, (_, shape) in zip(self._donated,
-                                                                          self._outputs)]
+        results = []
+        for donated, (_, shape) in zip(self._donated, self._outputs):
+            a = next(fresh) if donated is None else by_name[donated]
+            shape = self._concrete(shape, d, dims)
+            results.append(a if a.shape == shape else a.reshape(shape))  # in place: itself
+        return results
 
     def _concrete(self, key, d: tuple, dims) -> tuple:
         """A shape's sizes (or, for key "temps", each temporary's (offset, bytes, dtype) in the
