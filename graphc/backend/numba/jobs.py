@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from ..load import LoadMeter, usable_cores
@@ -80,19 +79,14 @@ def compile_in_two(module_source) -> None:
     except OSError:  # no Python to start (an embedded interpreter): compile here, alone
         shutil.rmtree(claims, ignore_errors=True)
         return
-    finished = False
     try:
         _work(claims, [item for item in plan[::-1] if "driver" not in item], helper)
-        # until every item is finished, not until the helper has exited: its exit took
-        # 0.2-0.4 s, which this process spends loading what it compiled
-        deadline = time.monotonic() + WAIT_S
-        while helper.poll() is None and time.monotonic() < deadline and not finished:
-            finished = all(os.path.exists(_path(claims, item, ".finished")) for item in plan)
-            time.sleep(0 if finished else POLL_S)
+        helper.wait(timeout=WAIT_S)  # (a helper still running would be measured with the
+        # first call's matmul choices: it made BLAS's threads 8x slower, and the choice wrong)
+    except subprocess.TimeoutExpired:
+        pass  # what it has not compiled, importing compiles here
     finally:
-        if finished:  # exiting: reaped when it has
-            threading.Thread(target=helper.wait, daemon=True).start()
-        elif helper.poll() is None:  # past the deadline: importing compiles what it has not
+        if helper.poll() is None:
             helper.kill()
             helper.wait()
         shutil.rmtree(claims, ignore_errors=True)
@@ -177,12 +171,11 @@ def _work(claims: str, order: list, other=None) -> None:
                 pass
             finally:
                 _done(claims, item)
-                _done(claims, item, ".finished")  # its timed runs too, for a matmul module
 
 
-def _done(claims: str, item, marker: str = ".done") -> None:
-    """Mark `item` done (the items after it may start) or finished (nothing left of it)."""
-    with open(_path(claims, item, marker), "w"):
+def _done(claims: str, item) -> None:
+    """Mark `item` done: the items after it may start."""
+    with open(_path(claims, item, ".done"), "w"):
         pass
 
 
@@ -232,3 +225,7 @@ def _start(claims: str, plan: list) -> subprocess.Popen:
 
 if __name__ == "__main__":
     _work(sys.argv[1], json.load(sys.stdin))
+    # everything it compiled is in the cache (each file written whole, then renamed), and
+    # nothing else is left to do: Python's and Numba's teardown took 0.2-0.4 s, which the
+    # process waiting for this one spent idle
+    os._exit(0)
