@@ -90,7 +90,9 @@ def test_a_program_compiled_with_a_helper_is_all_in_the_cache_and_right(empty_ca
     monkeypatch.setattr(jobs, "_start", lambda *a: helpers.append(start(*a)) or helpers[-1])
     outputs = seven_kernels()
     f = gc.compile(outputs, backend="cpu")
-    assert len(helpers) == 1 and helpers[0].wait(timeout=60) == 0  # it ran, and finished
+    # it ran, finished, and had exited before the compile returned: still running, it would
+    # have been measured with the first call's matmul choices
+    assert len(helpers) == 1 and helpers[0].returncode == 0
     names = list(f.impl.module_source.kernel_modules)
     assert len(names) == 7 and cache.compiled(names) == set(names)
     assert not list(empty_cache.glob(".claims-*"))  # the claims are cleared away
