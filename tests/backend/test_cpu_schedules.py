@@ -98,12 +98,48 @@ def test_a_matmul_choice_measured_on_a_busy_machine_is_not_kept(others, kept, mo
     monkeypatch.setattr(modes, "_unsettled", {})
     monkeypatch.setattr(load.LoadMeter, "others", lambda self: others)
     ways = (modes.SERIAL, modes.BLAS)
-    mode, why = modes.choose("float32", 24, 16, 8, (24, 16, 8), ways, 1, 1)
+    mode, why, later = modes.choose("float32", 24, 16, 8, (24, 16, 8), ways, 1, 1)
     assert mode in ways and why.startswith("measured: ")
     saved = (tmp_path / "matmul-choices.json").exists()
-    assert saved == kept and ("not kept" in why) != kept
+    assert saved == kept and ("not kept" in why) != kept and (later is None) == kept
     again = modes.choose("float32", 24, 16, 8, (24, 16, 8), ways, 1, 1)
-    assert again == (mode, why)  # measured once per process either way
+    assert again == (mode, why, later)  # not measured again before `later`
+
+
+def test_a_choice_measured_on_a_busy_machine_is_measured_again_a_few_times(monkeypatch,
+                                                                           tmp_path):
+    """The first call measured while others used the cores: a later call measures again (at
+    most len(REMEASURE_AFTER_S) more times), and a quiet measurement is kept."""
+    from graphc.backend import load
+    from graphc.backend.numba import modes
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(modes, "_choices", None)
+    monkeypatch.setattr(modes, "_unsettled", {})
+    monkeypatch.setattr(modes, "REMEASURE_AFTER_S", (0.0, 0.0))
+    busy, measured, measure = [1.5], [], modes._measure
+    monkeypatch.setattr(load.LoadMeter, "others", lambda self: busy[0])
+    monkeypatch.setattr(modes, "_measure", lambda *a: measured.append(a) or measure(*a))
+    x, w = gc.tensor("x", ("B", 64)), gc.tensor("w", (64, 48))
+    args = dict(x=RNG.standard_normal((32, 64)).astype(np.float32),
+                w=RNG.standard_normal((64, 48)).astype(np.float32))
+    want = gc.compile(gc.relu(x @ w))(**args)
+
+    def call(f):
+        np.testing.assert_allclose(f(**args), want, rtol=1e-5, atol=1e-5)
+        (_, why), = f.impl.choices[(32,)].values()
+        return why
+    f = gc.compile(gc.relu(x @ w), backend="cpu")
+    assert "measured again after 0 s" in call(f) and len(measured) == 1
+    busy[0] = 0.0
+    assert "not kept" not in call(f) and len(measured) == 2
+    assert call(f) and len(measured) == 2  # kept: not measured again
+    assert (tmp_path / "matmul-choices.json").exists()
+    busy[0], measured[:] = 1.5, []
+    monkeypatch.setattr(modes, "_choices", {})  # a shape not known yet, on a busy machine
+    g = gc.compile(gc.relu(x @ w), backend="cpu")
+    for _ in range(5):
+        call(g)
+    assert len(measured) == 3  # once, then twice more (REMEASURE_AFTER_S), then no more
 
 
 @pytest.fixture(scope="module")

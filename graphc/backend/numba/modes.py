@@ -6,6 +6,8 @@ the answer in the cache directory."""
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 
 import numpy as np
 
@@ -23,24 +25,32 @@ _choices: dict | None = None
 # on a busy machine BLAS's threads were measured 3-10x slower than they run, and a choice kept
 # on disk outlives the load that made it.
 BUSY_CORES = 0.5
-_unsettled: dict = {}  # such choices, for this process only
+# Such a choice is used in this process only, and measured again after these many seconds
+# (the first time, the second...), in case the load that spoiled it has passed: a compile
+# helper still exiting once made MKL's threads 8x slower in the first call's measurements,
+# and the big MLP's step chose a product that took it from 3.3 to 5.8 ms
+REMEASURE_AFTER_S = (2.0, 8.0, 32.0)
+_unsettled: dict = {}  # key -> (times, note, when to measure again (monotonic), times measured)
 
 
 def choose(dtype: str, m: int, n: int, k: int, tiles: tuple, candidates: tuple,
-           threads: int, blas_threads: int | None) -> tuple[int, str]:
-    """(mode, why) for an m x n x k product: the fastest of `candidates` measured on this
-    machine (once per shape: the result is kept in the cache directory), each timed in native
-    code over enough repeats to take a few milliseconds, the best of three; BLAS on
-    `blas_threads` threads (None: the library's own setting), as the call will run it."""
+           threads: int, blas_threads: int | None) -> tuple[int, str, float | None]:
+    """(mode, why, again) for an m x n x k product: the fastest of `candidates` measured on
+    this machine (once per shape: the result is kept in the cache directory), each timed in
+    native code over enough repeats to take a few milliseconds, the best of three; BLAS on
+    `blas_threads` threads (None: the library's own setting), as the call will run it.
+    `again`: None, or when (time.monotonic()) a choice measured on a busy machine would be
+    measured again if asked for."""
     if len(candidates) == 1:
-        return candidates[0], "the only way"
+        return candidates[0], "the only way", None
     key = f"{dtype} {m}x{n}x{k} tiles {'x'.join(map(str, tiles))} threads {threads} " \
           f"{PROVIDER} threads {blas_threads or 'all'} " \
           f"{'/'.join(MODE_NAMES[c] for c in candidates)}"
     known = _load_choices()
-    note = ""
-    if key in _unsettled:
-        times, note = _unsettled[key]
+    note, again = "", None
+    unsettled = _unsettled.get(key)
+    if unsettled is not None and time.monotonic() < unsettled[2]:
+        times, note, again, _ = unsettled
     elif key in known:
         times = known[key]
     else:
@@ -54,14 +64,21 @@ def choose(dtype: str, m: int, n: int, k: int, tiles: tuple, candidates: tuple,
         if others <= BUSY_CORES:
             known[key] = times
             _save_choices(known)
-        else:  # timings taken while others ran: used now, measured again by a later process
+            _unsettled.pop(key, None)
+        else:  # timings taken while others ran: used now, measured again later
+            tries = unsettled[3] + 1 if unsettled else 1
             note = f"; other processes used {others:.1f} cores meanwhile: not kept"
+            again = math.inf
+            if tries <= len(REMEASURE_AFTER_S):
+                again = time.monotonic() + REMEASURE_AFTER_S[tries - 1]
+                note += f", measured again after {REMEASURE_AFTER_S[tries - 1]:g} s"
             if len(_unsettled) >= 1024:  # bounded, as every cache
                 _unsettled.clear()
-            _unsettled[key] = (times, note)
+            _unsettled[key] = (times, note, again, tries)
     best = min(candidates, key=lambda c: times[MODE_NAMES[c]])
     return best, "measured: " + ", ".join(f"{name} {t * 1e3:.3g} ms" for name, t in
-                                            sorted(times.items(), key=lambda kv: kv[1])) + note
+                                            sorted(times.items(), key=lambda kv: kv[1])) + \
+        note, (again if again != math.inf else None)
 
 
 # the ways each shared matmul module (gemm.py) times

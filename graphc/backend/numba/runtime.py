@@ -9,6 +9,7 @@ driver: one native call runs every kernel.
 from __future__ import annotations
 
 import math
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -89,6 +90,7 @@ class CpuFunction:
             calls_blas=matmul not in ("generated", "parallel") and
             any(ms.kernel_sources[n].blas for n in ms.contractions))
         self.choices: dict = {}  # dim sizes -> {contraction kernel: (mode, why)}
+        self._remeasure: dict = {}  # dim sizes -> when to choose again (a busy measurement)
         self._load()
 
     def _load(self, retry: bool = True):
@@ -207,6 +209,9 @@ class CpuFunction:
 
     def _prepare(self, d: tuple):
         """(workspace, BLAS-thread context, contraction modes) for calls with dim sizes `d`."""
+        if self._remeasure and time.monotonic() >= self._remeasure.get(d, math.inf):
+            del self._remeasure[d]  # a choice measured on a busy machine: choose again
+            self._prepared.pop(d, None)
         hit = self._prepared.get(d)
         if hit is None:
             dims = dict(zip(self._dims, d))
@@ -275,9 +280,11 @@ class CpuFunction:
                 mode, reason = SERIAL, f"{flops} FLOPs: a BLAS call costs more"
             else:
                 s = k.schedule
-                mode, reason = choose(k.acc_dtype, m, n, kk,
-                                           (s.tile_m, s.tile_n, s.tile_k), tuple(ways),
-                                           threads, blas_threads)
+                mode, reason, again = choose(k.acc_dtype, m, n, kk,
+                                             (s.tile_m, s.tile_n, s.tile_k), tuple(ways),
+                                             threads, blas_threads)
+                if again is not None:  # measured on a busy machine: again, later
+                    self._remeasure[d] = min(self._remeasure.get(d, again), again)
             modes.append(mode)
             blas = f"{numba_blas.PROVIDER}; " if mode in (BLAS, BLOCKS) else ""
             why[name] = (mode, f"{MODE_NAMES[mode]} at {m}x{n}x{kk} ({blas}{reason})")
