@@ -28,8 +28,8 @@ import numpy as np
 import sympy
 
 from ...lower.program import ElementwiseKernel, NormalizeKernel, ReduceKernel
-from ..numba.kernels import (_acc_type, _contiguous_over, _dims_of, _write_result, _Writer,
-                             flat_read)
+from ..numba.kernels import _contiguous_over, _dims_of, _Writer, flat_read
+from ..numba.reductions import _acc_type, _write_result
 from ..numba.printer import Params, index
 from ..numba.printer import body_lines as cpu_body_lines
 from .printer import DevicePrinter

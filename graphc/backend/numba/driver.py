@@ -22,13 +22,14 @@ import platform
 import re
 
 from ...lower.program import ContractKernel, ReferenceKernel
-from . import index_kernels
+from . import index_kernels, reductions  # noqa: F401 (they register their printers)
 from .contract import print_contract
 from .kernels import print_kernel
 from .entry import data_offset
 from .printer import int_code
 
-# printers in their own files: the contractions (the largest) and the index ops
+# printers in their own files: the contractions (the largest) and the index ops (the
+# reductions and softmax register themselves as reductions.py is imported, above)
 print_kernel.register(ContractKernel, print_contract)
 for _kind, _printer in index_kernels.PRINTERS.items():
     print_kernel.register(_kind, _printer)

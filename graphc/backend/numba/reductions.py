@@ -1,0 +1,237 @@
+"""Kernel printers of the reductions (sum, max, min, logsumexp and their fused forms, with a
+prologue body before and an epilogue after) and of softmax and log_softmax, each returning
+readable Python source for `numba.njit` (kernels.py has what the printers share; see its
+docstring).
+"""
+from __future__ import annotations
+
+import sympy
+
+from ...lower.program import NormalizeKernel, ReduceKernel
+from .kernels import (PARALLEL_FROM, PARALLEL_IMPORTS, KernelSource, _dims_of, _finish,
+                      _may_split, _Writer, print_kernel)
+from .printer import Params, body_lines, calls_transcendental, subscript
+
+
+# ---- reductions ----------------------------------------------------------------------------
+_INIT = {"sum": "0", "max": "-np.inf", "min": "np.inf", "logsumexp": None}
+
+
+def _acc_type(reduce: str, dtype: str) -> str:
+    """What a reduction accumulates in: its result's dtype, as NumPy does (a float32 sum adds
+    in float32, so it overflows where NumPy's does), but float16 in float32 and a logsumexp's
+    sum of exponentials in float64."""
+    if reduce == "logsumexp" or dtype == "float16":
+        return "float64" if reduce == "logsumexp" else "float32"
+    return dtype
+
+
+def _combine(w: _Writer, reduce: str, acc: str, v: str, acc_type: str, first: str = "False"):
+    if reduce == "sum":
+        # as NumPy: the first element as it is (-0.0 stays -0.0), then the others added
+        if first == "False":
+            w.line(f"{acc} += np.{acc_type}({v})")
+        else:
+            w.line(f"{acc} = np.{acc_type}({v}) if {first} else {acc} + np.{acc_type}({v})")
+    elif reduce in ("max", "min"):
+        cmp = ">" if reduce == "max" else "<"
+        nan = f" or {v} != {v}" if acc_type.startswith("float") else ""
+        w.line(f"if {v} {cmp} {acc}{nan}:  # NaN wins, as in NumPy")
+        w.line(f"    {acc} = np.{acc_type}({v})")
+    elif reduce == "logsumexp":  # online: m the running maximum, s the sum of exp(v - m)
+        w.line(f"vv = np.float64({v})")
+        w.line("if vv > m:")
+        w.line("    s = s * np.exp(m - vv) + 1.0")
+        w.line("    m = vv")
+        w.line("elif vv != -np.inf:")
+        w.line("    s += 1.0 if vv == m else np.exp(vv - m)  # +inf twice: inf - inf is NaN")
+    else:
+        raise NotImplementedError(f"reduction {reduce!r}")
+
+
+def _init(w: _Writer, reduce: str, acc: str, acc_type: str):
+    if reduce == "logsumexp":
+        w.line("m = -np.inf")
+        w.line("s = 0.0")
+    elif reduce in ("max", "min") and acc_type == "bool":
+        w.line(f"{acc} = {reduce == 'min'}")
+    elif reduce in ("max", "min") and not acc_type.startswith("float"):
+        info = "min" if reduce == "max" else "max"
+        w.line(f"{acc} = np.{acc_type}(np.iinfo(np.{acc_type}).{info})")
+    else:
+        w.line(f"{acc} = np.{acc_type}({_INIT[reduce]})")
+
+
+def _final(reduce: str, acc: str) -> str:
+    return "m + np.log(s)" if reduce == "logsumexp" else acc
+
+
+@print_kernel.register
+def _(k: ReduceKernel) -> KernelSource:
+    params, w = Params(), _Writer()
+    dims = {d: params.term(d, "d") for d in _dims_of(k.body, k.epilogue)}
+    arrays = [f"x{j}" for j in range(len(k.operands))] + \
+        [f"e{j}" for j in range(len(k.extras))] + ["out"]
+    rank = len(k.domain)
+    kept = [a for a in range(rank) if a not in k.axes]
+    loops = [f"i{j}" for j in range(rank)]
+    extents = [params.term(d, "n") for d in k.domain]
+    acc_type = _acc_type(k.reduce, k.acc_dtype)
+    trailing = all(a > b for a in k.axes for b in kept)
+    if k.reduce in ("max", "min"):
+        w.line(f"if {' * '.join(extents[a] for a in k.axes) or '1'} == 0:")
+        w.depth += 1
+        w.fail(f"{k.reduce}: a maximum or minimum over no elements is undefined")
+        w.depth -= 1
+    if trailing:
+        # one output element at a time: the reduced axes are innermost
+        for a in kept:
+            w.loop(loops[a], extents[a])
+        _init(w, k.reduce, "acc", acc_type)
+        for a in k.axes:
+            w.loop(loops[a], extents[a])
+        _prologue_value(w, k, loops, params, dims)
+        _combine(w, k.reduce, "acc", "p", acc_type, _first(loops, k.axes))
+        w.depth -= len(k.axes)
+        _write_result(w, k, loops, params, dims, _final(k.reduce, "acc"))
+        notes = ["reduced axes innermost: one accumulator per output element"]
+    else:
+        # reduced axes outside kept ones (a column sum): accumulate a row of outputs at once
+        n_out = params.term(sympy.Mul(*[k.domain[a] for a in kept]) if kept else 1, "n")
+        out_index = subscript(type(k.out)(k.out.buffer, k.out.strides), loops, params)
+        if k.reduce == "logsumexp":
+            w.line(f"mm = np.full({n_out}, -np.inf)")
+            w.line(f"ss = np.zeros({n_out})")
+        else:
+            w.line(f"accs = np.empty({n_out}, np.{acc_type})")
+            w.loop("j", n_out)
+            _init(w, k.reduce, "accs[j]", acc_type)
+            w.depth -= 1
+        for a in range(rank):
+            w.loop(loops[a], extents[a])
+        _prologue_value(w, k, loops, params, dims)
+        w.line(f"j = {out_index}")
+        if k.reduce == "logsumexp":
+            w.line("m = mm[j]")
+            w.line("s = ss[j]")
+            _combine(w, k.reduce, "acc", "p", acc_type)
+            w.line("mm[j] = m")
+            w.line("ss[j] = s")
+        else:
+            w.line("acc = accs[j]")
+            _combine(w, k.reduce, "acc", "p", acc_type, _first(loops, k.axes))
+            w.line("accs[j] = acc")
+        w.depth -= rank
+        for a in kept:
+            w.loop(loops[a], extents[a])
+        w.line(f"j = {out_index}")
+        if k.reduce == "logsumexp":
+            w.line("m = mm[j]")
+            w.line("s = ss[j]")
+        else:
+            w.line("acc = accs[j]")
+        _write_result(w, k, loops, params, dims, _final(k.reduce, "acc"), index_name="j")
+        notes = ["reduced axes outermost: a row of accumulators"]
+    # one output element per iteration of the outer loop: its iterations can be split
+    parallel = trailing and bool(kept) and _may_split(
+        k.domain, calls_transcendental(k.body) or k.reduce == "logsumexp")
+    if parallel:
+        w.split_outer(" * ".join(extents))
+        notes.append(f"split across threads from {PARALLEL_FROM} elements")
+    what = " ".join(k.body.lines()[:-1])
+    ks = _finish(k.name, f"{'+'.join(k.provenance)}: {k.reduce} over axes {list(k.axes)} of "
+                 f"{what or 'x0'}", params, arrays, w, notes)
+    ks.arrays = [a.buffer for a in k.operands] + [e.buffer for e in k.extras] + [k.out.buffer]
+    ks.split_loop = parallel
+    ks.imports = PARALLEL_IMPORTS if parallel else []
+    return ks
+
+
+def _first(loops, axes) -> str:
+    """The condition that the loops are at the first element reduced."""
+    return " and ".join(f"{loops[a]} == 0" for a in axes) or "True"
+
+
+def _prologue_value(w, k, loops, params, dims):
+    for j, a in enumerate(k.operands):
+        w.line(f"a{j} = x{j}[{subscript(a, loops, params)}]")
+    lines, result = body_lines(k.body, [f"a{j}" for j in range(len(k.operands))], dims)
+    for ln in lines:
+        w.line(ln)
+    w.line(f"p = {result}")
+
+
+def _write_result(w, k, loops, params, dims, value: str, index_name: str | None = None,
+                  printer=None):
+    w.line(f"r = np.{k.acc_dtype}({value})")
+    result = "r"
+    if k.epilogue is not None:
+        for j, e in enumerate(k.extras):
+            w.line(f"b{j} = e{j}[{subscript(e, loops, params)}]")
+        lines, result = body_lines(k.epilogue, ["r"] + [f"b{j}" for j in range(len(k.extras))],
+                                   dims, prefix="u", printer=printer)
+        for ln in lines:
+            w.line(ln)
+    target = index_name or subscript(k.out, loops, params)
+    w.line(f"out[{target}] = {result}")
+
+
+# ---- softmax, log_softmax --------------------------------------------------------------------
+@print_kernel.register
+def _(k: NormalizeKernel) -> KernelSource:
+    params, w = Params(), _Writer()
+    rank = len(k.domain)
+    loops = [f"i{j}" for j in range(rank)]
+    extents = [params.term(d, "n") for d in k.domain]
+    for a in range(rank):
+        if a != k.axis:
+            w.loop(loops[a], extents[a])
+    ax, n = loops[k.axis], extents[k.axis]
+    src = f"x[{subscript(k.operand, loops, params)}]"
+    dst = f"out[{subscript(k.out, loops, params)}]"
+    t = k.dtype
+    w.line(f"m = np.{t}(-np.inf)")
+    w.line("arg = 0")
+    w.loop(ax, n)
+    w.line(f"v = {src}")
+    w.line("if v > m or v != v:  # the first maximum (NaN wins)")
+    w.line("    m = v")
+    w.line(f"    arg = {ax}")
+    w.depth -= 1
+    # the exponentials into the result first, a loop of their own, which LLVM runs on vectors
+    # with vmath.py's exp for float32 (libm's is a call per element: a softmax over (32, 4,
+    # 32, 32) took 0.5 ms); then their sum, in the same order as before
+    vector_exp = t == "float32"
+    w.loop(ax, n)
+    w.line(f"z = {src} - m")
+    w.line(f"{dst} = {'np.float32(exp64(np.float64(z)))' if vector_exp else 'np.exp(z)'}")
+    w.depth -= 1
+    w.line(f"s = np.{t}(0)")
+    w.loop(ax, n)
+    if k.op == "log_softmax":  # the maximum's own exp(0) = 1 is left out: log1p below
+        w.line(f"if {ax} != arg:")
+        w.line(f"    s += {dst}")
+    else:
+        w.line(f"s += {dst}")
+    w.depth -= 1
+    if k.op == "log_softmax":
+        w.line("ls = np.log1p(s)")
+        w.loop(ax, n)
+        w.line(f"{dst} = ({src} - m) - ls")
+    else:
+        w.loop(ax, n)
+        w.line(f"{dst} = {dst} / s")
+    w.depth -= 1
+    doc = ("exp(z - max) / sum(exp(z - max))" if k.op == "softmax" else
+           "(z - max) - log1p(sum of exp(z - max) but the max's)")
+    # the outer loop (over another axis) computes whole rows: its iterations can be split
+    parallel = rank > 1 and _may_split(k.domain, transcendental=True)  # exp per element
+    if parallel:
+        w.split_outer(" * ".join(extents))
+    ks = _finish(k.name, f"{k.op} along axis {k.axis}: {doc}", params, ["x", "out"], w,
+                 [f"split across threads from {PARALLEL_FROM} elements"] if parallel else [])
+    ks.arrays = [k.operand.buffer, k.out.buffer]
+    ks.split_loop = parallel
+    ks.imports = (PARALLEL_IMPORTS if parallel else []) + \
+        (["from graphc.backend.numba.vmath import exp64"] if vector_exp else [])
+    return ks
