@@ -174,3 +174,31 @@ def test_a_warm_load_skips_numbas_registries_and_later_compiles_still_work(tmp_p
         assert r["value"] == pytest.approx(r["expected"], rel=1e-5)
         assert r["other"] == pytest.approx(r["other_expected"], rel=1e-5)
         assert r["users"] == pytest.approx(1 + 2 * 2 + 3)
+
+
+SOURCE = textwrap.dedent("""
+    import hashlib
+    import graphc as gc
+    from graphc.backend.numba import runtime
+    runtime.CpuFunction._load = lambda self, retry=True: None  # printed, not compiled
+    x, y = gc.tensor("x", ("B", "T", 4)), gc.tensor("y", ("B", "T"), dtype="int64")
+    outs = [gc.mean(x), gc.cross_entropy(gc.reshape(x, (-1, 4)), gc.reshape(y, (-1,))),
+            gc.sum(x, axis=2) / gc.mean(x)]
+    source = gc.compile(outs, backend="cpu").impl.module_source.source
+    print(hashlib.sha256(source.encode()).hexdigest())
+""")
+
+
+def test_a_graph_prints_the_same_source_in_every_process():
+    """Its modules are named by their source, so a second process finds them only if it
+    prints the same one. A reduction over two dims (B and T) once listed them in a set's
+    order, which follows Python's string hashes, different in each process: under these
+    hash seeds the source differed."""
+    digests = set()
+    for seed in ("0", "4", "7"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        done = subprocess.run([sys.executable, "-c", SOURCE], capture_output=True, text=True,
+                              env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        digests.add(done.stdout.split()[-1])
+    assert len(digests) == 1

@@ -15,8 +15,8 @@ import sympy
 from ...lower.program import (ArangeKernel, ArgmaxKernel, GatherKernel, OneHotKernel,
                               RandomKernel)
 from ..numba.index_kernels import first_maximum, gather_lines, out_of_range, random_lines
-from ..numba.kernels import _Writer
-from ..numba.reductions import _acc_type, _write_result
+from ..numba.kernels import _acc_type, _Writer
+from ..numba.reductions import _write_result
 from ..numba.printer import Params, index
 from .kernels import (FAULT, CudaKernel, _block, _block_reduce, _header, _init, _np, _rows,
                       _shuffles, _unravel)

@@ -28,8 +28,8 @@ import numpy as np
 import sympy
 
 from ...lower.program import ElementwiseKernel, NormalizeKernel, ReduceKernel
-from ..numba.kernels import _contiguous_over, _dims_of, _Writer, flat_read
-from ..numba.reductions import _acc_type, _write_result
+from ..numba.kernels import _acc_type, _contiguous_over, _dims_of, _Writer, flat_read
+from ..numba.reductions import _write_result, reduction_frame
 from ..numba.printer import Params, index
 from ..numba.printer import body_lines as cpu_body_lines
 from .printer import DevicePrinter
@@ -260,14 +260,7 @@ def _rows(w: _Writer, block, n_out: str, loops, kept, extents) -> None:
 
 @print_kernel.register
 def _(k: ReduceKernel, target) -> CudaKernel:
-    params, w = Params(), _Writer()
-    dims = {d: params.term(d, "d") for d in _dims_of(k.body, k.epilogue)}
-    arrays = [f"x{j}" for j in range(len(k.operands))] + \
-        [f"e{j}" for j in range(len(k.extras))] + ["out"]
-    rank = len(k.domain)
-    kept = [a for a in range(rank) if a not in k.axes]
-    loops = [f"i{j}" for j in range(rank)]
-    extents = [params.term(d, "n") for d in k.domain]
+    params, w, dims, arrays, kept, loops, extents = reduction_frame(k)
     n_out_expr = sympy.Mul(*[k.domain[a] for a in kept]) if kept else sympy.Integer(1)
     n_red_expr = sympy.Mul(*[k.domain[a] for a in k.axes]) if k.axes else sympy.Integer(1)
     n_out, n_red = params.term(n_out_expr, "n"), params.term(n_red_expr, "n")

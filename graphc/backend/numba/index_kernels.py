@@ -15,8 +15,8 @@ import sympy
 from ...lower.program import (ArangeKernel, ArgmaxKernel, GatherKernel, OneHotKernel,
                               RandomKernel)
 from ...ops.random import BITS, GOLDEN
-from .kernels import KernelSource, _finish, _Writer, flat_read
-from .reductions import _acc_type, _init, _write_result
+from .kernels import KernelSource, _acc_type, _finish, _init, _Writer, flat_read
+from .reductions import _write_result
 from .printer import Params, index, subscript
 
 

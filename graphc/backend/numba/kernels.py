@@ -1,7 +1,7 @@
 """Kernel printers: one function per kernel kind (functools.singledispatch on the kernel's
 class), each returning readable Python source for `numba.njit`. Here: what every printer
-shares (KernelSource, the line writer, when a loop is split across threads) and the
-elementwise kernels; reductions.py has the reductions and softmax, index_kernels.py one_hot,
+shares (KernelSource, the line writer, when a loop is split across threads, a reduction's
+accumulator) and the elementwise kernels; reductions.py has the reductions and softmax, index_kernels.py one_hot,
 arange, gathers, argmax and random_uniform, contract.py the contractions
 (graphc/backend/numba/driver.py imports them all, which registers them).
 
@@ -133,12 +133,15 @@ class _Writer:
             ["    else:"] + ["    " + ln for ln in body]
 
 
-def _dims_of(*bodies) -> set:
+def _dims_of(*bodies) -> tuple:
+    """The dims the bodies read, sorted by name: in a set's order (its elements' hashes, which
+    differ from process to process) the same graph printed a different source in one process
+    out of two, and a second process missed the cache for it."""
     out = set()
     for b in bodies:
         if b is not None:
             out.update(b.dim_symbols())
-    return out
+    return tuple(sorted(out, key=str))
 
 
 def _finish(name, doc, params: Params, arrays, w: _Writer, notes=()) -> KernelSource:
@@ -222,3 +225,56 @@ def _may_split(domain, transcendental: bool) -> bool:
             known *= int(f) if f.is_Integer else 1
             guessed *= int(f) if f.is_Integer else SYMBOLIC_SIZE
     return known >= PARALLEL_STATIC or (transcendental and guessed >= PARALLEL_STATIC)
+
+
+# ---- reductions ----------------------------------------------------------------------------
+_INIT = {"sum": "0", "max": "-np.inf", "min": "np.inf", "logsumexp": None}
+
+
+def _acc_type(reduce: str, dtype: str) -> str:
+    """What a reduction accumulates in: its result's dtype, as NumPy does (a float32 sum adds
+    in float32, so it overflows where NumPy's does), but float16 in float32 and a logsumexp's
+    sum of exponentials in float64."""
+    if reduce == "logsumexp" or dtype == "float16":
+        return "float64" if reduce == "logsumexp" else "float32"
+    return dtype
+
+
+def _combine(w: _Writer, reduce: str, acc: str, v: str, acc_type: str, first: str = "False"):
+    if reduce == "sum":
+        # as NumPy: the first element as it is (-0.0 stays -0.0), then the others added
+        if first == "False":
+            w.line(f"{acc} += np.{acc_type}({v})")
+        else:
+            w.line(f"{acc} = np.{acc_type}({v}) if {first} else {acc} + np.{acc_type}({v})")
+    elif reduce in ("max", "min"):
+        cmp = ">" if reduce == "max" else "<"
+        nan = f" or {v} != {v}" if acc_type.startswith("float") else ""
+        w.line(f"if {v} {cmp} {acc}{nan}:  # NaN wins, as in NumPy")
+        w.line(f"    {acc} = np.{acc_type}({v})")
+    elif reduce == "logsumexp":  # online: m the running maximum, s the sum of exp(v - m)
+        w.line(f"vv = np.float64({v})")
+        w.line("if vv > m:")
+        w.line("    s = s * np.exp(m - vv) + 1.0")
+        w.line("    m = vv")
+        w.line("elif vv != -np.inf:")
+        w.line("    s += 1.0 if vv == m else np.exp(vv - m)  # +inf twice: inf - inf is NaN")
+    else:
+        raise NotImplementedError(f"reduction {reduce!r}")
+
+
+def _init(w: _Writer, reduce: str, acc: str, acc_type: str):
+    if reduce == "logsumexp":
+        w.line("m = -np.inf")
+        w.line("s = 0.0")
+    elif reduce in ("max", "min") and acc_type == "bool":
+        w.line(f"{acc} = {reduce == 'min'}")
+    elif reduce in ("max", "min") and not acc_type.startswith("float"):
+        info = "min" if reduce == "max" else "max"
+        w.line(f"{acc} = np.{acc_type}(np.iinfo(np.{acc_type}).{info})")
+    else:
+        w.line(f"{acc} = np.{acc_type}({_INIT[reduce]})")
+
+
+def _final(reduce: str, acc: str) -> str:
+    return "m + np.log(s)" if reduce == "logsumexp" else acc

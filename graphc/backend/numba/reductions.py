@@ -8,74 +8,29 @@ from __future__ import annotations
 import sympy
 
 from ...lower.program import NormalizeKernel, ReduceKernel
-from .kernels import (PARALLEL_FROM, PARALLEL_IMPORTS, KernelSource, _dims_of, _finish,
-                      _may_split, _Writer, print_kernel)
+from .kernels import (PARALLEL_FROM, PARALLEL_IMPORTS, KernelSource, _acc_type, _combine,
+                      _dims_of, _final, _finish, _init, _may_split, _Writer, print_kernel)
 from .printer import Params, body_lines, calls_transcendental, subscript
 
 
-# ---- reductions ----------------------------------------------------------------------------
-_INIT = {"sum": "0", "max": "-np.inf", "min": "np.inf", "logsumexp": None}
-
-
-def _acc_type(reduce: str, dtype: str) -> str:
-    """What a reduction accumulates in: its result's dtype, as NumPy does (a float32 sum adds
-    in float32, so it overflows where NumPy's does), but float16 in float32 and a logsumexp's
-    sum of exponentials in float64."""
-    if reduce == "logsumexp" or dtype == "float16":
-        return "float64" if reduce == "logsumexp" else "float32"
-    return dtype
-
-
-def _combine(w: _Writer, reduce: str, acc: str, v: str, acc_type: str, first: str = "False"):
-    if reduce == "sum":
-        # as NumPy: the first element as it is (-0.0 stays -0.0), then the others added
-        if first == "False":
-            w.line(f"{acc} += np.{acc_type}({v})")
-        else:
-            w.line(f"{acc} = np.{acc_type}({v}) if {first} else {acc} + np.{acc_type}({v})")
-    elif reduce in ("max", "min"):
-        cmp = ">" if reduce == "max" else "<"
-        nan = f" or {v} != {v}" if acc_type.startswith("float") else ""
-        w.line(f"if {v} {cmp} {acc}{nan}:  # NaN wins, as in NumPy")
-        w.line(f"    {acc} = np.{acc_type}({v})")
-    elif reduce == "logsumexp":  # online: m the running maximum, s the sum of exp(v - m)
-        w.line(f"vv = np.float64({v})")
-        w.line("if vv > m:")
-        w.line("    s = s * np.exp(m - vv) + 1.0")
-        w.line("    m = vv")
-        w.line("elif vv != -np.inf:")
-        w.line("    s += 1.0 if vv == m else np.exp(vv - m)  # +inf twice: inf - inf is NaN")
-    else:
-        raise NotImplementedError(f"reduction {reduce!r}")
-
-
-def _init(w: _Writer, reduce: str, acc: str, acc_type: str):
-    if reduce == "logsumexp":
-        w.line("m = -np.inf")
-        w.line("s = 0.0")
-    elif reduce in ("max", "min") and acc_type == "bool":
-        w.line(f"{acc} = {reduce == 'min'}")
-    elif reduce in ("max", "min") and not acc_type.startswith("float"):
-        info = "min" if reduce == "max" else "max"
-        w.line(f"{acc} = np.{acc_type}(np.iinfo(np.{acc_type}).{info})")
-    else:
-        w.line(f"{acc} = np.{acc_type}({_INIT[reduce]})")
-
-
-def _final(reduce: str, acc: str) -> str:
-    return "m + np.log(s)" if reduce == "logsumexp" else acc
-
-
-@print_kernel.register
-def _(k: ReduceKernel) -> KernelSource:
+def reduction_frame(k: ReduceKernel) -> tuple:
+    """What a reduction's printer starts from, on either backend (the cuda printer too):
+    (params, line writer, the dims its bodies read, its array parameters, the kept axes, a
+    loop variable and an extent per axis of its domain)."""
     params, w = Params(), _Writer()
     dims = {d: params.term(d, "d") for d in _dims_of(k.body, k.epilogue)}
     arrays = [f"x{j}" for j in range(len(k.operands))] + \
         [f"e{j}" for j in range(len(k.extras))] + ["out"]
-    rank = len(k.domain)
-    kept = [a for a in range(rank) if a not in k.axes]
-    loops = [f"i{j}" for j in range(rank)]
+    kept = [a for a in range(len(k.domain)) if a not in k.axes]
+    loops = [f"i{j}" for j in range(len(k.domain))]
     extents = [params.term(d, "n") for d in k.domain]
+    return params, w, dims, arrays, kept, loops, extents
+
+
+@print_kernel.register
+def _(k: ReduceKernel) -> KernelSource:
+    params, w, dims, arrays, kept, loops, extents = reduction_frame(k)
+    rank = len(k.domain)
     acc_type = _acc_type(k.reduce, k.acc_dtype)
     trailing = all(a > b for a in k.axes for b in kept)
     if k.reduce in ("max", "min"):
