@@ -98,7 +98,8 @@ def _plan(ms) -> list[dict]:
     the back, so neither waits for the other while there is work it can do). Each item names
     the modules it needs compiled first."""
     shared = {(t, part): gemm.module_name(t, part) for t, part in ms.gemm_modules}
-    done = cache.compiled([*shared.values(), *ms.kernel_modules])
+    driver = cache.name_of(ms.driver_source)
+    done = cache.compiled([*shared.values(), *ms.kernel_modules, driver])
     matmul = []
     for t, part in sorted(ms.gemm_modules, key=lambda m: m[1] != "tile"):
         name = shared[t, part]
@@ -119,17 +120,16 @@ def _plan(ms) -> list[dict]:
     waits = {item["name"] for item in matmul}
     for item in matmul + kernels:
         item["after"] = [a for a in item["after"] if a in waits]  # the rest is compiled
-    return matmul + _driver(ms) + kernels
+    return matmul + ([] if driver in done else _driver(ms, driver)) + kernels
 
 
-def _driver(ms) -> list[dict]:
-    """The driver, for the helper alone (this process would link it to stand-ins): it calls
-    the kernels by symbol, so it needs none of them compiled, and it is the longest module
-    of a large program (the tiny transformer's, 224 calls: 3.6 s), which compiled last, alone,
-    once every kernel had."""
-    name = cache.name_of(ms.driver_source)
+def _driver(ms, name: str) -> list[dict]:
+    """The driver (module `name`), for the helper alone (this process would link it to
+    stand-ins): it calls the kernels by symbol, so it needs none of them compiled, and it is
+    the longest module of a large program (the tiny transformer's, 224 calls: 3.6 s), which
+    compiled last, alone, once every kernel had."""
     runs = [f"run{j}" for j, (kind, _) in enumerate(ms.segments) if kind == "native"]
-    if not runs or cache.compiled([name]):
+    if not runs:
         return []
     cache.write(ms.driver_source, name)
     return [{"driver": runs, "name": name, "dims": len(ms.dims), "after": [],

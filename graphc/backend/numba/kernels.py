@@ -1,9 +1,9 @@
 """Kernel printers: one function per kernel kind (functools.singledispatch on the kernel's
 class), each returning readable Python source for `numba.njit`. Here: what every printer
 shares (KernelSource, the line writer, when a loop is split across threads, a reduction's
-accumulator) and the elementwise kernels; reductions.py has the reductions and softmax, index_kernels.py one_hot,
-arange, gathers, argmax and random_uniform, contract.py the contractions
-(graphc/backend/numba/driver.py imports them all, which registers them).
+accumulator) and the elementwise kernels; reductions.py has the reductions and softmax,
+index_kernels.py one_hot, arange, gathers, argmax and random_uniform, contract.py the
+contractions (graphc/backend/numba/driver.py imports them all, which registers them).
 
 A kernel function takes its flat arrays, then the integer parameters its sizes, strides and
 offsets need (their values are computed by the driver from the dims), so it compiles once
