@@ -86,4 +86,12 @@ class CoreBudget:
         return self._free
 
 
+    def forget(self) -> None:
+        """Start a new sample now, all cores free until it says otherwise: the load the last
+        one counted has ended (a compile helper this process has just seen exit, whose
+        seconds counted as others' until it was reaped)."""
+        self._last = _readings(self._cpus)
+        self._free = self.cores
+
+
 BUDGET = CoreBudget()

@@ -105,7 +105,7 @@ def test_a_program_compiled_with_a_helper_is_all_in_the_cache_and_right(empty_ca
 def test_a_helper_that_fails_leaves_the_compile_to_this_process(empty_cache, monkeypatch):
     started = []
 
-    def failing(claims, plan):
+    def failing(claims, plan, later=()):
         started.append(plan)
         return subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     monkeypatch.setattr(jobs, "_start", failing)
@@ -116,7 +116,7 @@ def test_a_helper_that_fails_leaves_the_compile_to_this_process(empty_cache, mon
 
 def test_a_helper_that_cannot_start_leaves_the_compile_to_this_process(empty_cache,
                                                                        monkeypatch):
-    def cannot(claims, plan):
+    def cannot(claims, plan, later=()):
         raise FileNotFoundError("no python here")
     monkeypatch.setattr(jobs, "_start", cannot)
     outputs = seven_kernels()
@@ -167,3 +167,69 @@ def test_a_driver_the_helper_compiled_links_to_a_kernel_compiled_later(tmp_path)
             f.unlink()
     second = fresh()
     assert second["agree"] and second["driver_hits"] == 1
+
+
+def test_only_matmul_modules_whose_every_caller_can_run_blas_are_deferred():
+    # a dense product can run BLAS until the generated matmul is in; the attention's
+    # per-head product (views with no dense layout) runs only generated, so its program needs
+    # the tile module at once, and defers only the blocks module, which the projection calls
+    x, w = gc.tensor("x", ("B", 32, 64)), gc.tensor("w", (64, 64))
+    dense = gc.compile(gc.relu(x @ w + 1.0), backend="cpu")
+    assert dense.impl.module_source.deferrable() == {("float32", "tile"),
+                                                     ("float32", "blocks")}
+
+    def heads(t):
+        return gc.transpose(gc.reshape(t, ("B", 32, 4, 16)), (0, 2, 1, 3))
+    scores = gc.einsum("bhtd,bhsd->bhts", heads(x @ w), heads(x * 2.0))
+    attention = gc.compile(scores, backend="cpu")
+    assert attention.impl.module_source.deferrable() == {("float32", "blocks")}
+
+
+DEFERRED = """
+import json, sys
+import numpy as np
+import graphc as gc
+from graphc.backend.numba import jobs, runtime
+jobs.MIN_SECONDS, jobs._busy = 0.0, lambda: False  # a helper for this small program too
+runtime.COMPILING_POLL_S = 0.0  # every call looks whether the helper is done
+x, w = gc.tensor("x", (8, 16)), gc.tensor("w", (16, 8))
+out = gc.relu(x @ w + 1.0)  # 2048 FLOPs: generated, unmeasured, once the tile module is in
+f = gc.compile(out, backend="cpu")
+rng = np.random.default_rng(3)
+feeds = {"x": rng.standard_normal((8, 16)).astype(np.float32),
+         "w": rng.standard_normal((16, 8)).astype(np.float32)}
+want = gc.compile(out, backend="reference")(**feeds)
+later = sorted(f.impl._later)
+got = [f(**feeds)]
+runs = [k.runs for k in f.kernels if "matmul" in k.name]
+if "--exit" not in sys.argv:  # else the process exits with its helper still compiling
+    for background in list(jobs._running):
+        background.wait()
+    got.append(f(**feeds))
+    runs += [k.runs for k in f.kernels if "matmul" in k.name]
+print(json.dumps({"later": later, "runs": runs, "left": sorted(f.impl._later),
+                  "agree": [bool(np.allclose(g, want, rtol=1e-5, atol=1e-5)) for g in got]}))
+"""
+
+
+@pytest.mark.parametrize("exit_first", [False, True])
+def test_a_program_runs_blas_while_its_helper_compiles_the_generated_matmul(tmp_path,
+                                                                          exit_first):
+    """The tile module, which a dense product can do without, is compiled after the rest: the
+    first call runs BLAS, the helper still compiling; once it is done the kernel, compiled
+    before the module, calls it through its cell (entry.py). A process that exits first
+    waits for its helper: the module is in the cache, the claims cleared away."""
+    env = dict(os.environ, **{cache.ENV: str(tmp_path), jobs.ENV: "2"})
+    done = subprocess.run([sys.executable, "-c", DEFERRED] + ["--exit"] * exit_first,
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["later"] == [["float32", "tile"]]
+    assert all(result["agree"]) and len(result["agree"]) == 2 - exit_first
+    blas = result["runs"][0]
+    assert blas.startswith("BLAS") and "compiling meanwhile" in blas, blas
+    if not exit_first:
+        assert result["left"] == [] and result["runs"][1].startswith("generated at")
+    tile = gemm.module_name("float32", "tile")
+    assert any((tmp_path / "__pycache__").glob(tile + ".*.nbi"))  # the helper's, kept
+    assert not list(tmp_path.glob(".claims-*"))

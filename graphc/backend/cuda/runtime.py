@@ -26,7 +26,7 @@ import numpy as np
 from ...lower import lower
 from ...lower.program import ContractKernel, ReferenceKernel
 from ..numba import cache
-from ..numba.runtime import KernelInfo
+from ..kernel_info import KernelInfo
 from . import target as targets
 from .kernels import FAULT
 from .module import CudaModule, versions

@@ -143,10 +143,10 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
     ks.items = items
     ks.gemm = [(t, "tile")] + ([(t, "product")] if parallel else []) + \
         ([(t, "blocks")] if blocks else []) + ([(t, "items")] if items else [])
-    imported = {"tile": "tile", "product": "product", "blocks": "gemm_blocks",
-                "items": "gemm_items"}
-    ks.imports = [f"from {gemm.module_name(t, part)} import {imported[part]}"
-                  for t, part in ks.gemm]
+    # called through cells: the kernel compiles without the modules (gemm.shared)
+    ks.imports = ["from graphc.backend.numba.gemm import shared", ""] + \
+        [f"{gemm.EXPORTS[part]} = shared({gemm.symbol(t, part)!r}, {t!r}, {part!r})"
+         for t, part in ks.gemm]
     return ks
 
 

@@ -135,6 +135,16 @@ class Module:
         self.gemm_modules.update(getattr(ks, "gemm", None) or [])
         return function
 
+    def deferrable(self) -> frozenset:
+        """The shared matmul modules ((dtype, part)) the program can run without, for a
+        while: those whose every caller can run BLAS instead (jobs.py compiles them after the
+        rest, runtime.py chooses BLAS until they are loaded)."""
+        needed = set()
+        for ks in self.kernel_sources.values():
+            if getattr(ks, "gemm", None) and not ks.blas:
+                needed.update(ks.gemm)
+        return frozenset(self.gemm_modules - needed)
+
     @property
     def source(self) -> str:
         """Everything generated, readable in one piece: the kernels, then the driver."""

@@ -28,8 +28,8 @@ import sys
 import numpy as np
 from numba import config, types
 
-__all__ = ["I", "P", "byte_offset", "carray", "data_address", "entry", "export", "kernel",
-           "stand_in", "status", "symbol"]
+__all__ = ["I", "P", "byte_offset", "carray", "data_address", "entry", "export", "fill",
+           "kernel", "stand_in", "status", "symbol"]
 
 P, I = types.voidptr, types.int64
 status = types.int64  # what an entry point returns: 0, or 1 where the kernel failed
@@ -84,6 +84,9 @@ if config.DISABLE_JIT:
 
     def stand_in(name):
         pass
+
+    def fill(name, address):
+        pass
 else:
     from llvmlite import binding, ir
     from numba import carray, cfunc
@@ -134,3 +137,50 @@ else:
         loads it, after the kernels."""
         if not binding.address_of_symbol(symbol(name)):
             binding.add_symbol(symbol(name), ctypes.cast(_STAND_IN, ctypes.c_void_p).value)
+
+    # ---- calls through a cell: a shared matmul module's entry points (gemm.py) ----------
+    # A kernel calls the shared matmul (gemm.py) through a cell, a word holding the entry
+    # point's address, registered under `<symbol>_cell` before anything names it. So a kernel
+    # compiles, in any process, before the matmul module it calls is compiled or loaded (a
+    # symbol naming no code made LLVM abort the process), and its machine code, cached, is
+    # linked to this process's cell as it loads. Loading the matmul module fills the cell; the
+    # runtime loads every matmul module a program's kernels call before it runs them.
+    _cells: dict = {}
+
+    def _cell(name: str) -> ctypes.c_void_p:
+        cell = _cells.get(name)
+        if cell is None:
+            cell = _cells[name] = ctypes.c_void_p(0)
+            binding.add_symbol(f"{name}_cell", ctypes.addressof(cell))
+        return cell
+
+    def fill(name: str, address: int) -> None:
+        """The entry point at `address` is what calls through `name`'s cell reach."""
+        _cell(name).value = address
+
+    @functools.lru_cache(maxsize=256)
+    def through(name: str, signature):
+        """A function for compiled code that calls, with C's convention, the entry point of
+        `signature` whose address `name`'s cell holds when the call runs."""
+        _cell(name)
+        n = len(signature.args)
+
+        def typer(typingctx, *args):
+            return signature, codegen
+
+        def codegen(context, builder, sig, args):
+            returns = context.get_value_type(sig.return_type) \
+                if sig.return_type != types.void else ir.VoidType()
+            fnty = ir.FunctionType(returns, [context.get_value_type(a) for a in sig.args])
+            module = builder.module
+            cell = module.globals.get(f"{name}_cell")
+            if cell is None:  # declared, defined elsewhere: this process's cell
+                cell = ir.GlobalVariable(module, ir.IntType(8).as_pointer(), f"{name}_cell")
+            function = builder.bitcast(builder.load(cell), fnty.as_pointer())
+            result = builder.call(function, args)
+            return context.get_dummy_value() if sig.return_type == types.void else result
+
+        params = ", ".join(f"a{j}" for j in range(n))  # an intrinsic's arguments are named
+        scope = {"typer": typer}
+        exec(f"def call(typingctx, {params}):\n    return typer(typingctx, {params})", scope)
+        return intrinsic(scope["call"])

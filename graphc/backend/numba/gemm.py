@@ -4,9 +4,9 @@ micro-kernel, cache blocks from the `tile` schedule (Goto's algorithm, as BLIS w
 Modules per dtype ("tile"; "product" on all threads; "blocks" and "items", split across
 threads, whose sources are in split.py; each compiled only for a program that may run it),
 generated here, cached on disk like the kernels and compiled once per
-machine. Kernels call it by symbol name, as they call BLAS (graphc/backend/numba/blas.py), so
-a kernel's compile neither links nor re-optimizes it: a contraction kernel only adds its own
-tile loop and fused epilogue.
+machine. Kernels call it through a cell holding its entry point's address (`shared`,
+entry.py's `through`), so a kernel's compile neither links nor re-optimizes it, nor needs it
+compiled: a contraction kernel only adds its own tile loop and fused epilogue.
 
 - `micro(ap, bp, kc, out, at, ld, first)`: out[at + i*ld + j] (+)= (Ap @ Bp)[i, j] for an
   MR x kc panel of A and a kc x NR panel of B, both packed contiguous (`first`: write, the
@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import re
 import threading
 
 import numpy as np
@@ -68,6 +69,7 @@ from llvmlite import binding
 from numba import carray, cfunc, config, njit, prange, types
 
 from graphc.backend.numba.blas import DOUBLE, NO_TRANSPOSE, SINGLE, xxgemm
+from graphc.backend.numba.entry import fill
 from graphc.backend.numba.vectors import add_store, fma, load, splat, store
 
 MR, NR = {mr}, {nr}
@@ -266,7 +268,9 @@ else:
     def {name}_entry({params}):
         {call}
 
-    # kernels call it by name: its compiled code is linked, never compiled again
+    # kernels call it through a cell (gemm.shared), this module's code by name: its compiled
+    # code is linked, never compiled again
+    fill("graphc_{name}_@TAG@", {name}_entry.address)
     binding.add_symbol("graphc_{name}_@TAG@", {name}_entry.address)
     {export} = types.ExternalFunction("graphc_{name}_@TAG@", {signature})"""
 
@@ -364,6 +368,32 @@ def slp_vectorizer():
 def module_name(dtype: str, part: str = "tile") -> str:
     from . import cache
     return cache.name_of(source(dtype, part))
+
+
+EXPORTS = {"tile": "tile", "product": "product", "blocks": "gemm_blocks", "items": "gemm_items"}
+_SIGNATURES = {"tile": "TILE", "product": "PRODUCT", "blocks": "BLOCKS", "items": "ITEMS"}
+
+
+def symbol(dtype: str, part: str) -> str:
+    """The name of module `part`'s entry point for `dtype` (its source's hash in it)."""
+    return re.search(rf'fill\("(graphc_{part}_[0-9a-f]+)"', source(dtype, part)).group(1)
+
+
+def shared(name: str, dtype: str, part: str):
+    """What a kernel calls for module `part`'s entry point `name`: a call through its cell
+    (entry.py), so the kernel compiles without the module, which the runtime loads before
+    running it; the module's plain-Python function under NUMBA_DISABLE_JIT."""
+    from numba import config, types
+    if name != symbol(dtype, part):  # (a kernel is printed with the current module's name)
+        raise ValueError(f"graphc: {name} is not the shared matmul's {part} for {dtype}")
+    if config.DISABLE_JIT:
+        return getattr(load(dtype, part), EXPORTS[part])
+    from .entry import through
+    text = re.search(rf"^{_SIGNATURES[part]} = (types\.void\(.*\))$", source(dtype, part),
+                     re.M).group(1)
+    scalar = types.float32 if dtype == "float32" else types.float64
+    return through(name, eval(text, {"types": types, "P": types.voidptr, "I": types.intp,
+                                     "S": scalar}))
 
 
 def load(dtype: str, part: str = "tile"):

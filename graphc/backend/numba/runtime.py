@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import numpy as np
 import sympy
@@ -19,7 +18,9 @@ import sympy
 from ...errors import InputError
 from ...lower import lower
 from ...lower.program import ContractKernel, ReferenceKernel
+from ..kernel_info import KernelInfo
 from ..blas import SERIAL_BELOW_FLOPS, BlasThreads
+from ..load import BUDGET
 from . import blas as numba_blas
 from . import cache, gemm, jobs, warm
 from .contract import BLOCKS_FROM_FLOPS
@@ -34,24 +35,7 @@ MATMUL = ("auto", "blas", "generated", "parallel", "blocks")  # gc.compile(..., 
 MEASURE_FROM_FLOPS = 2 ** 12
 
 WORKSPACES = 8  # dim-size sets whose workspaces a function keeps
-
-
-@dataclass(frozen=True)
-class KernelInfo:
-    """One kernel of a compiled function, for f.kernels and `graphc kernels`."""
-
-    name: str
-    kind: str
-    provenance: tuple
-    function: str
-    schedule: str
-    flops: object
-    runs: str          # "generated", "BLAS or generated", "NumPy reference"
-    notes: tuple
-
-    def __str__(self):
-        return (f"{self.name:28s} {self.kind:18s} {'+'.join(self.provenance):34s} "
-                f"{self.runs:20s} {self.schedule}")
+COMPILING_POLL_S = 0.25  # how often a call looks whether the deferred matmul modules are done
 
 
 class CpuFunction:
@@ -90,7 +74,8 @@ class CpuFunction:
             calls_blas=matmul not in ("generated", "parallel") and
             any(ms.kernel_sources[n].blas for n in ms.contractions))
         self.choices: dict = {}  # dim sizes -> {contraction kernel: (mode, why)}
-        self._remeasure: dict = {}  # dim sizes -> when to choose again (a busy measurement)
+        # dim sizes -> when to choose again (a busy measurement, a matmul module compiling)
+        self._remeasure: dict = {}
         self._load()
 
     def _load(self, retry: bool = True):
@@ -99,11 +84,13 @@ class CpuFunction:
         damaged cache entry is removed and rebuilt, never a crash."""
         ms = self.module_source
         try:
-            if retry:
-                jobs.compile_in_two(ms)  # a helper process compiles part of it, where it pays
+            self._later = frozenset()  # matmul modules a helper compiles meanwhile
+            if retry:  # a helper process compiles part of it, where it pays
+                self._later = jobs.compile_in_two(
+                    ms, ms.deferrable() if self.matmul in ("auto", "blas") else frozenset())
             with gemm.slp_vectorizer(), warm.loading():
-                for dtype, part in sorted(ms.gemm_modules):
-                    gemm.load(dtype, part)  # the kernels import it by name
+                for dtype, part in sorted(ms.gemm_modules - self._later):
+                    gemm.load(dtype, part)  # which fills the cells the kernels call through
                 for name, src in ms.kernel_modules.items():
                     cache.load(src, name)  # registers its entry point, which the driver calls
                 self.module = cache.load(ms.driver_source)
@@ -210,7 +197,8 @@ class CpuFunction:
     def _prepare(self, d: tuple):
         """(workspace, BLAS-thread context, contraction modes) for calls with dim sizes `d`."""
         if self._remeasure and time.monotonic() >= self._remeasure.get(d, math.inf):
-            del self._remeasure[d]  # a choice measured on a busy machine: choose again
+            del self._remeasure[d]  # measured on a busy machine, or made while a matmul
+            # module compiled (_compiling): choose again
             self._prepared.pop(d, None)
         hit = self._prepared.get(d)
         if hit is None:
@@ -244,6 +232,10 @@ class CpuFunction:
         import numba
         from numba import config
         ms, modes, why = self.module_source, [], {}
+        later = self._compiling()
+        if later:
+            self._remeasure[d] = min(self._remeasure.get(d, math.inf),
+                                     time.monotonic() + COMPILING_POLL_S)
         threads = numba.get_num_threads() if not config.DISABLE_JIT else 1
         blas_threads = self.threads.threads(dims)
         no_blas = not any(ms.kernel_sources[n].blas for n in ms.contractions)
@@ -254,7 +246,8 @@ class CpuFunction:
             self.threads.largest_flops(dims) >= SERIAL_BELOW_FLOPS
         pool = threads > 1 and (self.matmul == "blocks" or self.matmul == "auto" and
                                 not own_threads) and \
-            any(ms.kernel_sources[n].blocks for n in ms.contractions)
+            any(ms.kernel_sources[n].blocks for n in ms.contractions) and \
+            not any(part == "blocks" for _, part in later)
         if pool:
             blas_threads = 1
         for name in ms.contractions:
@@ -267,7 +260,9 @@ class CpuFunction:
                 ([PARALLEL] if ks.parallel and threads > 1 and no_blas and
                  flops >= SERIAL_BELOW_FLOPS else []) + \
                 ([BLOCKS] if ks.blocks and pool and flops >= BLOCKS_FROM_FLOPS else [])
-            if forced is not None:
+            if later and ks.blas and later & set(ks.gemm):
+                mode, reason = BLAS, "until the generated matmul, compiling meanwhile, is loaded"
+            elif forced is not None:
                 can = forced in ways or (forced == PARALLEL and ks.parallel) or \
                     (forced == BLOCKS and ks.blocks)
                 mode = forced if can else SERIAL
@@ -291,7 +286,24 @@ class CpuFunction:
         self.choices[d] = why
         # no block chosen (small products): BLAS's threads as before, and no thread limits
         # to set around a call that OpenBLAS runs on one thread anyway (7 us of a 44 us step)
-        return np.array(modes, np.int64), (pool and BLOCKS in modes) or ITEMS in modes
+        # while a helper compiles (`later`), BLAS on one thread: on two threads it fought the
+        # helper for the cores, and its threads, spinning after each call, spoiled the
+        # measurements made once the modules were in (blocks measured 1.4-2.3 ms, not 0.8)
+        return np.array(modes, np.int64), (pool and BLOCKS in modes) or ITEMS in modes or \
+            bool(later)
+
+    def _compiling(self) -> frozenset:
+        """The shared matmul modules a helper is still compiling (jobs.compile_in_two),
+        loaded here once it is done; until then the contractions that call them run BLAS,
+        and their choice is made again at a call COMPILING_POLL_S later."""
+        if not self._later or jobs.compiling(self._later):
+            return self._later
+        BUDGET.forget()  # the helper has exited: the cores are free for the measurements
+        with gemm.slp_vectorizer(), warm.loading():
+            for dtype, part in sorted(self._later):
+                gemm.load(dtype, part)  # from the cache (compiled here if the helper failed)
+        self._later = frozenset()
+        return self._later
 
     def _kernel(self, name: str):
         return next(k for k in self.program.kernels if k.name == name)
