@@ -85,7 +85,14 @@ def empty_cache(tmp_path, monkeypatch):
 
 
 def test_a_program_compiled_with_a_helper_is_all_in_the_cache_and_right(empty_cache,
-                                                                       monkeypatch):
+                                                                       monkeypatch,
+                                                                       tmp_path_factory):
+    # run from a directory holding another graphc (as a checkout beside an installed one):
+    # the helper imports this process's graphc all the same
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "graphc").mkdir()
+    (elsewhere / "graphc" / "__init__.py").write_text("raise ImportError('another graphc')\n")
+    monkeypatch.chdir(elsewhere)
     helpers, start = [], jobs._start
     monkeypatch.setattr(jobs, "_start", lambda *a: helpers.append(start(*a)) or helpers[-1])
     outputs = seven_kernels()

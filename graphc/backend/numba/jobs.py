@@ -6,7 +6,7 @@ entry point in its own module (entry.py), which calls the shared matmul modules 
 through cells and compiles without them, and the driver calls the kernels by symbol, needing
 none of them. What either process compiles lands in the on-disk cache, where loading it takes
 milliseconds. So where there is enough to compile (MIN_SECONDS) and a core is idle, a helper
-process (`python -m graphc.backend.numba.jobs`) takes modules from the front of the list (the
+process (this module, run as a script) takes modules from the front of the list (the
 matmul modules first, then the driver, which only the helper compiles, then the kernels
 calling the matmul modules), this process from the back, each claiming a module before
 compiling it (a file created exclusively), until every module is claimed.
@@ -306,7 +306,12 @@ def _start(claims: str, plan: list, later: list = ()) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
         GRAPHC_CACHE_DIR=cache.cache_dir())
-    helper = subprocess.Popen([sys.executable, "-m", "graphc.backend.numba.jobs", claims],
+    # this graphc first on the helper's path: `python -m` puts the working directory first,
+    # and one holding another graphc (a checkout beside an installed one) gave the helper
+    # that graphc, which failed on this one's plan (and this process compiled it all alone)
+    run = (f"import runpy, sys; sys.path.insert(0, {root!r}); "
+           "runpy.run_module('graphc.backend.numba.jobs', run_name='__main__')")
+    helper = subprocess.Popen([sys.executable, "-c", run, claims],
                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=env, text=True)
     helper.stdin.write(json.dumps({"plan": plan, "later": list(later)}))
