@@ -40,7 +40,7 @@ from .grad import grad, check_grad  # noqa: E402
 from .compile import compile, BACKENDS, available_backends  # noqa: E402
 from .cost import compare as cost  # noqa: E402
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402,F401
 
 # name -> (module, attribute): loaded when first asked for
 _LAZY = {

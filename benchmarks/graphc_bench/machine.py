@@ -24,7 +24,7 @@ def describe() -> list[str]:
 
 
 def cpu_model() -> str:
-    from graphc.backend.numba.driver import cpu_name  # what the compile cache is keyed by
+    from graphc.backend.numba.build import cpu_name  # what the compile cache is keyed by
     return cpu_name()
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import sys
 
-import sympy
-
 from .load import BUDGET
 
 # About a millisecond of one core's work: below it a second thread cannot pay for itself.
@@ -93,6 +91,7 @@ class BlasThreads:
     def __init__(self, graph, numba_pool: bool = False, calls_blas: bool = True):
         """numba_pool: the compiled code has parallel loops (their threads are limited with
         BLAS's on every call); calls_blas: it calls BLAS at all."""
+        import sympy  # here, not at the top: the compile helper imports this module without it
         from ..cost import node_cost
         self.numba_pool, self.calls_blas = numba_pool, calls_blas
         counts = [sympy.sympify(node_cost(n).flops) for n in graph.nodes()

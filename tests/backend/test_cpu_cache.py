@@ -122,16 +122,16 @@ def test_a_change_to_the_code_kernels_compile_in_names_new_entries(monkeypatch):
     # Numba's cache checks only a generated module's own file; BLAS's call (blas.py) is
     # compiled into every contraction kernel, so its source is part of every entry's name
     import graphc as gc
-    from graphc.backend.numba import driver, gemm
+    from graphc.backend.numba import build, driver, gemm
     from graphc.lower import lower
     from graphc.passes.pipeline import optimize
     x, w = gc.tensor("x", ("B", 3)), gc.tensor("w", (3, 2))
     program = lower(optimize(gc.Graph.of([gc.relu(x @ w)]))[0])
-    before = driver.Module(program, driver.versions())
+    before = driver.Module(program, build.versions())
     gemm_before = gemm.source("float32")
-    monkeypatch.setattr(driver, "runtime_digest", lambda: "changed")
+    monkeypatch.setattr(build, "runtime_digest", lambda: "changed")
     gemm.source.cache_clear()
-    after = driver.Module(program, driver.versions())
+    after = driver.Module(program, build.versions())
     assert not set(before.kernel_modules) & set(after.kernel_modules)
     assert gemm.source("float32") != gemm_before
     gemm.source.cache_clear()

@@ -240,3 +240,19 @@ def test_a_program_runs_blas_while_its_helper_compiles_the_generated_matmul(tmp_
     tile = gemm.module_name("float32", "tile")
     assert any((tmp_path / "__pycache__").glob(tile + ".*.nbi"))  # the helper's, kept
     assert not list(tmp_path.glob(".claims-*"))
+
+
+def test_the_helper_starts_without_graphc_s_dsl_or_sympy():
+    # its start is on the cold step's path: graphc's __init__ (the DSL, the ops, sympy) took
+    # 0.35 s of it, and the helper only compiles generated modules
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(jobs.__file__))))
+    start = jobs.HELPER.format(root=os.path.dirname(root)).split("runpy.run_module")[0]
+    probe = start + (
+        "import graphc.backend.numba.jobs\n"
+        "from graphc.backend.numba import blas, build, clock, entry, gemm, pool, vectors, vmath\n"
+        "gemm.source('float32', 'blocks'), build.signature(2)\n"
+        "print(sorted(m for m in ('sympy', 'graphc.dsl', 'graphc.ops') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["[]"]

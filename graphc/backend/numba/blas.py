@@ -2,7 +2,7 @@
 function calling it can be cached on disk, where a ctypes pointer could not): MKL's gemm where
 MKL is installed (mkl.py), registered as `graphc_mkl_xxgemm`, else the `numba_xxgemm` entry
 point of Numba's own helper library, which calls the BLAS that SciPy ships (OpenBLAS). Which
-one is part of every generated module's name (driver.py: runtime_digest).
+one is part of every generated module's name (build.py: runtime_digest).
 
 xxgemm(kind, transa, transb, m, n, k, alpha*, a, lda, b, ldb, beta*, c, ldc) is column-major
 BLAS; `kind` is SINGLE (ord('s')) for float32 and DOUBLE (ord('d')) for float64; alpha and

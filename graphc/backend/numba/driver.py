@@ -14,11 +14,8 @@ run1, ...) with the op's NumPy reference called between them.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
-import os
-import platform
 import re
 
 from ...lower.program import ContractKernel, ReferenceKernel
@@ -48,17 +45,6 @@ from graphc.backend.numba.clock import now
 from graphc.backend.numba.entry import (I, P, byte_offset, carray, data_address, entry, export,
                                         kernel, status)
 '''
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _ident(name: str) -> str:
@@ -299,39 +285,3 @@ class Module:
         head = ["ndarray, empty, array, int64 = np.ndarray, np.empty, np.array, np.int64"] + \
             [f"_DT_{t} = np.dtype({t!r})" for t in dtypes] + ["", ""]
         return head + lines
-
-
-def signature(dims: int) -> tuple:
-    """The types a driver (run<j>) is compiled for: the arrays' ids, the workspace, the
-    contractions' modes, then each of `dims` dims."""
-    import numba
-    import numpy as np
-    arrays = [np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.int64)]
-    return tuple(numba.typeof(a) for a in arrays) + (numba.types.int64,) * dims
-
-
-def versions() -> dict:
-    import numba
-    from ... import __version__
-    return {"graphc": __version__, "numba": numba.__version__, "cpu": cpu_name(),
-            "runtime": runtime_digest()}
-
-
-# What generated code calls and Numba compiles into it: BLAS's call, the matmul's vectors,
-# dropout's random bits, the pool's thread count, the profile's clock, the C entry points, the
-# vectorized erf and exp. Numba's cache checks only each generated module's own file, so a
-# change to one of these must name new cache entries (a kernel cached with an old BLAS call
-# kept running it).
-RUNTIME_FILES = ("blas.py", "vectors.py", "splitmix.py", "pool.py", "clock.py", "entry.py",
-                 "vmath.py")
-
-
-@functools.lru_cache(maxsize=1)
-def runtime_digest() -> str:
-    from .blas import PROVIDER  # the BLAS the code calls by name: MKL's or OpenBLAS's
-    here = os.path.dirname(__file__)
-    digest = hashlib.sha256(PROVIDER.encode())
-    for name in RUNTIME_FILES:
-        with open(os.path.join(here, name), "rb") as f:
-            digest.update(f.read())
-    return digest.hexdigest()[:12]

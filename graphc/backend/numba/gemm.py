@@ -87,7 +87,7 @@ def source(dtype: str, part: str = "tile") -> str:
     loop is half the matmul's compile time. Their C entry points (`linked`) are named by the
     hash of the rest."""
     mr, nr = register_block(dtype)
-    from .driver import runtime_digest  # the code it calls, compiled into it (driver.py)
+    from .build import runtime_digest  # the code it calls, compiled into it
     head = _HEADER.format(dtype=dtype, mr=mr, nr=nr, lanes=_lanes(dtype),
                           runtime=runtime_digest()) + "\n\n"
     kind = "SINGLE" if dtype == "float32" else "DOUBLE"

@@ -7,8 +7,8 @@ through cells and compiles without them, and the driver calls the kernels by sym
 none of them. What either process compiles lands in the on-disk cache, where loading it takes
 milliseconds. So where there is enough to compile (MIN_SECONDS) and a core is idle, a helper
 process (this module, run as a script) takes modules from the front of the list (the
-matmul modules first, then the driver, which only the helper compiles, then the kernels
-calling the matmul modules), this process from the back, each claiming a module before
+matmul modules first, then the driver, which only the helper compiles, then the kernels,
+longest first from both ends), this process from the back, each claiming a module before
 compiling it (a file created exclusively), until every module is claimed.
 
 Tiers: a matmul module that every kernel calling it can do without, running BLAS instead
@@ -188,9 +188,9 @@ def _wait_done(claims: str, items: list, helper) -> None:
 
 def _plan(ms) -> list[dict]:
     """What is not compiled yet, in the helper's order: the matmul modules, the driver, then
-    the kernels that call the matmul modules, then the others (this process takes them from
-    the back, so neither waits for the other while there is work it can do). Each item names
-    the modules it needs compiled first."""
+    the kernels, longest first from both ends (this process takes them from the back, so
+    neither waits for the other while there is work it can do). Each item names the modules
+    it needs compiled first."""
     shared = {(t, part): gemm.module_name(t, part) for t, part in ms.gemm_modules}
     driver = cache.name_of(ms.driver_source)
     done = cache.compiled([*shared.values(), *ms.kernel_modules, driver])
@@ -209,11 +209,19 @@ def _plan(ms) -> list[dict]:
             cache.write(src, name)
             kernels.append({"kernel": name, "name": name, "needs": needs.get(name, []),
                             "after": []})  # the matmul calls go through cells (entry.py)
-    kernels.sort(key=lambda item: not item["needs"])
+    kernels = _ends_first(kernels)
     waits = {item["name"] for item in matmul}
     for item in matmul + kernels:
         item["after"] = [a for a in item["after"] if a in waits]  # the rest is compiled
     return matmul + ([] if driver in done else _driver(ms, driver)) + kernels
+
+
+def _ends_first(items: list) -> list:
+    """The items longest first from both ends of the list, the shortest in the middle (by
+    their estimated seconds: the contraction kernels at the ends): each process takes from its
+    end, so both end on short items, and neither waits long for the other's last one."""
+    ranked = sorted(items, key=_seconds, reverse=True)
+    return ranked[0::2] + ranked[1::2][::-1]
 
 
 def _driver(ms, name: str) -> list[dict]:
@@ -273,7 +281,7 @@ def _done(claims: str, item) -> None:
 def _compile_driver(item: dict) -> None:
     """Compile the driver's native segments for the cache, linked to stand-ins for the kernels
     this process has not compiled (entry.stand_in): nothing here calls it."""
-    from .driver import signature
+    from .build import signature
     from .entry import stand_in
     for function in item["kernels"]:
         stand_in(function)  # where this process has not compiled the kernel
@@ -300,18 +308,28 @@ def _claim(claims: str, item) -> bool:
         return False
 
 
+# How the helper starts:
+# - this graphc first on its path: `python -m` puts the working directory first, and one
+#   holding another graphc (a checkout beside an installed one) gave the helper that graphc,
+#   which failed on this one's plan (and this process compiled it all alone);
+# - graphc's package bare, its __init__ not run: the helper compiles generated modules, which
+#   import only graphc.backend.numba, and the DSL, the ops and sympy that __init__ imports
+#   took 0.35 s of its start, while this process compiled alone.
+HELPER = """import os, runpy, sys, types
+sys.path.insert(0, {root!r})
+package = types.ModuleType("graphc")
+package.__path__ = [os.path.join({root!r}, "graphc")]
+sys.modules["graphc"] = package
+runpy.run_module("graphc.backend.numba.jobs", run_name="__main__")"""
+
+
 def _start(claims: str, plan: list, later: list = ()) -> subprocess.Popen:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))))  # where the graphc package is, for the helper's import
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
         GRAPHC_CACHE_DIR=cache.cache_dir())
-    # this graphc first on the helper's path: `python -m` puts the working directory first,
-    # and one holding another graphc (a checkout beside an installed one) gave the helper
-    # that graphc, which failed on this one's plan (and this process compiled it all alone)
-    run = (f"import runpy, sys; sys.path.insert(0, {root!r}); "
-           "runpy.run_module('graphc.backend.numba.jobs', run_name='__main__')")
-    helper = subprocess.Popen([sys.executable, "-c", run, claims],
+    helper = subprocess.Popen([sys.executable, "-c", HELPER.format(root=root), claims],
                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=env, text=True)
     helper.stdin.write(json.dumps({"plan": plan, "later": list(later)}))

@@ -153,5 +153,5 @@ def _save_choices(choices: dict) -> None:
 
 
 def _machine() -> str:
-    from .driver import versions
+    from .build import versions
     return " ".join(f"{k}={v}" for k, v in sorted(versions().items()))

@@ -26,7 +26,8 @@ from . import cache, gemm, jobs, warm
 from .contract import BLOCKS_FROM_FLOPS
 from .kernels import PARALLEL_FROM
 from .modes import BLAS, BLOCKS, ITEMS, MODE_NAMES, PARALLEL, SERIAL, choose
-from .driver import Module, signature as driver_signature, versions
+from .build import signature as driver_signature, versions
+from .driver import Module
 
 MATMUL = ("auto", "blas", "generated", "parallel", "blocks")  # gc.compile(..., matmul=...)
 # below this many FLOPs (2048 multiply-adds) a product runs generated without measuring: either

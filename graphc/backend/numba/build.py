@@ -1,0 +1,62 @@
+"""What names a build of generated code, and what a driver is compiled for: light to import,
+so that the compile helper (jobs.py), which needs these and not the printers, starts without
+sympy or graphc's DSL.
+
+- `versions()`: graphc's and Numba's versions, the CPU and the runtime digest, in every
+  generated module's header (so in its cache name) and in the matmul choices' file;
+- `runtime_digest()`: the code Numba compiles into generated modules (RUNTIME_FILES);
+- `signature(dims)`: the types a driver (run<j>) is compiled for.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> dict:
+    import numba
+    from ..._version import __version__
+    return {"graphc": __version__, "numba": numba.__version__, "cpu": cpu_name(),
+            "runtime": runtime_digest()}
+
+
+# What generated code calls and Numba compiles into it: BLAS's call, the matmul's vectors,
+# dropout's random bits, the pool's thread count, the profile's clock, the C entry points, the
+# vectorized erf and exp. Numba's cache checks only each generated module's own file, so a
+# change to one of these must name new cache entries (a kernel cached with an old BLAS call
+# kept running it).
+RUNTIME_FILES = ("blas.py", "vectors.py", "splitmix.py", "pool.py", "clock.py", "entry.py",
+                 "vmath.py")
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_digest() -> str:
+    from .blas import PROVIDER  # the BLAS the code calls by name: MKL's or OpenBLAS's
+    here = os.path.dirname(__file__)
+    digest = hashlib.sha256(PROVIDER.encode())
+    for name in RUNTIME_FILES:
+        with open(os.path.join(here, name), "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:12]
+
+
+def signature(dims: int) -> tuple:
+    """The types a driver (run<j>) is compiled for: the arrays' ids, the workspace, the
+    contractions' modes, then each of `dims` dims."""
+    import numba
+    import numpy as np
+    arrays = [np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.int64)]
+    return tuple(numba.typeof(a) for a in arrays) + (numba.types.int64,) * dims
