@@ -261,13 +261,14 @@ class CpuFunction:
                 ([PARALLEL] if ks.parallel and threads > 1 and no_blas and
                  flops >= SERIAL_BELOW_FLOPS else []) + \
                 ([BLOCKS] if ks.blocks and pool and flops >= BLOCKS_FROM_FLOPS else [])
-            if later and ks.blas and later & set(ks.gemm):
-                mode, reason = BLAS, "until the generated matmul, compiling meanwhile, is loaded"
-            elif forced is not None:
+            if forced is not None:  # BLAS needs no matmul module, and with any other
+                # way asked for, none waits (_load)
                 can = forced in ways or (forced == PARALLEL and ks.parallel) or \
                     (forced == BLOCKS and ks.blocks)
                 mode = forced if can else SERIAL
                 reason = f"matmul={self.matmul!r}" + ("" if can else " cannot here")
+            elif later and ks.blas and later & set(ks.gemm):
+                mode, reason = BLAS, "until the generated matmul, compiling meanwhile, is loaded"
             elif ks.items and threads > 1 and math.prod(sizes[:-1]) >= PARALLEL_FROM:
                 mode, reason = ITEMS, f"{math.prod(sizes[:-3])} items of {m}x{n}"
             elif config.DISABLE_JIT:
