@@ -1,11 +1,13 @@
 """graphc/backend/numba/vmath.py's erf and exp against mpmath (40 digits): their float64
 error, what a float32 result rounded from them is, the special values, the coefficients'
-digits; and a GELU and its gradient compiled with them against the reference."""
+digits, the plain-Python steps (NUMBA_DISABLE_JIT) against the compiled ones; and a GELU and
+its gradient compiled with them against the reference."""
 import math
 
 import mpmath
 import numpy as np
 import pytest
+from numba import njit
 
 import graphc as gc
 from graphc.backend.numba import vmath
@@ -13,6 +15,24 @@ from graphc.backend.numba.vmath import erf64, exp64
 
 mpmath.mp.dps = 40
 RNG = np.random.default_rng(11)
+
+
+@njit
+def _compiled(xs):
+    """erf64 and exp64 of each of xs, in compiled code (they are its intrinsics)."""
+    erf, exp = np.empty_like(xs), np.empty_like(xs)
+    for i in range(xs.size):
+        erf[i] = erf64(xs[i])
+        exp[i] = exp64(xs[i])
+    return erf, exp
+
+
+def erf_of(xs):
+    return _compiled(np.asarray(xs, np.float64))[0]
+
+
+def exp_of(xs):
+    return _compiled(np.asarray(xs, np.float64))[1]
 
 
 def float32_grid(lo, hi, n):
@@ -24,7 +44,7 @@ def float32_grid(lo, hi, n):
 def test_erf64_is_within_2e_14_of_erf_below_4_and_rounds_to_float32_as_erf_does():
     xs = float32_grid(-4.5, 4.5, 20000)
     exact = [mpmath.erf(mpmath.mpf(float(x))) for x in xs]
-    got = np.array([erf64(x) for x in xs])
+    got = erf_of(xs)
     below = np.abs(xs) < 4
     rel = [abs((mpmath.mpf(g) - e) / e) for g, e, b in zip(got, exact, below) if b and e != 0]
     assert float(max(rel)) < 2e-14
@@ -39,8 +59,8 @@ def test_erf64_is_within_2e_14_of_erf_below_4_and_rounds_to_float32_as_erf_does(
 def test_exp64_is_within_3e_16_of_exp():
     xs = np.concatenate([np.linspace(-700, 700, 4001), RNG.uniform(-40, 40, 4000),
                          [-1e-300, 0.0, 1e-300, 0.5, -0.5]])
-    worst = max(abs(float((mpmath.mpf(exp64(x)) - mpmath.exp(mpmath.mpf(x))) /
-                          mpmath.exp(mpmath.mpf(x)))) for x in xs)
+    worst = max(abs(float((mpmath.mpf(e) - mpmath.exp(mpmath.mpf(x))) /
+                          mpmath.exp(mpmath.mpf(x)))) for x, e in zip(xs, exp_of(xs)))
     assert worst < 3e-16
 
 
@@ -48,20 +68,38 @@ def test_exp64_is_within_3e_16_of_exp():
     (0.0, 0.0, 1.0), (-0.0, -0.0, 1.0), (math.inf, 1.0, math.inf), (-math.inf, -1.0, 0.0),
     (710.0, 1.0, math.inf), (-746.0, -1.0, 0.0), (-720.0, -1.0, 0.0), (1e-310, None, 1.0)])
 def test_special_values(x, erf, exp):
+    (got_erf, got_exp), = zip(*_compiled(np.array([x])))
     if erf is not None:
-        assert erf64(x) == erf and math.copysign(1, erf64(x)) == math.copysign(1, erf)
-    assert exp64(x) == exp
-    assert math.isnan(erf64(math.nan)) and math.isnan(exp64(math.nan))
-    assert erf64(1e-310) == pytest.approx(2 / math.sqrt(math.pi) * 1e-310, rel=1e-15)
+        assert got_erf == erf and math.copysign(1, got_erf) == math.copysign(1, erf)
+    assert got_exp == exp
+    assert np.isnan(_compiled(np.array([math.nan]))).all()
+    assert erf_of([1e-310])[0] == pytest.approx(2 / math.sqrt(math.pi) * 1e-310, rel=1e-15)
+    # the same steps in plain Python (NUMBA_DISABLE_JIT), the same special values
+    floats = vmath._Floats
+    if erf is not None:
+        assert vmath.erf_steps(floats, x) == erf
+    assert vmath.exp_steps(floats, x) == exp
+    assert math.isnan(vmath.erf_steps(floats, math.nan))
 
 
-def test_the_written_out_coefficients_are_the_series_they_say():
-    source = vmath.SOURCE
-    exp_terms = [1 / math.factorial(n) for n in range(14)]
-    erf_terms = [2 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1))
-                 for n in range(17)]
-    for c in exp_terms[2:] + erf_terms:
-        assert repr(c) in source
+def test_the_plain_python_steps_equal_the_compiled_ones():
+    # one description, two ways to run it: they differ only where Python rounds a
+    # multiply-add twice (it has no fused one before 3.13)
+    xs = np.concatenate([np.linspace(-5, 5, 2001), np.linspace(-700, 700, 2001)])
+    erf, exp = _compiled(xs)
+    np.testing.assert_allclose([vmath.erf_steps(vmath._Floats, x) for x in xs], erf,
+                               rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose([vmath.exp_steps(vmath._Floats, x) for x in xs], exp,
+                               rtol=1e-14, atol=1e-300)
+
+
+def test_the_coefficients_are_the_series_they_say():
+    exp_terms = [mpmath.mpf(1) / mpmath.factorial(n) for n in range(13, -1, -1)]
+    erf_terms = [2 / mpmath.sqrt(mpmath.pi) * (-1) ** n / (mpmath.factorial(n) * (2 * n + 1))
+                 for n in range(16, -1, -1)]
+    for got, want in ((vmath.EXP_TAYLOR, exp_terms), (vmath.ERF_TAYLOR, erf_terms)):
+        assert len(got) == len(want)
+        assert all(abs(g - float(w)) <= 5e-16 * abs(float(w)) for g, w in zip(got, want))
     # the powers are the Chebyshev interpolant of erfcx at its nodes, converted
     from numpy.polynomial import chebyshev
     t = np.cos(np.pi * (np.arange(23) + 0.5) / 23)

@@ -1,12 +1,11 @@
 """erf and exp in float64 code that LLVM vectorizes: what a float32 kernel computing erf (GELU
-and its gradient) calls, so that its loop runs on vectors.
+and its gradient) or exp (a softmax) calls, so that its loop runs on vectors.
 
 libm's erf and exp are calls LLVM cannot vectorize (llvmlite has no vector math library), so
 a loop calling them runs one element at a time: a GELU over 262,144 float32 took 2.4 ms here
 on one thread (5.3 ms where erf takes its slow path). These are straight-line float64
-arithmetic, inlined into the kernel (Numba's inline="always"), every branch a select, each
-polynomial a chain of fused multiply-adds (`fma`): LLVM runs the loop on 8 doubles at a time
-(AVX-512), and the GELU takes 0.74 ms.
+arithmetic, every branch a select, each polynomial a chain of fused multiply-adds (`fma`):
+LLVM runs the loop on 8 doubles at a time (AVX-512), and the GELU takes 0.74 ms.
 
 - `exp64(x)`: x = k ln2 + r, |r| <= ln2/2 (ln2 in two parts, so k ln2 is exact), e^r by its
   Taylor series to r^13 (error under 2e-16 relative), times 2^k made from its bits.
@@ -18,18 +17,21 @@ polynomial a chain of fused multiply-adds (`fma`): LLVM runs the loop on 8 doubl
   results only.
 
 A float32 result rounded from these float64 values equals the correctly rounded one unless
-the exact value lies within about 1e-14 relative of a rounding boundary. Their source, with
-each polynomial written out term by term, is `SOURCE`. Under NUMBA_DISABLE_JIT they run as the
-same Python.
+the exact value lies within about 1e-14 relative of a rounding boundary.
+
+Each is written once (`exp_steps`, `erf_steps`) over a set of operations, and run two ways: in
+compiled code as an intrinsic that emits the steps as LLVM instructions where it is called
+(`_Instructions`), and under NUMBA_DISABLE_JIT as Python on floats (`_Floats`). They had been
+Numba functions inlined into each caller (inline="always"), which Numba typed and lowered
+again at every call: a GELU kernel took 1.66 s to compile, 0.61 with libm's erf, and the
+tiny transformer has five such kernels.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import config, njit, types
-from llvmlite import ir
-from numba.extending import intrinsic
+from numba import config, types
 
 LOG2E = 1.4426950408889634
 LN2_HI = 6.93147180369123816490e-01  # ln 2 to 32 bits: k * LN2_HI is exact for |k| < 2^20
@@ -67,79 +69,163 @@ ERFCX_POWERS = (
     8.141698922926945e-10,
 )
 
-if config.DISABLE_JIT:
-    def _from_bits(bits):
-        return float(np.int64(bits).view(np.float64))
 
-    def fma(a, b, c):
-        return a * b + c  # Python (before 3.13) has no fused multiply-add: rounded twice
-else:
-    @intrinsic
-    def _from_bits(typingctx, bits):
-        """The float64 whose bits are the int64 `bits`."""
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], context.get_value_type(types.float64))
-        return types.float64(types.int64), codegen
-
-    @intrinsic
-    def fma(typingctx, a, b, c):
-        """a * b + c rounded once (LLVM's fma, which vectorizes). Numba never fuses a multiply
-        and an add itself (that would change results): a polynomial here asks for it."""
-        def codegen(context, builder, signature, args):
-            double = context.get_value_type(types.float64)
-            fn = builder.module.declare_intrinsic(
-                "llvm.fma", [double], ir.FunctionType(double, [double, double, double]))
-            return builder.call(fn, args)
-        return types.float64(types.float64, types.float64, types.float64), codegen
-
-
-def _horner(name: str, x: str, coefficients) -> str:
-    """Lines computing the polynomial `coefficients` (highest power first) at `x` into `name`
-    by second-order Horner: its even and odd powers as two chains in x^2, each step one
-    fused multiply-add, which halves the chain a vector waits on. Written out: a loop over a
-    tuple of coefficients (even one Numba unrolls) compiled to code that did not vectorize,
-    6x slower."""
+def _horner(o, x, coefficients):
+    """The polynomial `coefficients` (highest power first) at `x`, by second-order Horner:
+    its even and odd powers as two chains in x^2, each step one fused multiply-add, which
+    halves the chain a vector waits on. (A loop over a tuple of coefficients, even one Numba
+    unrolls, compiled to code that did not vectorize, 6x slower.)"""
     low_first = list(coefficients)[::-1]
-    lines = [f"    {name}_x2 = {x} * {x}"]
-    for part, terms in (("even", low_first[0::2]), ("odd", low_first[1::2])):
+    x2 = o.mul(x, x)
+    chains = []
+    for terms in (low_first[0::2], low_first[1::2]):
         terms = terms[::-1]  # highest first again
-        lines.append(f"    {name}_{part} = {terms[0]!r}")
-        lines += [f"    {name}_{part} = fma({name}_{part}, {name}_x2, {c!r})" for c in terms[1:]]
-    lines.append(f"    {name} = fma({name}_odd, {x}, {name}_even)")
-    return "\n".join(lines)
+        value = o.const(terms[0])
+        for c in terms[1:]:
+            value = o.fma(value, x2, o.const(c))
+        chains.append(value)
+    even, odd = chains
+    return o.fma(odd, x, even)
 
 
-# The two functions' source, their polynomials written out (print(SOURCE) shows them whole)
-SOURCE = f'''
-@njit(inline="always", error_model="numpy")
-def exp64(x):
-    """e^x for a float64 x."""
-    k = np.rint(x * LOG2E)
-    k = min(max(k, -1020.0), 1020.0)  # 2^k stays a normal number (the ends are set below)
-    r = (x - k * LN2_HI) - k * LN2_LO
-    # its Taylor series to r^13
-{_horner("p", "r", EXP_TAYLOR)}
-    y = p * _from_bits((np.int64(k) + 1023) << 52)
-    y = math.inf if x > 709.78 else y
-    y = 0.0 if x < -708.0 else y  # below, e^x is under float64's normal range (float32: 0)
-    return x if x != x else y
+def exp_steps(o, x):
+    """e^x for a float64 x, in the operations of `o`."""
+    k = o.rint(o.mul(x, o.const(LOG2E)))
+    k = o.min(o.max(k, o.const(-1020.0)), o.const(1020.0))  # 2^k stays a normal number
+    r = o.sub(o.sub(x, o.mul(k, o.const(LN2_HI))), o.mul(k, o.const(LN2_LO)))
+    y = o.mul(_horner(o, r, EXP_TAYLOR), o.two_to(k))  # e^r by its Taylor series to r^13
+    y = o.where(o.gt(x, o.const(709.78)), o.const(math.inf), y)
+    y = o.where(o.lt(x, o.const(-708.0)), o.const(0.0), y)  # below: under float64's normals
+    return o.where(o.isnan(x), x, y)
 
 
-@njit(inline="always", error_model="numpy")
-def erf64(x):
-    """erf(x) for a float64 x, to be rounded to float32."""
-    ax = abs(x)
-    z = x * x  # exact for a float32 x
-    # |x| <= 1: x times its Taylor series in x^2, to x^33
-{_horner("s", "z", ERF_TAYLOR)}
-    near = x * s
-    # 1 < |x| < 4: erfcx(|x|), a polynomial in t (ERFCX_POWERS)
-    t = (ax - 2.5) * (2.0 / 3.0)
-{_horner("h", "t", ERFCX_POWERS[::-1])}
-    far = 1.0 - exp64(-z) * h
-    far = far if x > 0.0 else -far
-    r = near if ax <= 1.0 else far
-    r = (1.0 if x > 0.0 else -1.0) if ax >= 4.0 else r
-    return x if x != x else r
-'''
-exec(compile(SOURCE, f"{__file__} (SOURCE)", "exec"))
+def erf_steps(o, x):
+    """erf(x) for a float64 x, to be rounded to float32, in the operations of `o`."""
+    ax = o.abs(x)
+    z = o.mul(x, x)  # exact for a float32 x
+    near = o.mul(x, _horner(o, z, ERF_TAYLOR))  # |x| <= 1: x times its Taylor series in x^2
+    t = o.mul(o.sub(ax, o.const(2.5)), o.const(2.0 / 3.0))
+    h = _horner(o, t, ERFCX_POWERS[::-1])  # 1 < |x| < 4: erfcx(|x|), a polynomial in t
+    far = o.sub(o.const(1.0), o.mul(exp_steps(o, o.neg(z)), h))
+    positive = o.gt(x, o.const(0.0))
+    far = o.where(positive, far, o.neg(far))
+    r = o.where(o.le(ax, o.const(1.0)), near, far)
+    r = o.where(o.ge(ax, o.const(4.0)), o.where(positive, o.const(1.0), o.const(-1.0)), r)
+    return o.where(o.isnan(x), x, r)
+
+
+class _Floats:
+    """The operations on Python floats (NUMBA_DISABLE_JIT). Python before 3.13 has no fused
+    multiply-add: rounded twice here."""
+
+    const = staticmethod(float)
+    mul = staticmethod(lambda a, b: a * b)
+    sub = staticmethod(lambda a, b: a - b)
+    fma = staticmethod(lambda a, b, c: a * b + c)
+    neg = staticmethod(lambda a: -a)
+    abs = staticmethod(abs)
+    rint = staticmethod(lambda a: float(np.rint(a)))
+    max = staticmethod(lambda a, b: b if b > a else a)  # Python's max(a, b)
+    min = staticmethod(lambda a, b: b if b < a else a)
+    gt = staticmethod(lambda a, b: a > b)
+    lt = staticmethod(lambda a, b: a < b)
+    le = staticmethod(lambda a, b: a <= b)
+    ge = staticmethod(lambda a, b: a >= b)
+    isnan = staticmethod(math.isnan)
+    where = staticmethod(lambda c, a, b: a if c else b)
+
+    @staticmethod
+    def two_to(k):
+        """2^k for an integral k in [-1020, 1020], from its bits."""
+        if math.isnan(k):
+            return math.nan
+        return float(np.int64((int(k) + 1023) << 52).view(np.float64))
+
+
+class _Instructions:
+    """The operations as LLVM instructions at `builder`'s position: Python's semantics for
+    comparisons (ordered: false for NaN) and max and min, no fast-math flags (a multiply and
+    an add stay two roundings, as Numba compiles them), `fma` LLVM's fused multiply-add."""
+
+    def __init__(self, builder):
+        from llvmlite import ir
+        self.b, self.double = builder, ir.DoubleType()
+        self.ir = ir
+
+    def _intrinsic(self, name, *args):
+        fnty = self.ir.FunctionType(self.double, [self.double] * len(args))
+        fn = self.b.module.declare_intrinsic(name, [self.double], fnty)
+        return self.b.call(fn, args)
+
+    def const(self, v):
+        return self.ir.Constant(self.double, float(v))
+
+    def mul(self, a, b):
+        return self.b.fmul(a, b)
+
+    def sub(self, a, b):
+        return self.b.fsub(a, b)
+
+    def fma(self, a, b, c):
+        return self._intrinsic("llvm.fma", a, b, c)
+
+    def neg(self, a):
+        return self.b.fneg(a)
+
+    def abs(self, a):
+        return self._intrinsic("llvm.fabs", a)
+
+    def rint(self, a):
+        return self._intrinsic("llvm.rint", a)
+
+    def max(self, a, b):
+        return self.b.select(self.b.fcmp_ordered(">", b, a), b, a)
+
+    def min(self, a, b):
+        return self.b.select(self.b.fcmp_ordered("<", b, a), b, a)
+
+    def gt(self, a, b):
+        return self.b.fcmp_ordered(">", a, b)
+
+    def lt(self, a, b):
+        return self.b.fcmp_ordered("<", a, b)
+
+    def le(self, a, b):
+        return self.b.fcmp_ordered("<=", a, b)
+
+    def ge(self, a, b):
+        return self.b.fcmp_ordered(">=", a, b)
+
+    def isnan(self, a):
+        return self.b.fcmp_unordered("uno", a, a)
+
+    def where(self, c, a, b):
+        return self.b.select(c, a, b)
+
+    def two_to(self, k):
+        i64 = self.ir.IntType(64)
+        bits = self.b.shl(self.b.add(self.b.fptosi(k, i64), i64(1023)), i64(52))
+        return self.b.bitcast(bits, self.double)
+
+
+if config.DISABLE_JIT:
+    def exp64(x):
+        """e^x for a float64 x."""
+        return exp_steps(_Floats, float(x))
+
+    def erf64(x):
+        """erf(x) for a float64 x, to be rounded to float32."""
+        return erf_steps(_Floats, float(x))
+else:
+    from numba.extending import intrinsic
+
+    def _emitting(steps, doc):
+        def typer(typingctx, x):
+            def codegen(context, builder, signature, args):
+                return steps(_Instructions(builder), args[0])
+            return types.float64(types.float64), codegen
+        typer.__doc__ = doc
+        return intrinsic(typer)
+
+    exp64 = _emitting(exp_steps, "e^x for a float64 x (its steps inlined as instructions).")
+    erf64 = _emitting(erf_steps, "erf(x) for a float64 x, to be rounded to float32.")
