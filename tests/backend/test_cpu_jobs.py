@@ -199,11 +199,13 @@ import graphc as gc
 from graphc.backend.numba import jobs, runtime
 jobs.MIN_SECONDS, jobs._busy = 0.0, lambda: False  # a helper for this small program too
 runtime.COMPILING_POLL_S = 0.0  # every call looks whether the helper is done
-x, w = gc.tensor("x", (8, 16)), gc.tensor("w", (16, 8))
-out = gc.relu(x @ w + 1.0)  # 2048 FLOPs: generated, unmeasured, once the tile module is in
+# 8 rows: 2048 FLOPs, generated, unmeasured, once the tile module is in; 64 rows: measured
+batch = 64 if "--exit" in sys.argv else 8
+x, w = gc.tensor("x", (batch, 16)), gc.tensor("w", (16, 8))
+out = gc.relu(x @ w + 1.0)
 f = gc.compile(out, backend="cpu")
 rng = np.random.default_rng(3)
-feeds = {"x": rng.standard_normal((8, 16)).astype(np.float32),
+feeds = {"x": rng.standard_normal((batch, 16)).astype(np.float32),
          "w": rng.standard_normal((16, 8)).astype(np.float32)}
 want = gc.compile(out, backend="reference")(**feeds)
 later = sorted(f.impl._later)
@@ -225,7 +227,8 @@ def test_a_program_runs_blas_while_its_helper_compiles_the_generated_matmul(tmp_
     """The tile module, which a dense product can do without, is compiled after the rest: the
     first call runs BLAS, the helper still compiling; once it is done the kernel, compiled
     before the module, calls it through its cell (entry.py). A process that exits first
-    waits for its helper: the module is in the cache, the claims cleared away."""
+    waits for its helper: the module is in the cache, the claims cleared away, and the choice
+    it made without measuring is measured before it exits, for the next process."""
     env = dict(os.environ, **{cache.ENV: str(tmp_path), jobs.ENV: "2"})
     done = subprocess.run([sys.executable, "-c", DEFERRED] + ["--exit"] * exit_first,
                           capture_output=True, text=True, env=env, timeout=600)
@@ -240,6 +243,9 @@ def test_a_program_runs_blas_while_its_helper_compiles_the_generated_matmul(tmp_
     tile = gemm.module_name("float32", "tile")
     assert any((tmp_path / "__pycache__").glob(tile + ".*.nbi"))  # the helper's, kept
     assert not list(tmp_path.glob(".claims-*"))
+    if exit_first:
+        choices = json.loads((tmp_path / "matmul-choices.json").read_text())
+        assert any(key.startswith("float32 64x8x16 ") for key in choices), choices
 
 
 def test_the_helper_starts_without_graphc_s_dsl_or_sympy():

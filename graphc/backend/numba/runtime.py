@@ -89,6 +89,8 @@ class CpuFunction:
             if retry:  # a helper process compiles part of it, where it pays
                 self._later = jobs.compile_in_two(
                     ms, ms.deferrable() if self.matmul in ("auto", "blas") else frozenset())
+            if self._later:
+                jobs.settle_at_exit(self)
             with gemm.slp_vectorizer(), warm.loading():
                 for dtype, part in sorted(ms.gemm_modules - self._later):
                     gemm.load(dtype, part)  # which fills the cells the kernels call through
@@ -306,6 +308,16 @@ class CpuFunction:
                 gemm.load(dtype, part)  # from the cache (compiled here if the helper failed)
         self._later = frozenset()
         return self._later
+
+    def settle(self) -> None:
+        """At exit, the helpers done (jobs.settle_at_exit): where this function still ran BLAS
+        while they compiled, choose again for each set of sizes it ran, measuring now (what a
+        call after the helper's end does); the choices are kept for the next process."""
+        if not self._later:
+            return  # chosen again, and measured, by a call since
+        for d in list(self._prepared):
+            del self._prepared[d]
+            self._prepare(d)
 
     def _kernel(self, name: str):
         return next(k for k in self.program.kernels if k.name == name)
