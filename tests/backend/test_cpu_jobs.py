@@ -196,9 +196,10 @@ DEFERRED = """
 import json, sys
 import numpy as np
 import graphc as gc
-from graphc.backend.numba import jobs, runtime
+from graphc.backend.numba import jobs, modes, runtime
 jobs.MIN_SECONDS, jobs._busy = 0.0, lambda: False  # a helper for this small program too
 runtime.COMPILING_POLL_S = 0.0  # every call looks whether the helper is done
+modes.BUSY_CORES = float("inf")  # a choice measured beside the suite's other worker is kept
 # 8 rows: 2048 FLOPs, generated, unmeasured, once the tile module is in; 64 rows: measured
 batch = 64 if "--exit" in sys.argv else 8
 x, w = gc.tensor("x", (batch, 16)), gc.tensor("w", (16, 8))
