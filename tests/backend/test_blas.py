@@ -121,6 +121,19 @@ def test_the_core_budget_gives_a_thread_up_while_others_use_half_a_core(monkeypa
         assert budget.free() == free, others
         reads = clock["reads"]
         assert budget.free() == free and clock["reads"] == reads  # within INTERVAL_S: no read
+    # a helper that held a core has exited: the sample that counted it is dropped, and the
+    # next one covers only what came after (jobs.py's helper, reaped: runtime._compiling)
+    clock["t"] += 1.0
+    clock["own"] += 1.0
+    clock["busy"] += 1.0 + 1.0
+    assert budget.free() == 1
+    clock["t"] += 0.05
+    budget.forget()
+    assert budget.free() == 2
+    clock["t"] += 1.0
+    clock["own"] += 1.0
+    clock["busy"] += 1.0
+    assert budget.free() == 2
 
 
 def test_nothing_is_set_when_blas_is_already_serial(layer, pools):
