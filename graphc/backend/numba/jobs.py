@@ -228,7 +228,7 @@ def _plan(ms) -> list[dict]:
                             "after": []})  # the matmul calls go through cells (entry.py)
     kernels = _ends_first(kernels)
     waits = {item["name"] for item in matmul}
-    for item in matmul + kernels:
+    for item in matmul:
         item["after"] = [a for a in item["after"] if a in waits]  # the rest is compiled
     return matmul + ([] if driver in done else _driver(ms, driver)) + kernels
 
@@ -342,10 +342,8 @@ runpy.run_module("graphc.backend.numba.jobs", run_name="__main__")"""
 
 def _start(claims: str, plan: list, later: list = ()) -> subprocess.Popen:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))))  # where the graphc package is, for the helper's import
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
-        GRAPHC_CACHE_DIR=cache.cache_dir())
+        os.path.abspath(__file__)))))  # where the graphc package is: HELPER puts it first
+    env = dict(os.environ, GRAPHC_CACHE_DIR=cache.cache_dir())
     helper = subprocess.Popen([sys.executable, "-c", HELPER.format(root=root), claims],
                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=env, text=True)
