@@ -9,6 +9,7 @@ import numpy as np
 
 from .backend.binding import InputSpec
 from .backend.blas import BlasThreads
+from .collector import paused
 from .ir.graph import Graph, graph_inputs
 from .ir.node import Node
 
@@ -110,6 +111,7 @@ def default_backend() -> str:
     return os.environ.get("GRAPHC_BACKEND") or "cpu"
 
 
+@paused()  # collector.py: the collections of what compiling builds come after it
 def compile(outputs, inputs=None, backend: str | None = None, passes=None,
             opt_level: int | None = None, fast_math: bool = False, donate: dict | None = None,
             **options) -> CompiledFunction:  # noqa: A001

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .collector import paused
 from .errors import InputTypeError, ShapeError
 from .grad import grad
 from .ir.graph import graph_inputs
@@ -38,6 +39,7 @@ class TrainStep:
     UpdateGraph), `compiled` (the gc.compile result: .graph, .raw_graph, .cost()),
     `batch_inputs` (the names step() takes)."""
 
+    @paused()  # the gradients and the compile: collector.py
     def __init__(self, loss: Node, optimizer: Optimizer, backend: str | None = None,
                  **compile_options):
         if not isinstance(loss, Node):

@@ -13,6 +13,12 @@ SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
     import graphc as gc
+    import gc as collector
+    from graphc.backend.numba import jobs
+    collecting = []  # whether the garbage collector ran while the modules compiled or loaded
+    compile_in_two = jobs.compile_in_two
+    jobs.compile_in_two = lambda *a: collecting.append(collector.isenabled()) or \
+        compile_in_two(*a)
     x = gc.tensor("x", ("B", 3)); w = gc.tensor("w", (3, 2))
     loss = gc.sum(gc.tanh(x @ w) * 1.5)
     f = gc.compile([loss, gc.grad(loss, w)], backend="cpu")
@@ -23,7 +29,7 @@ SCRIPT = textwrap.dedent("""
     # each kernel is a C entry point (a numba.cfunc): loaded from the cache, or compiled
     kernels = [getattr(sys.modules[m], m.removeprefix("graphc_k_")).cache_hits
                for m in f.impl.module_source.kernel_modules]
-    print(json.dumps({"loss": float(value[0]),
+    print(json.dumps({"loss": float(value[0]), "collecting": collecting,
                       "misses": sum(sum(s.cache_misses.values()) for s in stats) +
                                 kernels.count(0),
                       "hits": sum(sum(s.cache_hits.values()) for s in stats) + sum(kernels)}))
@@ -49,6 +55,9 @@ def test_a_second_process_loads_the_compiled_code_without_compiling(tmp_path):
     assert first["misses"] > 0
     assert second["misses"] == 0 and second["hits"] > 0
     assert second["loss"] == pytest.approx(first["loss"])
+    # the collector runs while Numba compiles (garbage), not while the cache loads
+    # (graphc/collector.py)
+    assert first["collecting"] == [True] and second["collecting"] == [False]
     # nothing at all was compiled again: not a kernel, a driver, nor the shared matmul
     # (whose C entry points Numba would save again had it compiled them)
     assert any(".tile_entry-" in name for name in written)

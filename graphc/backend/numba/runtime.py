@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from contextlib import nullcontext
 
 import numpy as np
 import sympy
 
+from ...collector import collecting
 from ...errors import InputError
 from ...lower import lower
 from ...lower.program import ContractKernel, ReferenceKernel
@@ -84,6 +86,14 @@ class CpuFunction:
         driver for the types it will be called with, now rather than at the first call. A
         damaged cache entry is removed and rebuilt, never a crash."""
         ms = self.module_source
+        names = [*ms.kernel_modules, cache.name_of(ms.driver_source),
+                 *(gemm.module_name(t, part) for t, part in ms.gemm_modules)]
+        # Numba's compiling makes garbage: the collector runs then (graphc/collector.py)
+        with collecting() if cache.compiled(names) != set(names) else nullcontext():
+            self._load_modules(names, retry)
+
+    def _load_modules(self, names: list, retry: bool) -> None:
+        ms = self.module_source
         try:
             self._later = frozenset()  # matmul modules a helper compiles meanwhile
             if retry:  # a helper process compiles part of it, where it pays
@@ -105,9 +115,9 @@ class CpuFunction:
         except Exception:
             if not retry:
                 raise
-            cache.purge([*ms.kernel_modules, cache.name_of(ms.driver_source),
-                         *(gemm.module_name(t, part) for t, part in ms.gemm_modules)])
-            self._load(retry=False)
+            cache.purge(names)
+            with collecting():
+                self._load_modules(names, retry=False)
 
     # ---- calling ------------------------------------------------------------------------
     def fast_call(self, kwargs: dict):
