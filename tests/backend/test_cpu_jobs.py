@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backend.numba import cache, gemm, jobs
+from graphc.backend.numba import cache, forked, gemm, jobs
 
 RNG = np.random.default_rng(5)
 
@@ -84,11 +84,17 @@ def empty_cache(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.parametrize("start", ["fork", "spawn"])
 def test_a_program_compiled_with_a_helper_is_all_in_the_cache_and_right(empty_cache,
                                                                        monkeypatch,
-                                                                       tmp_path_factory):
-    # run from a directory holding another graphc (as a checkout beside an installed one):
-    # the helper imports this process's graphc all the same
+                                                                       tmp_path_factory,
+                                                                       start):
+    # forked where that is safe (forked.py), else a new Python; that one run from a directory
+    # holding another graphc (as a checkout beside an installed one) imports this process's
+    # graphc all the same
+    if start == "fork" and not forked.possible():
+        pytest.skip("no fork here")
+    monkeypatch.setattr(forked, "possible", lambda: start == "fork")
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     (elsewhere / "graphc").mkdir()
     (elsewhere / "graphc" / "__init__.py").write_text("raise ImportError('another graphc')\n")
@@ -100,6 +106,7 @@ def test_a_program_compiled_with_a_helper_is_all_in_the_cache_and_right(empty_ca
     # it ran, finished, and had exited before the compile returned: still running, it would
     # have been measured with the first call's matmul choices
     assert len(helpers) == 1 and helpers[0].returncode == 0
+    assert isinstance(helpers[0], forked.Forked) == (start == "fork")
     names = list(f.impl.module_source.kernel_modules)
     assert len(names) == 7 and cache.compiled(names) == set(names)
     assert not list(empty_cache.glob(".claims-*"))  # the claims are cleared away
@@ -196,8 +203,10 @@ DEFERRED = """
 import json, sys
 import numpy as np
 import graphc as gc
-from graphc.backend.numba import jobs, modes, runtime
+from graphc.backend.numba import forked, jobs, modes, runtime
 jobs.MIN_SECONDS, jobs._busy = 0.0, lambda: False  # a helper for this small program too
+if "--spawn" in sys.argv:
+    forked.possible = lambda: False
 runtime.COMPILING_POLL_S = 0.0  # every call looks whether the helper is done
 modes.BUSY_CORES = float("inf")  # a choice measured beside the suite's other worker is kept
 # 8 rows: 2048 FLOPs, generated, unmeasured, once the tile module is in; 64 rows: measured
@@ -222,16 +231,17 @@ print(json.dumps({"later": later, "runs": runs, "left": sorted(f.impl._later),
 """
 
 
-@pytest.mark.parametrize("exit_first", [False, True])
+@pytest.mark.parametrize("exit_first,start", [(False, "fork"), (True, "fork"), (True, "spawn")])
 def test_a_program_runs_blas_while_its_helper_compiles_the_generated_matmul(tmp_path,
-                                                                          exit_first):
+                                                                          exit_first, start):
     """The tile module, which a dense product can do without, is compiled after the rest: the
     first call runs BLAS, the helper still compiling; once it is done the kernel, compiled
     before the module, calls it through its cell (entry.py). A process that exits first
     waits for its helper: the module is in the cache, the claims cleared away, and the choice
     it made without measuring is measured before it exits, for the next process."""
     env = dict(os.environ, **{cache.ENV: str(tmp_path), jobs.ENV: "2"})
-    done = subprocess.run([sys.executable, "-c", DEFERRED] + ["--exit"] * exit_first,
+    done = subprocess.run([sys.executable, "-c", DEFERRED] + ["--exit"] * exit_first +
+                          ["--spawn"] * (start == "spawn"),
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])

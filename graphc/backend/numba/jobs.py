@@ -6,7 +6,8 @@ entry point in its own module (entry.py), which calls the shared matmul modules 
 through cells and compiles without them, and the driver calls the kernels by symbol, needing
 none of them. What either process compiles lands in the on-disk cache, where loading it takes
 milliseconds. So where there is enough to compile (MIN_SECONDS) and a core is idle, a helper
-process (this module, run as a script) takes modules from the front of the list (the
+process (forked from this one where that is safe, forked.py, else this module run as a script
+by a new Python) takes modules from the front of the list (the
 matmul modules first, then the driver, which only the helper compiles, then the kernels,
 longest first from both ends), this process from the back, each claiming a module before
 compiling it (a file created exclusively), until every module is claimed.
@@ -35,16 +36,19 @@ import time
 import weakref
 
 from ..load import LoadMeter, usable_cores
-from . import cache, gemm, modes
+from . import cache, forked, gemm, modes
 
 ENV = "GRAPHC_COMPILE_JOBS"
-# A helper's start costs about 1 s of a core (Python, Numba, graphc, Numba's target setup).
-# It starts where the modules to compile take about MIN_SECONDS, as estimated from what they
-# took here (a shared matmul module 1.6-2.9 s, a contraction kernel 0.4-0.9 s, another
-# kernel 0.15-0.4 s), and only where a core is idle: in a suite of many small compiles run
-# on every core, helpers made it 40% slower. (The load average was no guide: it counts this
-# process, and the helper of its last compile, for a minute.)
+# A helper started as a new Python costs about 1 s of a core (Python, Numba, graphc, Numba's
+# target setup); a forked one starts at once. It starts where the modules to compile take
+# about MIN_SECONDS (MIN_SECONDS_FORKED), as estimated from what they took here (a shared
+# matmul module 1.6-2.9 s, a contraction kernel 0.4-0.9 s, another kernel 0.15-0.4 s), and
+# only where a core is idle: in a suite of many small compiles run on every core, helpers
+# made it 40% slower. (The load average was no guide: it counts this process, and the helper
+# of its last compile, for a minute.) Forked, three small kernels compiled in 0.60 s instead
+# of 0.86-0.90.
 MIN_SECONDS = 4.0
+MIN_SECONDS_FORKED = 0.5
 IDLE_WINDOW_S = 0.05  # how long the other processes' use of the cores is watched
 IDLE_CORES = 0.75     # how much of a core they must leave idle
 SECONDS = {"matmul": 2.0, "contraction": 0.5, "kernel": 0.25, "call": 0.016}  # call: a driver's
@@ -54,14 +58,23 @@ POLL_S = 0.02    # how often a process waiting for a module the other compiles l
 
 def _busy() -> bool:
     """Whether no core is idle for a helper: fewer than two cores, or other processes leave
-    less than IDLE_CORES of one beside this process (load.py's meter, over IDLE_WINDOW_S
-    while this process waits)."""
+    less than IDLE_CORES of one beside this process (load.py's meter, over IDLE_WINDOW_S at
+    least, while this process readies Numba to compile)."""
     cores = usable_cores()
     if cores < 2:
         return True
-    meter = LoadMeter()
-    time.sleep(IDLE_WINDOW_S)
+    meter, start = LoadMeter(), time.monotonic()
+    _ready_to_compile()
+    time.sleep(max(0.0, IDLE_WINDOW_S - (time.monotonic() - start)))
     return cores - 1 - meter.others() < IDLE_CORES
+
+
+def _ready_to_compile() -> None:
+    """Numba's typing and lowering registries installed, as the process's first compile
+    would (0.13 s): before a fork, the helper starts with them (forked.py)."""
+    from numba.core import registry
+    registry.cpu_target.typing_context.refresh()
+    registry.cpu_target.target_context.refresh()
 
 
 def _seconds(item: dict) -> float:
@@ -89,7 +102,8 @@ def compile_in_two(module_source, later: frozenset = frozenset()) -> frozenset:
     pending = frozenset(m for b in _running for m in b.modules) & module_source.gemm_modules
     plan = [item for item in _plan(module_source)
             if tuple(item.get("matmul", ())) not in pending]  # compiled by a running helper
-    if sum(_seconds(item) for item in plan) < MIN_SECONDS or _busy():
+    least = min(MIN_SECONDS, MIN_SECONDS_FORKED) if forked.possible() else MIN_SECONDS
+    if sum(_seconds(item) for item in plan) < least or _busy():
         return pending
     deferred = [item for item in plan if tuple(item.get("matmul", ())) in later]
     now = [item for item in plan if item not in deferred]
@@ -134,7 +148,7 @@ class Background:
     process that exits first helps it and waits for it, so that its work reaches the cache
     and no process outlives its caller."""
 
-    def __init__(self, helper: subprocess.Popen, claims: str, items: list):
+    def __init__(self, helper, claims: str, items: list):  # a Popen, or forked.Forked
         self.helper, self.claims, self.items = helper, claims, items
         self.modules = [tuple(item["matmul"]) for item in items]
         _running.append(self)
@@ -340,7 +354,12 @@ sys.modules["graphc"] = package
 runpy.run_module("graphc.backend.numba.jobs", run_name="__main__")"""
 
 
-def _start(claims: str, plan: list, later: list = ()) -> subprocess.Popen:
+def _start(claims: str, plan: list, later: list = ()):
+    """The helper, forked where that is safe (forked.py), else a new Python: a Popen, or what
+    answers as one."""
+    if forked.possible():
+        _ready_to_compile()  # (done already, unless _busy was not asked)
+        return forked.Forked(lambda: _helper(claims, plan, later))
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))))  # where the graphc package is: HELPER puts it first
     env = dict(os.environ, GRAPHC_CACHE_DIR=cache.cache_dir())
@@ -352,10 +371,14 @@ def _start(claims: str, plan: list, later: list = ()) -> subprocess.Popen:
     return helper
 
 
+def _helper(claims: str, plan: list, later: list) -> None:
+    _work(claims, plan)
+    _work(claims, later)  # the caller runs meanwhile (and helps, as it exits)
+
+
 if __name__ == "__main__":
     work = json.load(sys.stdin)
-    _work(sys.argv[1], work["plan"])
-    _work(sys.argv[1], work["later"])  # the caller runs meanwhile (and helps, as it exits)
+    _helper(sys.argv[1], work["plan"], work["later"])
     # everything it compiled is in the cache (each file written whole, then renamed), and
     # nothing else is left to do: Python's and Numba's teardown took 0.2-0.4 s, which the
     # process waiting for this one spent idle

@@ -1,0 +1,98 @@
+"""A helper process forked from this one, where that is safe: it starts at once, with Numba,
+graphc and Numba's registries already loaded. A helper started as a new Python took 0.3 s to
+import them, and 0.13 s more to install the registries before its first compile, while this
+process compiled alone.
+
+Safe where the child can only be doing what this thread was: on Linux (macOS's system
+libraries do not survive a fork), with no other Python thread (one could hold a lock the
+child needs, Numba's compiler lock among them). Threads outside Python, BLAS's idle pool,
+are left behind: the child only compiles and writes the cache, and calls no BLAS. It exits
+with os._exit, so nothing of this process's (buffered output, atexit handlers) runs twice.
+Elsewhere jobs.py starts a new Python instead.
+
+`Forked` answers as much of subprocess.Popen as jobs.py asks: poll, wait, kill, returncode.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+POLL_S = 0.005  # how often wait() looks, where the kernel offers no pidfd to wait on
+
+
+def possible() -> bool:
+    return sys.platform.startswith("linux") and hasattr(os, "fork") and \
+        threading.active_count() == 1
+
+
+class Forked:
+    """`work()` run in a child forked from this process."""
+
+    def __init__(self, work):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()  # else what is buffered is written by both processes
+            except (AttributeError, OSError, ValueError):
+                pass
+        with warnings.catch_warnings():
+            # Python 3.12 warns of BLAS's threads (see above)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            _child(work)
+        self.pid, self.returncode = pid, None
+        try:
+            self._fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # Linux before 5.3
+            self._fd = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere (a SIGCHLD handler)
+                pid, status = self.pid, 1 << 8
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired(f"graphc compile helper {self.pid}", timeout)
+            if self._fd is not None:
+                select.select([self._fd], [], [], left)  # readable once the child exits
+            else:
+                time.sleep(POLL_S if left is None else min(POLL_S, left))
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _child(work) -> None:
+    code = 1
+    try:
+        # a process that compiles and exits: the garbage goes with it (a collector running
+        # through the tiny transformer's compile kept 0.1 GB less; exiting, it keeps none)
+        gc.disable()
+        work()
+        code = 0
+    finally:  # whatever happened, this process's code goes no further (its caller's caller
+        os._exit(code)  # would otherwise go on running the user's program)
