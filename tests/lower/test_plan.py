@@ -48,3 +48,18 @@ def test_a_reused_slot_gives_the_same_results_as_fresh_buffers():
     assert len(f.impl.program.plan.slots) < len(f.impl.program.plan.slot_of)
     v = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
     np.testing.assert_allclose(f(x=v), gc.compile(h)(x=v), rtol=1e-5)
+
+
+def test_slot_sizes_round_up_to_the_alignment_as_sympy_would():
+    """plan._aligned skips sympy's evaluated ceiling (milliseconds a call): the same
+    expression as sympy's, and the same size for every dim value."""
+    import sympy
+    from graphc.lower.plan import ALIGN, _aligned
+    B, T = (sympy.Symbol(n, integer=True, positive=True) for n in "BT")
+    for nbytes in [4 * B, 20 * B, 2048 * B, B, 4 * B * T, 64 * B * T, 20 * B * (T + 1),
+                   2 * B + 6, sympy.Integer(0), sympy.Integer(100), sympy.Integer(128)]:
+        got = _aligned(nbytes)
+        assert got == sympy.ceiling(nbytes / ALIGN) * ALIGN, nbytes
+        for b, t in [(1, 1), (3, 7), (16, 5), (33, 64), (1000, 3)]:
+            n = int(nbytes.subs({B: b, T: t}))
+            assert int(got.subs({B: b, T: t})) == -(-n // ALIGN) * ALIGN, (nbytes, b, t)
