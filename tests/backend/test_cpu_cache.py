@@ -211,3 +211,24 @@ def test_a_graph_prints_the_same_source_in_every_process():
         assert done.returncode == 0, done.stderr[-3000:]
         digests.add(done.stdout.split()[-1])
     assert len(digests) == 1
+
+
+def test_kernels_of_one_structure_are_one_function_whatever_their_sizes(monkeypatch):
+    """A kernel's sizes are its parameters, each number one of its own, and every array comes
+    as an address, in the workspace or not: the big MLP's first two layers (784x512 and
+    512x512 weights, one reading the input, the other the workspace) are one function,
+    compiled once, and so are its first two weight updates."""
+    import graphc as gc
+    from graphc.backend.numba import runtime
+    monkeypatch.setattr(runtime.CpuFunction, "_load", lambda self, retry=True: None)
+    x, y = gc.tensor("x", ("B", 784)), gc.tensor("y", ("B",), dtype="int64")
+    model = gc.nn.Sequential(gc.nn.Linear(784, 512), gc.nn.ReLU(), gc.nn.Linear(512, 512),
+                             gc.nn.ReLU(), gc.nn.Linear(512, 10))
+    loss = gc.nn.CrossEntropyLoss()(model(x), y)
+    step = gc.train_step(loss, gc.optim.SGD(model.parameters(), lr=0.1), backend="cpu")
+    ms = next(v for v in vars(step).values() if hasattr(v, "impl")).impl.module_source
+    of = {k.name.split("_", 1)[1] + str(j): ms.function_of[k.name]
+          for j, k in enumerate(k for kind, ks in ms.segments for k in ks)}
+    assert of["matmul_add_relu0"] == of["matmul_add_relu1"]
+    assert of["matmul_mul_sub10"] == of["matmul_mul_sub12"]
+    assert len(set(ms.function_of.values())) == len(ms.kernel_modules) == 12

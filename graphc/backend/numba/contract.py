@@ -51,7 +51,7 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
     nb = k.nbatch
     dims = {d: params.term(d, "d") for d in k.epilogue.dim_symbols()}
     arrays = ["a", "b"] + [f"e{j}" for j in range(len(k.extras))] + ["out", "mode"]
-    ext = [params.term(d, "n") for d in k.domain]
+    ext = [params.term(d, "n", axis) for axis, d in enumerate(k.domain)]
     M, N, K = ext[nb:]
     batch = [f"p{j}" for j in range(nb)]
     sched = k.schedule
@@ -163,10 +163,11 @@ def _strides(k, params) -> tuple:
     """A's row and k strides, B's k and column strides, the result's row and column strides."""
     nb = k.nbatch
 
-    def term(s):
-        return params.term(s, "s") if s not in (0, 1) else str(s)
-    return (term(k.a.strides[nb]), term(k.a.strides[nb + 2]), term(k.b.strides[nb + 2]),
-            term(k.b.strides[nb + 1]), term(k.out.strides[nb]), term(k.out.strides[nb + 1]))
+    def term(access, axis):
+        s = access.strides[axis]
+        return params.term(s, "s", (access.buffer, axis)) if s not in (0, 1) else str(s)
+    return (term(k.a, nb), term(k.a, nb + 2), term(k.b, nb + 2), term(k.b, nb + 1),
+            term(k.out, nb), term(k.out, nb + 1))
 
 
 def _gemm_call(w, k, params, M, N, K, layout, form, blocks: bool = False):
@@ -181,8 +182,9 @@ def _gemm_call(w, k, params, M, N, K, layout, form, blocks: bool = False):
     kind = "s" if k.acc_dtype == "float32" else "d"
 
     def ld(access, rows_axis, cols_axis, lay):
-        s = access.strides[rows_axis] if lay == "C" else access.strides[cols_axis]
-        return params.term(s, "s") if s not in (0, 1) else "1"
+        axis = rows_axis if lay == "C" else cols_axis
+        s = access.strides[axis]
+        return params.term(s, "s", (access.buffer, axis)) if s not in (0, 1) else "1"
     lda = ld(k.a, nb, nb + 2, la)
     ldb = ld(k.b, nb + 2, nb + 1, lb)
     ldc = ld(k.out, nb, nb + 1, lc)
@@ -218,8 +220,8 @@ def _gemm_call(w, k, params, M, N, K, layout, form, blocks: bool = False):
     if copy:
         # e's element for the call's C[i, j]: C^T's (n, m) where C is row-major
         ie = index(_batch_only(e, nb), [f"p{j}" for j in range(nb)] + ["_", "_", "_"], params)
-        sem, sen = (params.term(s, "s") if s not in (0, 1) else str(s)
-                    for s in e.strides[nb:nb + 2])
+        sem, sen = (params.term(s, "s", (e.buffer, axis)) if s not in (0, 1) else str(s)
+                    for axis, s in enumerate(e.strides[nb:nb + 2], nb))
         esi, esj = (sen, sem) if lc == "C" else (sem, sen)
         w.line(f"gemm_blocks({args}, e{form[2]}.ctypes.data + {size} * {ie}, "
                f"e{form[2]}.size - {ie}, "

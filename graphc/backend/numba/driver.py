@@ -42,8 +42,8 @@ from numba import njit
 
 from graphc.backend.numba.blas import DOUBLE, NO_TRANSPOSE, SINGLE, TRANSPOSE, on_stack, xxgemm
 from graphc.backend.numba.clock import now
-from graphc.backend.numba.entry import (I, P, byte_offset, carray, data_address, entry, export,
-                                        kernel, status)
+from graphc.backend.numba.entry import (I, P, carray, data_address, entry, export, kernel,
+                                        status)
 '''
 
 
@@ -101,18 +101,14 @@ class Module:
             self._python_helpers()
         self.hash = hashlib.sha256(self.driver_source.encode()).hexdigest()[:20]
 
-    def _in_workspace(self, ks) -> dict:
-        """Which of the kernel's array parameters are buffers of the workspace: position ->
-        dtype (the kernel takes the workspace and their byte offsets)."""
+    def _in_workspace(self, buffer: str) -> bool:
         p = self.program
-        return {j: p.buffers[b].dtype for j, b in enumerate(ks.arrays)
-                if b in p.buffers and p.buffers[b].role == "temp" and b in p.plan.slot_of}
+        return p.buffers[buffer].role == "temp" and buffer in p.plan.slot_of
 
     def _kernel_module(self, ks) -> str:
         """The function computing `ks`, in its own module named by its source's hash."""
-        ks.in_workspace = self._in_workspace(ks)  # the driver passes these as offsets
         dtypes = [None if b == "mode" else self.program.buffers[b].dtype for b in ks.arrays]
-        body = "\n".join(ks.imports) + "\n\n\n" + ks.render(ks.in_workspace, dtypes, "KERNEL")
+        body = "\n".join(ks.imports) + "\n\n\n" + ks.render(dtypes, "KERNEL")
         digest = hashlib.sha256((body + repr(sorted(self.versions.items()))).encode())
         function = f"{ks.name.split('_', 1)[0][0]}{digest.hexdigest()[:16]}"
         module = f"graphc_k_{function}"
@@ -176,16 +172,17 @@ class Module:
             return hoisted[code]
         for after, k in enumerate(kernels, 1):
             ks = self.kernel_sources[k.name]
-            in_ws = ks.in_workspace
-            args = [once("ws.ctypes.data", "ws_p"), once("ws.size", "ws_n")] if in_ws else []
-            for j, a in enumerate(ks.arrays):
-                if j in in_ws:
-                    args.append(once(self._offset(a)))
-                elif a == "mode":
+            args = []
+            for a in ks.arrays:
+                if a == "mode":
                     m = self.contractions.index(k.name)
                     args.append(once(f"modes[{m}]", f"mode{m}"))
+                    continue
+                numel = int_code(self.program.buffers[a].numel, self.dims)
+                if self._in_workspace(a):  # its address in the workspace, its length
+                    ws, offset = once("ws.ctypes.data", "ws_p"), self._offset(a)
+                    args += [once(ws if offset == "0" else f"{ws} + {offset}"), once(numel)]
                 else:  # an array the caller passed: its address, and its length from the dims
-                    numel = int_code(self.program.buffers[a].numel, self.dims)
                     args += [once(f"data_address(arrays[{table[a]}], {data_offset()})",
                                   f"{_ident(a)}_p"), once(numel, f"{_ident(a)}_n")]
             args += [once(int_code(e, self.dims)) for e in ks.ints]

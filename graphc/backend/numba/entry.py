@@ -28,7 +28,7 @@ import sys
 import numpy as np
 from numba import config, types
 
-__all__ = ["I", "P", "byte_offset", "carray", "data_address", "entry", "export", "fill",
+__all__ = ["I", "P", "carray", "data_address", "entry", "export", "fill",
            "kernel", "stand_in", "status", "symbol"]
 
 P, I = types.voidptr, types.int64
@@ -64,10 +64,6 @@ if config.DISABLE_JIT:
         return np.frombuffer((ctypes.c_char * (n * dtype.itemsize)).from_address(address),
                              dtype)
 
-    def byte_offset(address, offset):
-        """The address `offset` bytes past `address`."""
-        return address + offset
-
     def data_address(array_id, offset):
         """The data pointer of the array object at `array_id` (its id())."""
         return ctypes.c_void_p.from_address(int(array_id) + int(offset)).value or 0
@@ -101,15 +97,6 @@ else:
             at = builder.add(args[0], args[1])
             return builder.load(builder.inttoptr(at, word.as_pointer()))
         return types.int64(types.int64, types.int64), codegen
-
-    @intrinsic
-    def byte_offset(typingctx, address, offset):
-        """The address `offset` bytes past `address` (a workspace buffer's, from the
-        workspace's: a view made by `ws[at:].view(dtype)` compiled NumPy's view, 0.1 s of
-        each process's first compile)."""
-        def codegen(context, builder, signature, args):
-            return builder.gep(args[0], [args[1]])
-        return types.voidptr(types.voidptr, types.int64), codegen
 
     def entry(signature):
         """A C entry point, compiled now (or loaded from Numba's cache)."""

@@ -23,11 +23,11 @@ from .printer import Params, index, subscript
 def _one_hot(k: OneHotKernel) -> KernelSource:
     params, w = Params(), _Writer()
     loops = [f"i{j}" for j in range(len(k.domain))]
-    for v, d in zip(loops, k.domain):
-        w.loop(v, params.term(d, "n"))
+    for axis, (v, d) in enumerate(zip(loops, k.domain)):
+        w.loop(v, params.term(d, "n", axis))
     w.line(f"label = labels[{subscript(k.labels, loops, params)}]")
     if len(loops) > 0:
-        depth = params.term(k.domain[-1], "n")
+        depth = params.term(k.domain[-1], "n", len(k.domain) - 1)
         w.line(f"if label < 0 or label >= {depth}:")
         w.depth += 1
         w.fail("one_hot: a class label is out of range")
@@ -83,8 +83,8 @@ def gather_lines(k: GatherKernel, loops, params: Params, fault=None) -> list[str
 def _gather(k: GatherKernel) -> KernelSource:
     params, w = Params(), _Writer()
     loops = [f"i{j}" for j in range(len(k.domain))]
-    for v, d in zip(loops, k.domain):
-        w.loop(v, params.term(d, "n"))
+    for axis, (v, d) in enumerate(zip(loops, k.domain)):
+        w.loop(v, params.term(d, "n", axis))
     for line in gather_lines(k, loops, params):
         w.line(line)
     doc = ("scatter-add: out[i + index[i] along the axis] += data[i] (in order)" if k.scatter
@@ -107,7 +107,7 @@ def _argmax(k: ArgmaxKernel) -> KernelSource:
     params, w = Params(), _Writer()
     rank, (axis,) = len(k.domain), k.axes
     loops = [f"i{j}" for j in range(rank)]
-    extents = [params.term(d, "n") for d in k.domain]
+    extents = [params.term(d, "n", axis) for axis, d in enumerate(k.domain)]
     t = _acc_type("max", k.body.dtype)  # float16 compares as float32, exactly
     w.line(f"if {extents[axis]} == 0:")
     w.depth += 1

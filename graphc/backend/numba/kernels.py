@@ -52,26 +52,21 @@ class KernelSource:
     split_loop: bool = False     # a loop split across Numba's threads (above PARALLEL_FROM)
     faults: list = field(default_factory=list)  # what it cannot compute: returns 1, and
     # the driver raises ValueError with these
-    # array positions the driver passes as workspace offsets -> their dtypes
-    in_workspace: dict = field(default_factory=dict)
     signature: str = ""          # its entry point's, as `render` printed it last
 
-    def render(self, in_workspace: dict, dtypes: list, name: str | None = None) -> str:
+    def render(self, dtypes: list, name: str | None = None) -> str:
         """The function's source: a C entry point (entry.py) that the driver calls by symbol,
         each array given as its address and length (`dtypes`: per array parameter its dtype,
-        None for an int such as a contraction's mode). The array parameters at the positions
-        in `in_workspace` (position -> dtype) are buffers of the workspace: the function takes
-        the workspace once (`ws`) and each such buffer's byte offset in it, and makes the view
-        itself (to the workspace's end: the kernel reads only its own elements of it)."""
+        None for an int such as a contraction's mode), wherever the array is: an input, an
+        output, or a buffer of the workspace. So kernels of one structure are one function
+        whatever their arrays are (the big MLP's first and second layer, its three weight
+        updates), compiled once."""
         name = name or self.name
         types, params, arrays = [], [], []
-        if in_workspace:
-            types += ["P", "I"]
-            params += ["ws_p", "ws_n"]
         for j, p in enumerate(self.array_params):
-            if j in in_workspace or dtypes[j] is None:  # a byte offset, or an int
+            if dtypes[j] is None:  # an int
                 types.append("I")
-                params.append(f"at_{p}" if j in in_workspace else p)
+                params.append(p)
             else:
                 types += ["P", "I"]
                 params += [f"{p}_p", f"{p}_n"]
@@ -79,10 +74,6 @@ class KernelSource:
                 arrays.append(f"    {p} = carray({p}_p, ({p}_n,), np.{dtype})")
         types += ["I"] * len(self.int_params)
         signature = self.signature = f"status({', '.join(types)})"
-        for j, dtype in sorted(in_workspace.items()):
-            p, size = self.array_params[j], np.dtype(dtype).itemsize
-            arrays.append(f"    {p} = carray(byte_offset(ws_p, at_{p}), "
-                          f"((ws_n - at_{p}) // {size},), np.{dtype})")
         header = [f"@entry({signature})", f"def {name}({', '.join(params + self.int_params)}):",
                   f'    """{self.doc}"""']
         body = self.body + ["    return 0"]
@@ -160,7 +151,8 @@ def flat_read(name: str, access, params: Params) -> str:
     offset (a scalar picked out of a tensor, x[0, 1], has one)."""
     if any(s != 0 for s in access.strides):
         return f"{name}[i]"
-    return f"{name}[{params.term(access.offset, 'o') if access.offset != 0 else 0}]"
+    offset = params.term(access.offset, "o", (access.buffer, "offset"))
+    return f"{name}[{offset if access.offset != 0 else 0}]"
 
 
 @functools.singledispatch
@@ -182,7 +174,7 @@ def _(k: ElementwiseKernel) -> KernelSource:
         target = flat_read("out", k.out, params)
     else:
         loops = [f"i{j}" for j in range(len(k.domain))]
-        extents = [params.term(d, "n") for d in k.domain]
+        extents = [params.term(d, "n", axis) for axis, d in enumerate(k.domain)]
         reads = [f"x{j}[{subscript(a, loops, params)}]" for j, a in enumerate(k.operands)]
         target = f"out[{subscript(k.out, loops, params)}]"
     vector_math = uses_vector_math(k.body)

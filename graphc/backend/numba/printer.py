@@ -262,14 +262,18 @@ class Params:
         self.exprs: list = []
         self._by_expr: dict = {}
 
-    def term(self, expr, hint: str) -> str:
+    def term(self, expr, hint: str, role=None) -> str:
         """The parameter holding `expr`; a 0 or 1 stays a literal. Every other size is a
         parameter, numbers included, so kernels of one structure are one function (shared
-        across graphs through the cache) whatever their sizes."""
+        across graphs through the cache) whatever their sizes. `role` says what a number is
+        (an axis's extent, a buffer's stride along an axis): numbers of different roles are
+        different parameters even where equal. A 512x512 weight's rows and columns had been
+        one parameter, a 784x512 weight's two: the big MLP's first two layers were two
+        functions, two compiles, where they are one."""
         expr = sympy.sympify(expr)
         if expr.is_Integer and int(expr) in (0, 1):
             return str(int(expr))
-        key = (hint[0], expr)
+        key = (hint[0], expr, role if expr.is_Integer else None)
         if key not in self._by_expr:
             name = f"{hint}_{len(self.names)}"
             self.names.append(name)
@@ -282,11 +286,11 @@ def index(access, loop_vars, params: Params, base: str = "") -> str:
     """`buffer[offset + i0*s0 + ...]` as index code (the buffer's name is the caller's)."""
     terms = []
     if access.offset != 0:
-        terms.append(params.term(access.offset, "o"))
-    for v, s in zip(loop_vars, access.strides):
+        terms.append(params.term(access.offset, "o", (access.buffer, "offset")))
+    for axis, (v, s) in enumerate(zip(loop_vars, access.strides)):
         if s == 0:
             continue
-        terms.append(v if s == 1 else f"{v}*{params.term(s, 's')}")
+        terms.append(v if s == 1 else f"{v}*{params.term(s, 's', (access.buffer, axis))}")
     return " + ".join(terms) or "0"
 
 

@@ -23,7 +23,7 @@ def reduction_frame(k: ReduceKernel) -> tuple:
         [f"e{j}" for j in range(len(k.extras))] + ["out"]
     kept = [a for a in range(len(k.domain)) if a not in k.axes]
     loops = [f"i{j}" for j in range(len(k.domain))]
-    extents = [params.term(d, "n") for d in k.domain]
+    extents = [params.term(d, "n", axis) for axis, d in enumerate(k.domain)]
     return params, w, dims, arrays, kept, loops, extents
 
 
@@ -137,7 +137,7 @@ def _(k: NormalizeKernel) -> KernelSource:
     params, w = Params(), _Writer()
     rank = len(k.domain)
     loops = [f"i{j}" for j in range(rank)]
-    extents = [params.term(d, "n") for d in k.domain]
+    extents = [params.term(d, "n", axis) for axis, d in enumerate(k.domain)]
     for a in range(rank):
         if a != k.axis:
             w.loop(loops[a], extents[a])
