@@ -89,8 +89,10 @@ class Forked:
 def _child(work) -> None:
     code = 1
     try:
-        # a process that compiles and exits: the garbage goes with it (a collector running
-        # through the tiny transformer's compile kept 0.1 GB less; exiting, it keeps none)
+        # a process that compiles and exits: its garbage goes with it, never freed one
+        # object at a time. The tiny transformer's compile: 16.1-16.7 s with the helper's
+        # collector off, 16.9-17.2 s with it on (or frozen, or run 300x less often: the
+        # freeing, not the looking, costs); its peak memory 0.49 GB instead of 0.37
         gc.disable()
         work()
         code = 0
