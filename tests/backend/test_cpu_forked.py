@@ -56,7 +56,8 @@ def test_waiting_without_a_pidfd(monkeypatch):
     assert child._fd is None and child.wait(timeout=60) == 0
 
 
-def test_not_with_another_python_thread_running():
+def test_not_with_another_python_thread_running(monkeypatch):
+    monkeypatch.setattr(forked, "THREADED_RUNTIMES", ())  # (torch, imported by another test)
     assert forked.possible()
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
@@ -66,6 +67,12 @@ def test_not_with_another_python_thread_running():
     finally:
         stop.set()
         other.join()
+
+
+def test_not_where_a_runtime_that_warns_of_a_fork_is_loaded(monkeypatch):
+    # JAX warns, as a process forks, that it "will likely lead to a deadlock"
+    monkeypatch.setitem(sys.modules, "jax", object())
+    assert not forked.possible()
 
 
 def test_buffered_output_is_written_once():

@@ -5,7 +5,8 @@ process compiled alone.
 
 Safe where the child can only be doing what this thread was: on Linux (macOS's system
 libraries do not survive a fork), with no other Python thread (one could hold a lock the
-child needs, Numba's compiler lock among them). Threads outside Python, BLAS's idle pool,
+child needs, Numba's compiler lock among them), and none of the runtimes that warn of a fork
+(THREADED_RUNTIMES) loaded. Threads outside Python, BLAS's idle pool,
 are left behind: the child only compiles and writes the cache, and calls no BLAS. It exits
 with os._exit, so nothing of this process's (buffered output, atexit handlers) runs twice.
 Elsewhere jobs.py starts a new Python instead.
@@ -27,9 +28,16 @@ import warnings
 POLL_S = 0.005  # how often wait() looks, where the kernel offers no pidfd to wait on
 
 
+# Runtimes whose own threads make a fork unsafe for code that uses them, and that say so as a
+# process forks (JAX: "os.fork() is incompatible with multithreaded code ... will likely lead
+# to a deadlock"). The child uses none of them, but a user should not read that from graphc:
+# where one is loaded, the helper is a new Python.
+THREADED_RUNTIMES = ("jax", "torch", "tensorflow")
+
+
 def possible() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork") and \
-        threading.active_count() == 1
+        threading.active_count() == 1 and not any(m in sys.modules for m in THREADED_RUNTIMES)
 
 
 class Forked:
