@@ -75,15 +75,16 @@ def test_not_where_a_runtime_that_warns_of_a_fork_is_loaded(monkeypatch):
     assert not forked.possible()
 
 
-def test_buffered_output_is_written_once():
+def test_buffered_output_is_written_once_and_the_child_prints_nothing():
     script = textwrap.dedent("""
         import sys
         from graphc.backend.numba import forked
         sys.stdout.write("before ")  # buffered: a pipe
-        forked.Forked(lambda: None).wait(timeout=60)
+        forked.Forked(lambda: print("the child's own", file=sys.stderr)).wait(timeout=60)
         sys.stdout.write("after")
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "before after"
+    assert done.stderr == ""  # what the child prints goes nowhere (this process prints its own)

@@ -97,6 +97,12 @@ class Forked:
 def _child(work) -> None:
     code = 1
     try:
+        # what it would print (Numba's warnings of a kernel it compiles) this process prints
+        # as it compiles its part, or loads the rest: once is enough (a helper started as a
+        # new Python writes to /dev/null too)
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 1)
+        os.dup2(quiet, 2)
         # a process that compiles and exits: its garbage goes with it, never freed one
         # object at a time. The tiny transformer's compile: 16.1-16.7 s with the helper's
         # collector off, 16.9-17.2 s with it on (or frozen, or run 300x less often: the
