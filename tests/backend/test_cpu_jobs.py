@@ -273,3 +273,26 @@ def test_the_helper_starts_without_graphc_s_dsl_or_sympy():
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["[]"]
+
+
+def test_parallel_versions_compile_when_a_call_first_needs_them_with_a_helper(empty_cache,
+                                                                             monkeypatch):
+    """A kernel's loop split across threads is a module of its own (kernels.py), compiled
+    when a call first reaches its size: in two processes, as a program's first compile."""
+    x = gc.tensor("x", ("B", 64, 64))
+    outputs = [gc.gelu(x) * 2.0, gc.softmax(x, axis=-1), gc.log_softmax(x, axis=-1)]
+    helpers, start = [], jobs._start
+    monkeypatch.setattr(jobs, "_start", lambda *a: helpers.append(a[1]) or start(*a))
+    f = gc.compile(outputs, backend="cpu")
+    parallel = sorted(f.impl.module_source.parallel_modules)
+    assert len(parallel) == 3 and not cache.compiled(parallel)
+    small = RNG.standard_normal((2, 64, 64)).astype(np.float32)
+    large = RNG.standard_normal((20, 64, 64)).astype(np.float32)
+    reference = gc.compile(outputs, backend="reference")
+    for v in (small, large):
+        for g, w in zip(f(x=v), reference(x=v)):
+            np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-6)
+        if v is small:
+            assert not cache.compiled(parallel)  # not needed yet
+    assert cache.compiled(parallel) == set(parallel)
+    assert sorted(item["name"] for item in helpers[-1]) == parallel  # shared with a helper

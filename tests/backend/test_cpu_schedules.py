@@ -156,8 +156,14 @@ def large_elementwise():
 @pytest.mark.parametrize("batch", [1, 40])  # below and above the split
 def test_a_loop_split_across_threads_changes_no_result(large_elementwise, batch):
     outputs, f = large_elementwise
-    parallel = [k for k in f.impl.module_source.kernel_sources.values() if k.split_loop]
-    assert len(parallel) == 5 and all("prange" in "\n".join(k.body) for k in parallel)
+    ms = f.impl.module_source
+    parallel = [k for k in ms.kernel_sources.values() if k.split_loop]
+    assert len(parallel) == 5 and all("prange" in "\n".join(k.parallel_body) and
+                                      "prange" not in "\n".join(k.body) for k in parallel)
+    # the parallel versions are modules of their own, loaded for calls that reach the split
+    (dim,) = f.impl.program.dims
+    assert len(ms.parallel_modules) == 5 and ms.parallel_for({dim: 15}) == []
+    assert len(ms.parallel_for({dim: 16})) == 5  # 2^16 elements
     x = RNG.standard_normal((batch, 64, 64)).astype(np.float32)
     x[0, 0, :3] = [np.nan, np.inf, -0.0]
     want = gc.compile(outputs, backend="reference")(x=x)
@@ -165,6 +171,11 @@ def test_a_loop_split_across_threads_changes_no_result(large_elementwise, batch)
         got = f(x=x)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-6)
+    if batch == 40:  # loaded, and the kernels call them: their cells hold them
+        from graphc.backend.numba import entry
+        assert all(name in sys.modules for name in ms.parallel_modules)
+        assert all(entry._cells[f"graphc_{ms.function_of[k.name]}_parallel"].value
+                   for k in parallel)
 
 
 def test_small_kernels_stay_serial():

@@ -18,10 +18,12 @@ import hashlib
 import itertools
 import re
 
+import sympy
+
 from ...lower.program import ContractKernel, ReferenceKernel
 from . import index_kernels, reductions  # noqa: F401 (they register their printers)
 from .contract import print_contract
-from .kernels import print_kernel
+from .kernels import PARALLEL_FROM, PARALLEL_IMPORTS, print_kernel
 from .entry import data_offset
 from .printer import int_code
 
@@ -42,9 +44,17 @@ from numba import njit
 
 from graphc.backend.numba.blas import DOUBLE, NO_TRANSPOSE, SINGLE, TRANSPOSE, on_stack, xxgemm
 from graphc.backend.numba.clock import now
-from graphc.backend.numba.entry import (I, P, carray, data_address, entry, export, kernel,
-                                        status)
+from graphc.backend.numba.entry import (I, P, carray, data_address, entry, export, fill,
+                                        filled, kernel, status, through)
 '''
+
+
+def _elements(ks) -> sympy.Expr:
+    """The elements a kernel's split loop counts (its `split_total`, code over its int
+    parameters), in the program's dims."""
+    value = dict(zip(ks.int_params, ks.ints))
+    return sympy.Mul(*[value[t] if t in value else sympy.Integer(t)
+                       for t in ks.split_total.split(" * ")])
 
 
 def _ident(name: str) -> str:
@@ -64,6 +74,9 @@ class Module:
         self.kernel_sources = {}   # kernel name -> KernelSource (native kernels)
         self.function_of = {}      # kernel name -> the function that computes it
         self.kernel_modules = {}   # module name -> source, one per distinct kernel function
+        # a kernel function's parallel version, loaded when a call first reaches its size
+        # (kernels.py: KernelSource.render): module name -> (source, its elements as sympy)
+        self.parallel_modules = {}
         self.segments = []         # [(kind, payload)]: ("native", [kernels]) | ("reference", k)
         self.contractions = []     # names of the contraction kernels, by `modes` index
         self.gemm_modules = set()  # the shared matmul modules (gemm.py): (dtype, part)
@@ -114,6 +127,11 @@ class Module:
         module = f"graphc_k_{function}"
         self.kernel_modules[module] = HEADER.format(what="One kernel.", **self.versions) + \
             body.replace("KERNEL", function)
+        if ks.split_loop:
+            self.parallel_modules[f"graphc_p_{function}"] = (
+                HEADER.format(what="One kernel's loops split across threads.", **self.versions)
+                + "\n".join(PARALLEL_IMPORTS + ks.imports) + "\n\n\n" +
+                ks.render_parallel(dtypes, function), _elements(ks))
         self.gemm_modules.update(getattr(ks, "gemm", None) or [])
         return function
 
@@ -127,11 +145,17 @@ class Module:
                 needed.update(ks.gemm)
         return frozenset(self.gemm_modules - needed)
 
+    def parallel_for(self, dims: dict) -> list:
+        """(module name, source) of the parallel versions these dims make worth running (the
+        kernel's elements reach PARALLEL_FROM): the runtime loads them before such a call."""
+        return [(name, src) for name, (src, elements) in self.parallel_modules.items()
+                if int(elements.subs(dims)) >= PARALLEL_FROM]
+
     @property
     def source(self) -> str:
         """Everything generated, readable in one piece: the kernels, then the driver."""
-        kernels = [src.split("from numba import njit\n", 1)[1].strip()
-                   for src in self.kernel_modules.values()]
+        kernels = [src.split("from numba import njit\n", 1)[1].strip() for src in
+                   [*self.kernel_modules.values(), *(s for s, _ in self.parallel_modules.values())]]
         return self.driver_source + "\n\n# ---- kernels " + "-" * 66 + "\n\n" + \
             "\n\n\n".join(kernels) + "\n"
 

@@ -28,7 +28,7 @@ import sys
 import numpy as np
 from numba import config, types
 
-__all__ = ["I", "P", "carray", "data_address", "entry", "export", "fill",
+__all__ = ["I", "P", "carray", "data_address", "entry", "export", "fill", "filled",
            "kernel", "stand_in", "status", "symbol"]
 
 P, I = types.voidptr, types.int64
@@ -83,6 +83,14 @@ if config.DISABLE_JIT:
 
     def fill(name, address):
         pass
+
+    def filled(name):
+        """Whether `name`'s cell holds an entry point: never, run as Python (a kernel then
+        runs its serial loops: kernels.py)."""
+        return lambda: False
+
+    def through(name, signature):
+        return None
 else:
     from llvmlite import binding, ir
     from numba import carray, cfunc
@@ -146,6 +154,24 @@ else:
         _cell(name).value = address
 
     @functools.lru_cache(maxsize=256)
+    @functools.lru_cache(maxsize=None)
+    def filled(name: str):
+        """A function for compiled code: whether `name`'s cell holds an entry point yet (a
+        kernel's parallel loops are loaded when a call first reaches their size)."""
+        _cell(name)
+
+        def typer(typingctx):
+            def codegen(context, builder, sig, args):
+                module = builder.module
+                cell = module.globals.get(f"{name}_cell")
+                if cell is None:  # declared, defined elsewhere: this process's cell
+                    cell = ir.GlobalVariable(module, ir.IntType(8).as_pointer(),
+                                             f"{name}_cell")
+                return builder.icmp_unsigned(
+                    "!=", builder.load(cell), ir.Constant(ir.IntType(8).as_pointer(), None))
+            return types.boolean(), codegen
+        return intrinsic(typer)
+
     def through(name: str, signature):
         """A function for compiled code that calls, with C's convention, the entry point of
         `signature` whose address `name`'s cell holds when the call runs."""

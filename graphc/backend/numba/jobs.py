@@ -51,7 +51,8 @@ MIN_SECONDS = 4.0
 MIN_SECONDS_FORKED = 0.5
 IDLE_WINDOW_S = 0.05  # how long the other processes' use of the cores is watched
 IDLE_CORES = 0.75     # how much of a core they must leave idle
-SECONDS = {"matmul": 2.0, "contraction": 0.5, "kernel": 0.25, "call": 0.016}  # call: a driver's
+SECONDS = {"matmul": 2.0, "contraction": 0.5, "kernel": 0.25, "call": 0.016,  # call: a driver's
+           "parallel": 0.8}  # a kernel's parallel version (kernels.py: render_parallel)
 WAIT_S = 600     # the longest the helper may take; past it, this process compiles the rest
 POLL_S = 0.02    # how often a process waiting for a module the other compiles looks again
 
@@ -80,6 +81,8 @@ def _ready_to_compile() -> None:
 def _seconds(item: dict) -> float:
     if "driver" in item:
         return SECONDS["call"] * item["calls"]
+    if item.get("parallel"):
+        return SECONDS["parallel"]
     return SECONDS["matmul" if "matmul" in item else "contraction" if item["needs"] else
                    "kernel"]
 
@@ -102,10 +105,34 @@ def compile_in_two(module_source, later: frozenset = frozenset()) -> frozenset:
     pending = frozenset(m for b in _running for m in b.modules) & module_source.gemm_modules
     plan = [item for item in _plan(module_source)
             if tuple(item.get("matmul", ())) not in pending]  # compiled by a running helper
+    return pending | _in_two(plan, [item for item in plan
+                                    if tuple(item.get("matmul", ())) in later])
+
+
+def load(sources: dict) -> None:
+    """Import the modules `sources` (name -> source), those the cache lacks compiled first,
+    shared with a helper where that pays: a program's kernels' parallel versions, when a call
+    first reaches their size (runtime.py; the tiny transformer's first step needs 4 of 8)."""
+    sources = {n: src for n, src in sources.items()
+               if getattr(sys.modules.get(n), "__graphc_source__", None) != src}
+    from numba.core import config
+    if sources and not config.DISABLE_JIT and int(os.environ.get(ENV, "2") or 2) >= 2:
+        done = cache.compiled(sources)
+        for name in set(sources) - done:
+            cache.write(sources[name], name)
+        _in_two(_ends_first([{"kernel": n, "name": n, "needs": [], "after": [],
+                              "parallel": True} for n in sorted(set(sources) - done)]))
+    for name, src in sources.items():
+        cache.load(src, name)
+
+
+def _in_two(plan: list, deferred: list = ()) -> frozenset:
+    """Compile `plan`'s items here and in a helper, where there is enough of them and a core
+    is idle; `deferred` (of them) the helper compiles after the rest, and this returns before:
+    the modules it is still compiling."""
     least = min(MIN_SECONDS, MIN_SECONDS_FORKED) if forked.possible() else MIN_SECONDS
     if sum(_seconds(item) for item in plan) < least or _busy():
-        return pending
-    deferred = [item for item in plan if tuple(item.get("matmul", ())) in later]
+        return frozenset()
     now = [item for item in plan if item not in deferred]
     waits = {item["name"] for item in deferred}
     if any(a in waits for item in now for a in item["after"]):  # (deferrable: never)
@@ -115,14 +142,14 @@ def compile_in_two(module_source, later: frozenset = frozenset()) -> frozenset:
         helper = _start(claims, now, deferred)
     except OSError:  # no Python to start (an embedded interpreter): compile here, alone
         shutil.rmtree(claims, ignore_errors=True)
-        return pending
+        return frozenset()
     try:
         _work(claims, [item for item in now[::-1] if "driver" not in item], helper)
         if deferred:
             _wait_done(claims, now, helper)
             background = Background(helper, claims, deferred)
             helper = None  # still compiling: the Background waits for it
-            return pending | frozenset(background.modules)
+            return frozenset(background.modules)
         helper.wait(timeout=WAIT_S)  # (a helper still running would be measured with the
         # first call's matmul choices: it made BLAS's threads 8x slower, and the choice wrong)
     except subprocess.TimeoutExpired:
@@ -133,7 +160,7 @@ def compile_in_two(module_source, later: frozenset = frozenset()) -> frozenset:
                 helper.kill()
                 helper.wait()
             shutil.rmtree(claims, ignore_errors=True)
-    return pending
+    return frozenset()
 
 
 def compiling(modules) -> bool:

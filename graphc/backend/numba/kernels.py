@@ -50,6 +50,8 @@ class KernelSource:
     notes: list = field(default_factory=list)  # what the printer chose (BLAS, flattened...)
     imports: list = field(default_factory=list)  # lines the kernel's module needs
     split_loop: bool = False     # a loop split across Numba's threads (above PARALLEL_FROM)
+    parallel_body: list = field(default_factory=list)  # the lines with that loop split
+    split_total: str = ""        # the elements that decide it, as code over int_params
     faults: list = field(default_factory=list)  # what it cannot compute: returns 1, and
     # the driver raises ValueError with these
     signature: str = ""          # its entry point's, as `render` printed it last
@@ -60,8 +62,50 @@ class KernelSource:
         None for an int such as a contraction's mode), wherever the array is: an input, an
         output, or a buffer of the workspace. So kernels of one structure are one function
         whatever their arrays are (the big MLP's first and second layer, its three weight
-        updates), compiled once."""
+        updates), compiled once.
+
+        A kernel with a split loop runs its loops serially here, and from PARALLEL_FROM
+        elements calls its parallel version (`render_parallel`) where that is loaded: a
+        module of its own, compiled when a call first reaches that size (runtime.py,
+        jobs.load). Numba compiles a parallel loop about twice (the loop, then its body as a
+        gufunc), and many programs never reach the size (`cnn_digits.py`'s first run: 12.5 ->
+        11.3 s)."""
         name = name or self.name
+        params, arrays, signature = self._entry(dtypes)
+        header = [f"@entry({signature})", f"def {name}({', '.join(params + self.int_params)}):",
+                  f'    """{self.doc}"""']
+        export = f"{name}_call = export({name!r}, {name}, {signature})\n"
+        if not self.split_loop:
+            return "\n".join(header + arrays + self.body + ["    return 0"]) + "\n\n\n" + \
+                export
+        cell = f"graphc_{name}_parallel"  # (entry.symbol's name for it)
+        ready = [f"{name}_parallel = through({cell!r}, {signature})",
+                 f"{name}_parallel_loaded = filled({cell!r})", "", ""]
+        split = [f"    if {self.split_total} >= {PARALLEL_FROM} and {name}_parallel_loaded():",
+                 f"        return {name}_parallel({', '.join(params + self.int_params)})"]
+        return "\n".join(ready + header + arrays + split + self.body + ["    return 0"]) + \
+            "\n\n\n" + export
+
+    def render_parallel(self, dtypes: list, name: str) -> str:
+        """The parallel version of kernel `name` (render's), an entry point of the same
+        signature, which fills the cell the kernel calls it through as its module loads."""
+        params, arrays, signature = self._entry(dtypes)
+        # Numba's parallel loops compute garbage from views of one array made in the same
+        # function (two views of the workspace read back zeros): the loops are a function of
+        # their own, given the arrays as arguments
+        arguments = ", ".join(self.array_params + self.int_params)
+        loops = [JIT_PARALLEL, f"def {name}_loops({arguments}):",
+                 f'    """The loops of {name}, split across threads, on arrays."""'] + \
+            self.parallel_body + ["    return 0"]
+        entry_point = [f"@entry({signature})",
+                       f"def {name}_parallel({', '.join(params + self.int_params)}):",
+                       f'    """{self.doc} (split across threads)"""'] + arrays + \
+            [f"    return {name}_loops({arguments})"]
+        return "\n".join(loops) + "\n\n\n" + "\n".join(entry_point) + "\n\n\n" + \
+            f"fill('graphc_{name}_parallel', {name}_parallel.address)\n"
+
+    def _entry(self, dtypes: list) -> tuple:
+        """(the entry point's parameters, the lines making its arrays, its signature)."""
         types, params, arrays = [], [], []
         for j, p in enumerate(self.array_params):
             if dtypes[j] is None:  # an int
@@ -74,20 +118,7 @@ class KernelSource:
                 arrays.append(f"    {p} = carray({p}_p, ({p}_n,), np.{dtype})")
         types += ["I"] * len(self.int_params)
         signature = self.signature = f"status({', '.join(types)})"
-        header = [f"@entry({signature})", f"def {name}({', '.join(params + self.int_params)}):",
-                  f'    """{self.doc}"""']
-        body = self.body + ["    return 0"]
-        export = f"{name}_call = export({name!r}, {name}, {signature})\n"
-        if not self.split_loop:
-            return "\n".join(header + arrays + body) + "\n\n\n" + export
-        # Numba's parallel loops compute garbage from views of one array made in the same
-        # function (two views of the workspace read back zeros): the loops are a function of
-        # their own, given the arrays as arguments
-        arguments = ", ".join(self.array_params + self.int_params)
-        loops = [JIT_PARALLEL, f"def {name}_loops({arguments}):",
-                 f'    """The loops of {name}, on arrays."""'] + body
-        return "\n".join(loops) + "\n\n\n" + "\n".join(
-            header + arrays + [f"    return {name}_loops({arguments})"]) + "\n\n\n" + export
+        return params, arrays, signature
 
 
 class _Writer:
@@ -96,6 +127,7 @@ class _Writer:
         self.depth = 1
         self.outer = None  # (line index, variable, extent) of the first loop at the top
         self.faults: list[str] = []
+        self.split = None  # (total elements, the lines with the outer loop split): split_outer
 
     def line(self, text: str):
         self.lines.append("    " * self.depth + text)
@@ -113,15 +145,13 @@ class _Writer:
         self.depth += 1
 
     def split_outer(self, total: str) -> None:
-        """From the outermost loop on, two copies of the code: its iterations split across
-        Numba's threads (prange) when `total` elements reach PARALLEL_FROM, else as printed.
-        The outer loop's iterations must be independent (each writes its own outputs)."""
+        """A second copy of the code, its outermost loop's iterations split across Numba's
+        threads (prange), for calls where `total` elements reach PARALLEL_FROM (KernelSource:
+        a module of its own, compiled when a call first does). The outer loop's iterations
+        must be independent (each writes its own outputs)."""
         at, var, extent = self.outer
         head, body = self.lines[:at], self.lines[at:]
-        split = "    " + f"    for {var} in prange({extent}):"
-        self.lines = head + [f"    if {total} >= {PARALLEL_FROM}:  # enough to split across "
-                             f"threads", split] + ["    " + ln for ln in body[1:]] + \
-            ["    else:"] + ["    " + ln for ln in body]
+        self.split = (total, head + [f"    for {var} in prange({extent}):"] + body[1:])
 
 
 def _dims_of(*bodies) -> tuple:
@@ -136,8 +166,12 @@ def _dims_of(*bodies) -> tuple:
 
 
 def _finish(name, doc, params: Params, arrays, w: _Writer, notes=()) -> KernelSource:
-    return KernelSource(name, doc, list(arrays), list(params.names), list(w.lines), None,
-                        list(params.exprs), list(notes), faults=list(w.faults))
+    ks = KernelSource(name, doc, list(arrays), list(params.names), list(w.lines), None,
+                      list(params.exprs), list(notes), faults=list(w.faults))
+    if w.split is not None:
+        ks.split_total, ks.parallel_body = w.split
+        ks.split_loop = True
+    return ks
 
 
 def _contiguous_over(access, domain) -> bool:
@@ -196,8 +230,7 @@ def _(k: ElementwiseKernel) -> KernelSource:
                  ([f"split across threads from {PARALLEL_FROM} elements"] if parallel else []))
     ks.arrays = [a.buffer for a in k.operands] + [k.out.buffer]
     ks.split_loop = parallel
-    ks.imports = (PARALLEL_IMPORTS if parallel else []) + \
-        (["from graphc.backend.numba.vmath import erf64, exp64"] if vector_math else [])
+    ks.imports = ["from graphc.backend.numba.vmath import erf64, exp64"] if vector_math else []
     return ks
 
 

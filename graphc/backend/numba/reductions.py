@@ -8,8 +8,8 @@ from __future__ import annotations
 import sympy
 
 from ...lower.program import NormalizeKernel, ReduceKernel
-from .kernels import (PARALLEL_FROM, PARALLEL_IMPORTS, KernelSource, _acc_type, _combine,
-                      _dims_of, _final, _finish, _init, _may_split, _Writer, print_kernel)
+from .kernels import (PARALLEL_FROM, KernelSource, _acc_type, _combine, _dims_of, _final,
+                      _finish, _init, _may_split, _Writer, print_kernel)
 from .printer import Params, body_lines, calls_transcendental, subscript
 
 
@@ -98,7 +98,6 @@ def _(k: ReduceKernel) -> KernelSource:
                  f"{what or 'x0'}", params, arrays, w, notes)
     ks.arrays = [a.buffer for a in k.operands] + [e.buffer for e in k.extras] + [k.out.buffer]
     ks.split_loop = parallel
-    ks.imports = PARALLEL_IMPORTS if parallel else []
     return ks
 
 
@@ -187,6 +186,5 @@ def _(k: NormalizeKernel) -> KernelSource:
                  [f"split across threads from {PARALLEL_FROM} elements"] if parallel else [])
     ks.arrays = [k.operand.buffer, k.out.buffer]
     ks.split_loop = parallel
-    ks.imports = (PARALLEL_IMPORTS if parallel else []) + \
-        (["from graphc.backend.numba.vmath import exp64"] if vector_exp else [])
+    ks.imports = ["from graphc.backend.numba.vmath import exp64"] if vector_exp else []
     return ks

@@ -216,6 +216,7 @@ class CpuFunction:
         hit = self._prepared.get(d)
         if hit is None:
             dims = dict(zip(self._dims, d))
+            jobs.load(dict(self.module_source.parallel_for(dims)))  # kernels.py: render
             modes, pool = self._modes(d, dims)
             hit = (self._workspace(d), self.threads.limit(dims, serial_blas=pool), modes)
             self._prepared[d] = hit
