@@ -124,8 +124,8 @@ def compile(outputs, inputs=None, backend: str | None = None, passes=None,
     as a C compiler's -ffast-math: results then agree on finite inputs up to rounding.
     `donate={output index: input name}` lets a backend write that output into that input's
     array and hand the array back (a training step's new parameters into the parameters:
-    gc.train_step does this); a backend that cannot returns a fresh array as usual. The symbolic dims are bound at each call, so one compiled
-    function serves every batch size.
+    gc.train_step does this); a backend that cannot returns a fresh array as usual. The
+    symbolic dims are bound at each call, so one compiled function serves every batch size.
 
     >>> import graphc as gc, numpy as np
     >>> x = gc.tensor("x", ("B", 3)); f = gc.compile((x * 2).sum())

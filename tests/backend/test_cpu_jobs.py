@@ -79,7 +79,7 @@ def empty_cache(tmp_path, monkeypatch):
     monkeypatch.setenv(jobs.ENV, "2")
     monkeypatch.setattr(jobs, "_busy", lambda: False)
     monkeypatch.setattr(jobs, "MIN_SECONDS", 1.0)  # seven small kernels: 1.75 s, estimated
-    for name in [n for n in sys.modules if n.startswith("graphc_k_")]:
+    for name in [n for n in sys.modules if n.startswith(("graphc_k_", "graphc_p_"))]:
         monkeypatch.delitem(sys.modules, name)  # compiled by an earlier case: compile again
     return tmp_path
 

@@ -6,9 +6,9 @@ process compiled alone.
 Safe where the child can only be doing what this thread was: on Linux (macOS's system
 libraries do not survive a fork), with no other Python thread (one could hold a lock the
 child needs, Numba's compiler lock among them), and none of the runtimes that warn of a fork
-(THREADED_RUNTIMES) loaded. Threads outside Python, BLAS's idle pool,
-are left behind: the child only compiles and writes the cache, and calls no BLAS. It exits
-with os._exit, so nothing of this process's (buffered output, atexit handlers) runs twice.
+(THREADED_RUNTIMES) loaded. Threads outside Python, BLAS's idle pool, are left behind: the
+child only compiles and writes the cache, and calls no BLAS. It prints nothing and exits with
+os._exit, so nothing of this process's (buffered output, atexit handlers) runs twice.
 Elsewhere jobs.py starts a new Python instead.
 
 `Forked` answers as much of subprocess.Popen as jobs.py asks: poll, wait, kill, returncode.
