@@ -2,6 +2,7 @@
 exits, whatever the work does, and never returns into its caller; it answers poll, wait and
 kill as a subprocess.Popen does."""
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -38,6 +39,24 @@ def test_a_failing_child_exits_and_goes_no_further(tmp_path, error):
     log.write_text("parent\n")  # written once: the child did not come back here
     assert child.wait(timeout=60) == 1
     assert log.read_text() == "parent\n"
+
+
+def test_the_users_signal_handlers_do_not_run_in_the_child(tmp_path):
+    saved, ready = tmp_path / "saved", tmp_path / "ready"
+
+    def save_a_checkpoint(number, frame):  # a user's handler, installed before the fork
+        saved.write_text(str(os.getpid()))
+    previous = signal.signal(signal.SIGUSR1, save_a_checkpoint)
+    try:
+        child = forked.Forked(lambda: ready.write_text("") or time.sleep(60))
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(child.pid, signal.SIGUSR1)
+        assert child.wait(timeout=60) == -signal.SIGUSR1  # ended by it, as by default
+        assert not saved.exists()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
 
 
 def test_wait_times_out_and_kill_ends_it():

@@ -97,6 +97,17 @@ class Forked:
 def _child(work) -> None:
     code = 1
     try:
+        # the user's signal handlers are this process's, not the child's (one that saves a
+        # checkpoint on Ctrl-C would save it twice): a signal ends the child, as it would a
+        # helper started as a new Python
+        for number in signal.valid_signals():
+            handler = signal.getsignal(number)
+            if callable(handler):  # Python's own SIGINT handler included
+                signal.signal(number, signal.SIG_DFL)
+        try:
+            signal.set_wakeup_fd(-1)  # (an event loop's: this process's to read)
+        except ValueError:
+            pass
         # what it would print (Numba's warnings of a kernel it compiles) this process prints
         # as it compiles its part, or loads the rest: once is enough (a helper started as a
         # new Python writes to /dev/null too)
