@@ -18,8 +18,6 @@ import hashlib
 import itertools
 import re
 
-import sympy
-
 from ...lower.program import ContractKernel, ReferenceKernel
 from . import index_kernels, reductions  # noqa: F401 (they register their printers)
 from .contract import print_contract
@@ -47,14 +45,6 @@ from graphc.backend.numba.clock import now
 from graphc.backend.numba.entry import (I, P, carray, data_address, entry, export, fill,
                                         filled, kernel, status, through)
 '''
-
-
-def _elements(ks) -> sympy.Expr:
-    """The elements a kernel's split loop counts (its `split_total`, code over its int
-    parameters), in the program's dims."""
-    value = dict(zip(ks.int_params, ks.ints))
-    return sympy.Mul(*[value[t] if t in value else sympy.Integer(t)
-                       for t in ks.split_total.split(" * ")])
 
 
 def _ident(name: str) -> str:
@@ -131,7 +121,7 @@ class Module:
             self.parallel_modules[f"graphc_p_{function}"] = (
                 HEADER.format(what="One kernel's loops split across threads.", **self.versions)
                 + "\n".join(PARALLEL_IMPORTS + ks.imports) + "\n\n\n" +
-                ks.render_parallel(dtypes, function), _elements(ks))
+                ks.render_parallel(dtypes, function), ks.split_elements)
         self.gemm_modules.update(getattr(ks, "gemm", None) or [])
         return function
 

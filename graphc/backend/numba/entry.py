@@ -153,8 +153,15 @@ else:
         """The entry point at `address` is what calls through `name`'s cell reach."""
         _cell(name).value = address
 
-    @functools.lru_cache(maxsize=256)
-    @functools.lru_cache(maxsize=None)
+    def _cell_word(builder, name: str):
+        """The value of `name`'s cell, in compiled code: the cell is this process's, declared
+        here and defined elsewhere (registered as a symbol by _cell)."""
+        cell = builder.module.globals.get(f"{name}_cell")
+        if cell is None:
+            cell = ir.GlobalVariable(builder.module, ir.IntType(8).as_pointer(), f"{name}_cell")
+        return builder.load(cell)
+
+    @functools.lru_cache(maxsize=1024)  # one per kernel with a split loop
     def filled(name: str):
         """A function for compiled code: whether `name`'s cell holds an entry point yet (a
         kernel's parallel loops are loaded when a call first reaches their size)."""
@@ -162,16 +169,12 @@ else:
 
         def typer(typingctx):
             def codegen(context, builder, sig, args):
-                module = builder.module
-                cell = module.globals.get(f"{name}_cell")
-                if cell is None:  # declared, defined elsewhere: this process's cell
-                    cell = ir.GlobalVariable(module, ir.IntType(8).as_pointer(),
-                                             f"{name}_cell")
-                return builder.icmp_unsigned(
-                    "!=", builder.load(cell), ir.Constant(ir.IntType(8).as_pointer(), None))
+                return builder.icmp_unsigned("!=", _cell_word(builder, name),
+                                             ir.Constant(ir.IntType(8).as_pointer(), None))
             return types.boolean(), codegen
         return intrinsic(typer)
 
+    @functools.lru_cache(maxsize=256)
     def through(name: str, signature):
         """A function for compiled code that calls, with C's convention, the entry point of
         `signature` whose address `name`'s cell holds when the call runs."""
@@ -185,11 +188,7 @@ else:
             returns = context.get_value_type(sig.return_type) \
                 if sig.return_type != types.void else ir.VoidType()
             fnty = ir.FunctionType(returns, [context.get_value_type(a) for a in sig.args])
-            module = builder.module
-            cell = module.globals.get(f"{name}_cell")
-            if cell is None:  # declared, defined elsewhere: this process's cell
-                cell = ir.GlobalVariable(module, ir.IntType(8).as_pointer(), f"{name}_cell")
-            function = builder.bitcast(builder.load(cell), fnty.as_pointer())
+            function = builder.bitcast(_cell_word(builder, name), fnty.as_pointer())
             result = builder.call(function, args)
             return context.get_dummy_value() if sig.return_type == types.void else result
 

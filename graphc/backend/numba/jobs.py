@@ -96,8 +96,7 @@ def compile_in_two(module_source, later: frozenset = frozenset()) -> frozenset:
     its products on BLAS (driver.Module.deferrable). Where a helper starts, it compiles those
     after the rest, and this returns before. Returns the modules that a helper of this
     process is still compiling (`compiling` says when they are done)."""
-    from numba.core import config
-    if config.DISABLE_JIT or int(os.environ.get(ENV, "2") or 2) < 2:
+    if not _helpers_allowed():
         return frozenset()
     for background in list(_running):  # a module the program needs now: its helper first
         if set(background.modules) & (module_source.gemm_modules - later):
@@ -115,8 +114,7 @@ def load(sources: dict) -> None:
     first reaches their size (runtime.py; the tiny transformer's first step needs 4 of 8)."""
     sources = {n: src for n, src in sources.items()
                if getattr(sys.modules.get(n), "__graphc_source__", None) != src}
-    from numba.core import config
-    if sources and not config.DISABLE_JIT and int(os.environ.get(ENV, "2") or 2) >= 2:
+    if sources and _helpers_allowed():
         done = cache.compiled(sources)
         for name in set(sources) - done:
             cache.write(sources[name], name)
@@ -124,6 +122,13 @@ def load(sources: dict) -> None:
                               "parallel": True} for n in sorted(set(sources) - done)]))
     for name, src in sources.items():
         cache.load(src, name)
+
+
+def _helpers_allowed() -> bool:
+    """Whether a helper may compile: not run as Python (NUMBA_DISABLE_JIT), and not turned
+    off (GRAPHC_COMPILE_JOBS=1)."""
+    from numba.core import config
+    return not config.DISABLE_JIT and int(os.environ.get(ENV, "2") or 2) >= 2
 
 
 def _in_two(plan: list, deferred: list = ()) -> frozenset:

@@ -49,12 +49,19 @@ class KernelSource:
     ints: list                   # sympy expressions of the int parameters, in order
     notes: list = field(default_factory=list)  # what the printer chose (BLAS, flattened...)
     imports: list = field(default_factory=list)  # lines the kernel's module needs
-    split_loop: bool = False     # a loop split across Numba's threads (above PARALLEL_FROM)
-    parallel_body: list = field(default_factory=list)  # the lines with that loop split
-    split_total: str = ""        # the elements that decide it, as code over int_params
+    # a loop split across Numba's threads (above PARALLEL_FROM): the lines with it split, and
+    # the elements that decide it, as code over int_params and as sympy over the dims
+    parallel_body: list = field(default_factory=list)
+    split_total: str = ""
+    split_elements: object = None
     faults: list = field(default_factory=list)  # what it cannot compute: returns 1, and
     # the driver raises ValueError with these
     signature: str = ""          # its entry point's, as `render` printed it last
+
+    @property
+    def split_loop(self) -> bool:
+        """Whether it has a loop split across threads (its parallel version: render)."""
+        return bool(self.parallel_body)
 
     def render(self, dtypes: list, name: str | None = None) -> str:
         """The function's source: a C entry point (entry.py) that the driver calls by symbol,
@@ -127,7 +134,7 @@ class _Writer:
         self.depth = 1
         self.outer = None  # (line index, variable, extent) of the first loop at the top
         self.faults: list[str] = []
-        self.split = None  # (total elements, the lines with the outer loop split): split_outer
+        self.split = None  # (elements as code, as sympy, the lines split): split_outer
 
     def line(self, text: str):
         self.lines.append("    " * self.depth + text)
@@ -144,14 +151,16 @@ class _Writer:
         self.line(f"for {var} in range({extent}):")
         self.depth += 1
 
-    def split_outer(self, total: str) -> None:
+    def split_outer(self, extents: list, domain) -> None:
         """A second copy of the code, its outermost loop's iterations split across Numba's
-        threads (prange), for calls where `total` elements reach PARALLEL_FROM (KernelSource:
-        a module of its own, compiled when a call first does). The outer loop's iterations
-        must be independent (each writes its own outputs)."""
+        threads (prange), for calls where the elements (the product of `extents`, the
+        kernel's parameters, which is `domain`'s in the dims) reach PARALLEL_FROM
+        (KernelSource: a module of its own, compiled when a call first does). The outer
+        loop's iterations must be independent (each writes its own outputs)."""
         at, var, extent = self.outer
         head, body = self.lines[:at], self.lines[at:]
-        self.split = (total, head + [f"    for {var} in prange({extent}):"] + body[1:])
+        self.split = (" * ".join(extents), sympy.Mul(*domain),
+                      head + [f"    for {var} in prange({extent}):"] + body[1:])
 
 
 def _dims_of(*bodies) -> tuple:
@@ -169,8 +178,7 @@ def _finish(name, doc, params: Params, arrays, w: _Writer, notes=()) -> KernelSo
     ks = KernelSource(name, doc, list(arrays), list(params.names), list(w.lines), None,
                       list(params.exprs), list(notes), faults=list(w.faults))
     if w.split is not None:
-        ks.split_total, ks.parallel_body = w.split
-        ks.split_loop = True
+        ks.split_total, ks.split_elements, ks.parallel_body = w.split
     return ks
 
 
@@ -223,13 +231,12 @@ def _(k: ElementwiseKernel) -> KernelSource:
     w.line(f"{target} = {result}")
     parallel = bool(k.domain) and _may_split(k.domain, calls_transcendental(k.body))
     if parallel:
-        w.split_outer(" * ".join(extents))
+        w.split_outer(extents, k.domain)
     what = " ".join(k.body.lines()[:-1]) or "copy"
     ks = _finish(k.name, f"{'+'.join(k.provenance)}: {what}", params, arrays, w,
                  ["one flat loop" if flat else "strided loops"] +
                  ([f"split across threads from {PARALLEL_FROM} elements"] if parallel else []))
     ks.arrays = [a.buffer for a in k.operands] + [k.out.buffer]
-    ks.split_loop = parallel
     ks.imports = ["from graphc.backend.numba.vmath import erf64, exp64"] if vector_math else []
     return ks
 

@@ -91,13 +91,12 @@ def _(k: ReduceKernel) -> KernelSource:
     parallel = trailing and bool(kept) and _may_split(
         k.domain, calls_transcendental(k.body) or k.reduce == "logsumexp")
     if parallel:
-        w.split_outer(" * ".join(extents))
+        w.split_outer(extents, k.domain)
         notes.append(f"split across threads from {PARALLEL_FROM} elements")
     what = " ".join(k.body.lines()[:-1])
     ks = _finish(k.name, f"{'+'.join(k.provenance)}: {k.reduce} over axes {list(k.axes)} of "
                  f"{what or 'x0'}", params, arrays, w, notes)
     ks.arrays = [a.buffer for a in k.operands] + [e.buffer for e in k.extras] + [k.out.buffer]
-    ks.split_loop = parallel
     return ks
 
 
@@ -181,10 +180,9 @@ def _(k: NormalizeKernel) -> KernelSource:
     # the outer loop (over another axis) computes whole rows: its iterations can be split
     parallel = rank > 1 and _may_split(k.domain, transcendental=True)  # exp per element
     if parallel:
-        w.split_outer(" * ".join(extents))
+        w.split_outer(extents, k.domain)
     ks = _finish(k.name, f"{k.op} along axis {k.axis}: {doc}", params, ["x", "out"], w,
                  [f"split across threads from {PARALLEL_FROM} elements"] if parallel else [])
     ks.arrays = [k.operand.buffer, k.out.buffer]
-    ks.split_loop = parallel
     ks.imports = ["from graphc.backend.numba.vmath import exp64"] if vector_exp else []
     return ks
