@@ -12,33 +12,39 @@ cost, the CLI) loads on first use, so `import graphc` stays fast.
 """
 import importlib
 
-from . import ops as _ops
-from . import dsl as _dsl
-from .errors import InputError, InputWarning, ShapeError
-from .ir.node import Node as Tensor
-from .ir.graph import Graph
-from .ir import tensor_ops as _tensor_ops
-from .dsl import (
-    tensor, constant, apply, elementwise,
-    add, sub, mul, div, pow, neg, exp, log, sqrt, tanh, sigmoid, relu, gelu, astype,
-    reshape, transpose, broadcast_to, stop_gradient, where,
-    sum, mean, max, logsumexp, softmax, log_softmax,
-    matmul, einsum,
-    mse_loss, cross_entropy, one_hot,
-    greater, greater_equal, less, less_equal, equal, not_equal,
-    maximum, minimum, abs, clip, min, argmax,
-    concat, stack, split, take, take_along_axis, arange, tril, triu,
-    conv2d, max_pool2d, avg_pool2d, dropout,
-)
+from .collector import paused as _paused
 
-_ops.install()  # every op declared in graphc/ops, into the op table
-_tensor_ops.use_builder(_dsl)  # x + y on tensors builds with the DSL
+# Python's collector, paused while the package loads: importing sympy and the op table builds
+# long-lived objects only, and the collections that looked at them took 25-40 ms of the import
+# (collector.py; what was built goes straight to the oldest generation at the end)
+with _paused():
+    from . import ops as _ops
+    from . import dsl as _dsl
+    from .errors import InputError, InputWarning, ShapeError
+    from .ir.node import Node as Tensor
+    from .ir.graph import Graph
+    from .ir import tensor_ops as _tensor_ops
+    from .dsl import (
+        tensor, constant, apply, elementwise,
+        add, sub, mul, div, pow, neg, exp, log, sqrt, tanh, sigmoid, relu, gelu, astype,
+        reshape, transpose, broadcast_to, stop_gradient, where,
+        sum, mean, max, logsumexp, softmax, log_softmax,
+        matmul, einsum,
+        mse_loss, cross_entropy, one_hot,
+        greater, greater_equal, less, less_equal, equal, not_equal,
+        maximum, minimum, abs, clip, min, argmax,
+        concat, stack, split, take, take_along_axis, arange, tril, triu,
+        conv2d, max_pool2d, avg_pool2d, dropout,
+    )
 
-# Functions named like their own submodules (graphc.grad, graphc.compile, graphc.cost) are
-# bound after importing those, so the function, not the module, is what gc.grad names.
-from .grad import grad, check_grad  # noqa: E402
-from .compile import compile, BACKENDS, available_backends  # noqa: E402
-from .cost import compare as cost  # noqa: E402
+    _ops.install()  # every op declared in graphc/ops, into the op table
+    _tensor_ops.use_builder(_dsl)  # x + y on tensors builds with the DSL
+
+    # Functions named like their own submodules (graphc.grad, graphc.compile, graphc.cost) are
+    # bound after importing those, so the function, not the module, is what gc.grad names.
+    from .grad import grad, check_grad  # noqa: E402
+    from .compile import compile, BACKENDS, available_backends  # noqa: E402
+    from .cost import compare as cost  # noqa: E402
 
 from ._version import __version__  # noqa: E402,F401
 

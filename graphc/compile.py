@@ -1,6 +1,7 @@
 """gc.compile: graph -> optimized graph -> a backend's callable, behind one calling convention."""
 from __future__ import annotations
 
+import functools
 import os
 
 from typing import Callable
@@ -42,7 +43,12 @@ class CompiledFunction:
         self.graph, self.raw_graph = graph, raw
         self.impl, self.spec, self.report = impl, spec, report
         self.donated: set = set()  # outputs a backend may write into their inputs' arrays
-        self.blas_threads = BlasThreads(graph)  # BLAS threads per call, from the call's sizes
+
+    @functools.cached_property
+    def blas_threads(self) -> BlasThreads:
+        """BLAS threads per call of the checked path, from the call's sizes (built at its
+        first call: a fast path never needs it)."""
+        return BlasThreads(self.graph)
 
     @property
     def backend(self) -> str:

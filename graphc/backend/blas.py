@@ -13,6 +13,7 @@ Either way a call takes no more threads than the cores other processes leave fre
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 
 from .load import BUDGET
@@ -92,13 +93,18 @@ class BlasThreads:
         """numba_pool: the compiled code has parallel loops (their threads are limited with
         BLAS's on every call); calls_blas: it calls BLAS at all."""
         import sympy  # here, not at the top: the compile helper imports this module without it
-        from ..cost import node_cost
+        from ..ir.op import get_op
         self.numba_pool, self.calls_blas = numba_pool, calls_blas
-        counts = [sympy.sympify(node_cost(n).flops) for n in graph.nodes()
+        counts = [sympy.sympify(get_op(n.op).flops(n)) for n in graph.nodes()
                   if n.op in CONTRACTIONS]
         self.dims = sorted(set().union(*(c.free_symbols for c in counts)), key=str)
-        # polynomials in the dims: Python's math is enough (NumPy's namespace costs 0.3 s to load)
-        self._counts = sympy.lambdify(self.dims, counts, modules="math") if counts else None
+        # polynomials in the dims, as a Python function (sympy.lambdify took 5 ms, a tenth of
+        # a warm first step's compile), its arguments named d0, d1... whatever the dims' names
+        names = {d: sympy.Symbol(f"d{j}") for j, d in enumerate(self.dims)}
+        code = ", ".join(str(c.xreplace(names)) for c in counts)  # (no pycode: sympy.codegen)
+        self._counts = eval(f"lambda {', '.join(map(str, names.values()))}: ({code},)",
+                            {"Max": max, "Min": min, "floor": math.floor,
+                             "ceiling": math.ceil}) if counts else None
         self._limits: dict = {}  # dim sizes -> the context for them (bounded)
 
     def largest_flops(self, dims: dict) -> int:

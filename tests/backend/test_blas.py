@@ -66,6 +66,15 @@ def test_the_largest_contraction_is_counted_at_the_calls_sizes():
     assert f.blas_threads.largest_flops(at) == 2 * 1000 * 64 * 32  # not the (B, E) @ (E, 3)
 
 
+def test_dims_of_any_name_are_counted():
+    """The counts are a Python function of the dims, whatever their names: keywords, names
+    of the functions around them, or of the counts' own arguments (d0, d1...)."""
+    x, W = gc.tensor("x", ("d1", "lambda")), gc.tensor("W", ("lambda", "math"))
+    threads = gc.compile(x @ W @ gc.tensor("V", ("math", 2)), backend="reference").blas_threads
+    at = {d: {"d1": 5, "lambda": 7, "math": 3}[str(d)] for d in threads.dims}
+    assert threads.largest_flops(at) == 2 * 5 * 7 * 3
+
+
 SMALL = dict(x=np.ones((256, 128), np.float32), W=np.ones((128, 64), np.float32))
 
 

@@ -5,7 +5,7 @@ sympy or graphc's DSL.
 - `versions()`: graphc's and Numba's versions, the CPU and the runtime digest, in every
   generated module's header (so in its cache name) and in the matmul choices' file;
 - `runtime_digest()`: the code Numba compiles into generated modules (RUNTIME_FILES);
-- `signature(dims)`: the types a driver (run<j>) is compiled for.
+- `signature(dims)`: the types a driver (run<j>) is compiled for, and `compiled_driver`.
 """
 from __future__ import annotations
 
@@ -33,13 +33,13 @@ def versions() -> dict:
             "runtime": runtime_digest()}
 
 
-# What generated code calls and Numba compiles into it: BLAS's call, the matmul's vectors,
-# dropout's random bits, the pool's thread count, the profile's clock, the C entry points, the
-# vectorized erf and exp. Numba's cache checks only each generated module's own file, so a
-# change to one of these must name new cache entries (a kernel cached with an old BLAS call
-# kept running it).
-RUNTIME_FILES = ("blas.py", "vectors.py", "splitmix.py", "pool.py", "clock.py", "entry.py",
-                 "vmath.py")
+# What generated code calls and Numba compiles into it: its arrays, BLAS's call, the matmul's
+# vectors, dropout's random bits, the pool's thread count, the profile's clock, the C entry
+# points, the vectorized erf and exp. Numba's cache checks only each generated module's own
+# file, so a change to one of these must name new cache entries (a kernel cached with an old
+# BLAS call kept running it).
+RUNTIME_FILES = ("arrays.py", "blas.py", "vectors.py", "splitmix.py", "pool.py", "clock.py",
+                 "entry.py", "vmath.py")
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,3 +59,15 @@ def signature(dims: int) -> tuple:
     from numba import types  # (not numba.typeof of arrays: it imports numpy.ma, 9 ms)
     arrays = [types.Array(dtype, 1, "C") for dtype in (types.int64, types.uint8, types.int64)]
     return tuple(arrays) + (types.int64,) * dims
+
+
+def compiled_driver(run, dims: int):
+    """Driver `run` compiled (or loaded from the cache) for `signature(dims)`, as its entry
+    point: called past Numba's dispatch by type (the arguments are the runtime's own, of
+    these types), which imported numpy.ma at a first call, 20 ms. Under NUMBA_DISABLE_JIT,
+    `run` itself."""
+    if not hasattr(run, "compile"):
+        return run
+    types = signature(dims)
+    run.compile(types)
+    return run.overloads[types].entry_point

@@ -110,12 +110,13 @@ def _intact(path: str, source: str) -> bool:
         return False
 
 
-def write_atomic(path: str, source: str) -> None:
-    """Write `source` to `path` through a temporary file renamed over it."""
+def write_atomic(path: str, source: str | bytes) -> None:
+    """Write `source` (text, or bytes) to `path` through a temporary file renamed over it."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-",
                                suffix=os.path.splitext(path)[1])
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with (os.fdopen(fd, "wb") if isinstance(source, bytes) else
+              os.fdopen(fd, "w", encoding="utf-8")) as f:
             f.write(source)
         os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
     except BaseException:

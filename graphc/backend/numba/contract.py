@@ -72,7 +72,7 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
         _may_split(k.domain[:nb + 2], transcendental=True)
     if items:
         _items(w, k, params, ext, strides, dims)
-    w.line(f"acc = np.empty({tm * tn} if mode == 0 else 0, np.{t})  # a generated tile")
+    w.line(f"acc = scratch({tm * tn} if mode == 0 else 0, np.{t})  # a generated tile")
     for v, e in zip(batch, ext[:nb]):
         w.loop(v, e)
     w.line(f"ia = {index(_batch_only(k.a, nb), batch + ['_', '_', '_'], params)}")
@@ -242,7 +242,7 @@ def _items(w, k, params, ext, strides, dims):
     count = " * ".join(ext[:nb])
     w.line("if mode == 4:  # the batch items split across threads (gemm_items)")
     w.depth += 1
-    w.line(f"at = np.empty(3 * {count}, np.int64)  # each item's A, B and result offsets")
+    w.line(f"at = scratch(3 * {count}, np.int64)  # each item's A, B and result offsets")
     w.line("j = 0")
     for v, e in zip(batch, ext[:nb]):
         w.loop(v, e)

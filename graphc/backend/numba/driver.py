@@ -42,8 +42,9 @@ from numba import njit
 
 from graphc.backend.numba.blas import DOUBLE, NO_TRANSPOSE, SINGLE, TRANSPOSE, on_stack, xxgemm
 from graphc.backend.numba.clock import now
-from graphc.backend.numba.entry import (I, P, carray, data_address, entry, export, fill,
-                                        filled, kernel, status, through)
+from graphc.backend.numba.arrays import carray, scratch
+from graphc.backend.numba.entry import (I, P, data_address, entry, export, fill, filled, kernel,
+                                        status, through)
 '''
 
 
@@ -282,7 +283,7 @@ class Module:
             [f"id({_ident(o.buffer)})" for o in self.fresh]
         lines.append(f"    arrays = array(({', '.join(ids)},), int64)  # alive until we return")
         lines.append("    with threads:  # BLAS threads for calls of these sizes")
-        lines.append(f"        run0({', '.join(['arrays', 'ws', 'modes', *self.dims.values()])})")
+        lines.append(f"        entry0({', '.join(['arrays', 'ws', 'modes', *self.dims.values()])})")
         # an input written in place is handed back as itself, as the caller passed it (a
         # train step then sees its parameter's own array: no copy back, no view to make)
         given = {_ident("a_" + b.name[3:]): tuple(b.shape) for b in p.inputs}
@@ -293,6 +294,8 @@ class Module:
         lines.append(f"    return ({', '.join(shapes)},)")
         dtypes = sorted({b.dtype for b in p.inputs} | {p.buffers[o.buffer].dtype
                                                          for o in p.outputs})
-        head = ["ndarray, empty, array, int64 = np.ndarray, np.empty, np.array, np.int64"] + \
+        # the runtime binds run0's compiled entry point to entry0: no dispatch by type
+        head = ["entry0 = run0", "",
+                "ndarray, empty, array, int64 = np.ndarray, np.empty, np.array, np.int64"] + \
             [f"_DT_{t} = np.dtype({t!r})" for t in dtypes] + ["", ""]
         return head + lines

@@ -28,7 +28,7 @@ import sys
 import numpy as np
 from numba import config, types
 
-__all__ = ["I", "P", "carray", "data_address", "entry", "export", "fill", "filled",
+__all__ = ["I", "P", "data_address", "entry", "export", "fill", "filled",
            "kernel", "stand_in", "status", "symbol"]
 
 P, I = types.voidptr, types.int64
@@ -55,15 +55,6 @@ def symbol(function: str) -> str:
 
 
 if config.DISABLE_JIT:
-    def carray(address, shape, dtype):
-        """The elements of `dtype` at `address`, as a NumPy array that writes through (as
-        numba.carray makes them in compiled code)."""
-        dtype, (n,) = np.dtype(dtype), shape
-        if n == 0:
-            return np.empty(0, dtype)
-        return np.frombuffer((ctypes.c_char * (n * dtype.itemsize)).from_address(address),
-                             dtype)
-
     def data_address(array_id, offset):
         """The data pointer of the array object at `array_id` (its id())."""
         return ctypes.c_void_p.from_address(int(array_id) + int(offset)).value or 0
@@ -93,7 +84,7 @@ if config.DISABLE_JIT:
         return None
 else:
     from llvmlite import binding, ir
-    from numba import carray, cfunc
+    from numba import cfunc
     from numba.extending import intrinsic
 
     @intrinsic

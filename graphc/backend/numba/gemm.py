@@ -66,8 +66,9 @@ import ctypes
 
 import numpy as np
 from llvmlite import binding
-from numba import carray, cfunc, config, njit, prange, types
+from numba import cfunc, config, njit, prange, types
 
+from graphc.backend.numba.arrays import carray, scratch
 from graphc.backend.numba.blas import DOUBLE, NO_TRANSPOSE, SINGLE, xxgemm
 from graphc.backend.numba.entry import fill
 from graphc.backend.numba.vectors import add_store, fma, load, splat, store
@@ -169,8 +170,8 @@ def rows_times_packed_b(a, ia, sam, sak, k0, kc, mt, nt, bp, acc, at, ldacc):
     by pack_b: MR rows of A at a time packed into a panel, times every panel of B. The first
     block of k (k0 == 0) writes acc, the others add to it."""
     first = k0 == 0
-    ap = np.empty(kc * MR, T)
-    edge = np.empty(MR * NR, T)  # a partial block's result, written into acc after
+    ap = scratch(kc * MR, T)
+    edge = scratch(MR * NR, T)  # a partial block's result, written into acc after
     for i0 in range(0, mt, MR):
         mr = min(MR, mt - i0)
         col = ia + i0 * sam + k0 * sak
@@ -207,7 +208,7 @@ def tile_arrays(a, ia, sam, sak, b, ib, sbk, sbn, mt, nt, kk, tk, acc, ldacc):
         for i in range(mt):
             for j in range(nt):
                 acc[i * ldacc + j] = 0
-    bp = np.empty(tk * ((nt + NR - 1) // NR) * NR, T)
+    bp = scratch(tk * ((nt + NR - 1) // NR) * NR, T)
     for k0 in range(0, kk, tk):
         kc = min(tk, kk - k0)
         pack_b(b, ib, sbk, sbn, k0, kc, nt, bp, 0)
@@ -222,9 +223,9 @@ def product_arrays(a, ia, sam, sak, b, ib, sbk, sbn, mm, nn, kk, out, io, som, s
     with contiguous rows is written in place; another goes through a block of its own."""
     tiles = (mm + tm - 1) // tm
     direct = son == 1
-    acc = out if direct else np.empty(mm * tn, T)
+    acc = out if direct else scratch(mm * tn, T)
     ld = som if direct else tn
-    bp = np.empty(tk * ((tn + NR - 1) // NR) * NR, T)
+    bp = scratch(tk * ((tn + NR - 1) // NR) * NR, T)
     for n0 in range(0, nn, tn):
         nt = min(tn, nn - n0)
         at = io + n0 if direct else 0
@@ -311,9 +312,9 @@ def product_python(a, na, ia, sam, sak, b, nb, ib, sbk, sbn, mm, nn, kk, out, no
 _TIMED_TILE = '''@njit(cache=True, nogil=True)
 def timed_blas(a, b, out, mm, nn, kk, reps):
     """reps BLAS gemms out = a @ b (row-major, as the kernels call it)."""
-    al = np.empty(1, T)
+    al = scratch(1, T)
     al[0] = 1
-    be = np.empty(1, T)
+    be = scratch(1, T)
     be[0] = 0
     for r in range(reps):
         xxgemm({kind}, NO_TRANSPOSE, NO_TRANSPOSE, nn, mm, kk, al.ctypes.data, b.ctypes.data,
@@ -323,7 +324,7 @@ def timed_blas(a, b, out, mm, nn, kk, reps):
 @njit(cache=True, nogil=True)
 def timed_serial(a, b, out, mm, nn, kk, tm, tn, tk, reps):
     """reps generated products out = a @ b on one thread, tile by tile as a kernel does."""
-    acc = np.empty(tm * tn, T)
+    acc = scratch(tm * tn, T)
     for r in range(reps):
         for m0 in range(0, mm, tm):
             mt = min(tm, mm - m0)

@@ -74,6 +74,8 @@ def _ready_to_compile() -> None:
     """Numba's typing and lowering registries installed, as the process's first compile
     would (0.13 s): before a fork, the helper starts with them (forked.py)."""
     from numba.core import registry
+    from .nrt import initialize
+    initialize(registry.cpu_target.target_context)  # the runtime's code saved for a warm start
     registry.cpu_target.typing_context.refresh()
     registry.cpu_target.target_context.refresh()
 

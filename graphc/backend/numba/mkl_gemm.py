@@ -8,8 +8,9 @@ A small product runs on one thread, as OpenBLAS does by itself: MKL woke its sec
 the small MLP's 64x128x64 products, and the step took 56-58 us where it takes 44.5 on one.
 Per call and per calling thread (MKL_Set_Num_Threads_Local), so nothing else changes."""
 import numpy as np
-from numba import carray, cfunc, types
+from numba import cfunc, types
 
+from .arrays import carray
 from .mkl import load_library
 
 # before anything here is compiled: code linking to a symbol no library provides makes LLVM

@@ -40,7 +40,10 @@ class ScalarPrinter(NumPyPrinter):
 
     def formula(self, fn, texts, dtype: str, dims: dict) -> str:
         self.args, self.dtype, self.dims = dict(zip(fn.params, texts)), dtype, dims
-        return self.doprint(fn.expr)
+        # as doprint prints one expression (strict: what has no printer raises), without its
+        # handling of assignments, which imports sympy.codegen: 5 ms of a warm first step
+        self._not_supported, self._number_symbols = set(), set()
+        return self._print(self._handle_UnevaluatedExpr(fn.expr))
 
     def _print_Symbol(self, s):
         if s in self.args:

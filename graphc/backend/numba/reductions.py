@@ -58,7 +58,7 @@ def _(k: ReduceKernel) -> KernelSource:
             w.line(f"mm = np.full({n_out}, -np.inf)")
             w.line(f"ss = np.zeros({n_out})")
         else:
-            w.line(f"accs = np.empty({n_out}, np.{acc_type})")
+            w.line(f"accs = scratch({n_out}, np.{acc_type})")
             w.loop("j", n_out)
             _init(w, k.reduce, "accs[j]", acc_type)
             w.depth -= 1

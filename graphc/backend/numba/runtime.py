@@ -28,7 +28,7 @@ from . import cache, gemm, jobs, warm
 from .contract import BLOCKS_FROM_FLOPS
 from .kernels import PARALLEL_FROM
 from .modes import BLAS, BLOCKS, ITEMS, MODE_NAMES, PARALLEL, SERIAL, choose
-from .build import signature as driver_signature, versions
+from .build import compiled_driver, versions
 from .driver import Module
 
 MATMUL = ("auto", "blas", "generated", "parallel", "blocks")  # gc.compile(..., matmul=...)
@@ -108,10 +108,6 @@ class CpuFunction:
                     cache.load(src, name)  # registers its entry point, which the driver calls
                 self.module = cache.load(ms.driver_source)
                 self._segments = self._prepare_segments()
-                signature = driver_signature(len(self._dims))
-                for kind, run in self._segments:
-                    if kind == "native" and hasattr(run, "compile"):  # not NUMBA_DISABLE_JIT
-                        run.compile(signature)
         except Exception:
             if not retry:
                 raise
@@ -349,9 +345,11 @@ class CpuFunction:
 
     # ---- ops without a native kernel: their NumPy reference between native segments -----
     def _prepare_segments(self):
-        out = []
-        for j, (kind, payload) in enumerate(self.module_source.segments):
-            out.append((kind, getattr(self.module, f"run{j}") if kind == "native" else payload))
+        out = [(kind, compiled_driver(getattr(self.module, f"run{j}"), len(self._dims))
+                if kind == "native" else payload)
+               for j, (kind, payload) in enumerate(self.module_source.segments)]
+        if out and out[0][0] == "native":
+            self.module.entry0 = out[0][1]  # what the fast path (`call`) runs
         return out
 
     def _reference(self, k: ReferenceKernel, inputs, outs, ws, dims):

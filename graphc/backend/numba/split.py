@@ -23,9 +23,9 @@ def blocks_arrays(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 
     parts = min(pool_threads(), max(m, n))
     by_rows = m >= n and k >= 64
     size = c.itemsize
-    al = np.empty(1, T)  # BLAS reads them by address: arrays used in the loop stay alive
+    al = scratch(1, T)  # BLAS reads them by address: arrays used in the loop stay alive
     al[0] = alpha
-    be = np.empty(1, T)
+    be = scratch(1, T)
     be[0] = beta
     for p in prange(parts):
         i0 = m * p // parts if by_rows else 0
@@ -78,7 +78,7 @@ def items_arrays(a, b, out, at, items, sam, sak, sbk, sbn, som, son, mm, nn, kk,
     and at[3i + 2]; it runs as a kernel's generated tiles (`tile`), its result written as
     summed (the kernel applies its epilogue after)."""
     for i in prange(items):
-        acc = np.empty(tm * tn, T)
+        acc = scratch(tm * tn, T)
         ia = at[3 * i]
         ib = at[3 * i + 1]
         io = at[3 * i + 2]

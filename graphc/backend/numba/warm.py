@@ -7,8 +7,9 @@ numba.typed, jitclass, polynomials, random generators...): 0.08 s of a warm firs
 runtime (NRT), which is initialized here instead.
 
 While graphc loads its own modules (`with loading():`), a refresh called by a cache load does
-just that. Every compile still refreshes in full first (Numba's compiler calls refresh itself:
-numba/core/compiler.py), so a module that is not in the cache compiles as before, and so does
+just that (with the runtime's own machine code from graphc's cache: nrt.py). Every compile
+still refreshes in full first (Numba's compiler calls refresh itself: numba/core/compiler.py),
+so a module that is not in the cache compiles as before, and so does
 anything compiled later in the process, the user's own Numba code included. A Numba whose
 loads no longer come through load_overload is refreshed in full, as without this module.
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+
+from . import nrt
 
 _state = threading.local()
 _installed = False
@@ -40,7 +43,6 @@ def _install() -> None:
     _installed = True
     try:
         from numba.core import caching, registry
-        from numba.core.runtime import rtsys
         context = registry.cpu_target.target_context
         from_load = caching.Cache.load_overload.__code__
     except (ImportError, AttributeError):  # another Numba: every refresh in full
@@ -49,7 +51,7 @@ def _install() -> None:
 
     def refresh():
         if getattr(_state, "depth", 0) and sys._getframe(1).f_code is from_load:
-            rtsys.initialize(context)  # what loaded code calls: the runtime, not registries
+            nrt.initialize(context)  # what loaded code calls: the runtime, not registries
             return
         full()
 
