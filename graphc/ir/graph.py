@@ -54,7 +54,13 @@ class Graph:
         return Graph(outputs, tuple(inputs) if inputs is not None else tuple(graph_inputs(outputs)))
 
     def nodes(self) -> list[Node]:
-        return topo_order(self.outputs)
+        """Every node, inputs before users: walked once per graph (nodes never change, and
+        the passes of one compile asked 26 times), a new list each time."""
+        walked = self.__dict__.get("_nodes")
+        if walked is None:
+            walked = topo_order(self.outputs)
+            object.__setattr__(self, "_nodes", walked)  # a cache, not a field
+        return list(walked)
 
     def __len__(self):
         return len(self.nodes())
