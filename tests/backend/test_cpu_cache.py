@@ -152,7 +152,9 @@ WARM = textwrap.dedent("""
     import numpy as np
     import graphc as gc
     x = gc.tensor("x", ("B", 3)); w = gc.tensor("w", (3, 2))
-    loss = gc.sum(gc.tanh(x @ w) * 1.5)
+    # a product (its tile, the shared matmul's arrays) and a column logsumexp (its running
+    # maxima and sums): every array generated code makes
+    loss = gc.sum(gc.tanh(x @ w) * 1.5) + gc.sum(gc.logsumexp(x, axis=0))
     args = dict(x=np.ones((4, 3), np.float32), w=np.full((3, 2), 0.1, np.float32))
     value = float(gc.compile(loss, backend="cpu")(**args))
     # loaded without Numba's registries (warm.py), where the cache held it; nor Numba's

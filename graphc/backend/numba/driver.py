@@ -167,7 +167,7 @@ class Module:
             lines = ["@njit(cache=True, error_model=\"numpy\")",
                      f"def {name}(ns, {', '.join(self.arguments())}):",
                      '    """The driver, the clock read around each kernel into ns."""',
-                     "    clock = np.empty(2, np.int64)"]
+                     "    clock = scratch(2, np.int64)"]
         else:
             lines = ["@njit(cache=True, error_model=\"numpy\")",
                      f"def {name}({', '.join(self.arguments())}):",

@@ -54,14 +54,17 @@ def _(k: ReduceKernel) -> KernelSource:
         # reduced axes outside kept ones (a column sum): accumulate a row of outputs at once
         n_out = params.term(sympy.Mul(*[k.domain[a] for a in kept]) if kept else 1, "n")
         out_index = subscript(type(k.out)(k.out.buffer, k.out.strides), loops, params)
-        if k.reduce == "logsumexp":
-            w.line(f"mm = np.full({n_out}, -np.inf)")
-            w.line(f"ss = np.zeros({n_out})")
+        if k.reduce == "logsumexp":  # a running maximum and sum per output, in float64
+            w.line(f"mm = scratch({n_out}, np.float64)")
+            w.line(f"ss = scratch({n_out}, np.float64)")
+            w.loop("j", n_out)
+            w.line("mm[j] = -np.inf")
+            w.line("ss[j] = 0.0")
         else:
             w.line(f"accs = scratch({n_out}, np.{acc_type})")
             w.loop("j", n_out)
             _init(w, k.reduce, "accs[j]", acc_type)
-            w.depth -= 1
+        w.depth -= 1
         for a in range(rank):
             w.loop(loops[a], extents[a])
         _prologue_value(w, k, loops, params, dims)
