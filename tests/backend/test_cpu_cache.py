@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+from fresh_python import run_json
 
 SCRIPT = textwrap.dedent("""
     import json, sys
@@ -37,11 +38,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def run(cache_dir, extra_env=None):
-    env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir), **(extra_env or {}))
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json(SCRIPT, dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir),
+                                 **(extra_env or {})))
 
 
 def machine_code(cache_dir) -> dict:
@@ -179,12 +177,8 @@ def test_a_warm_load_skips_numbas_registries_and_later_compiles_still_work(tmp_p
     """...and imports nothing Numba's own loading would not: each costs a warm first step
     20-35 ms."""
     env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path))
-    results = []
-    for _ in range(2):  # the first compiles (and loads the registries), the second loads
-        done = subprocess.run([sys.executable, "-c", WARM], capture_output=True, text=True,
-                              env=env, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    # the first compiles (and loads the registries), the second loads
+    results = [run_json(WARM, env) for _ in range(2)]
     cold, warm = results
     assert cold["registries"] and not warm["registries"]
     assert warm["imported"] == []

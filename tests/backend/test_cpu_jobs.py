@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from fresh_python import run_json
 
 import graphc as gc
 from graphc.backend.numba import cache, forked, gemm, jobs
@@ -170,10 +171,7 @@ def test_a_driver_the_helper_compiled_links_to_a_kernel_compiled_later(tmp_path)
     env = dict(os.environ, **{cache.ENV: str(tmp_path), jobs.ENV: "2"})
 
     def fresh():
-        done = subprocess.run([sys.executable, "-c", FRESH], capture_output=True, text=True,
-                              env=env, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return run_json(FRESH, env)
     first = fresh()
     assert first["agree"] and first["driver_hits"] == 1  # the helper's driver, loaded
     for name in first["kernels"]:  # every kernel's machine code gone, the driver's kept
@@ -240,11 +238,7 @@ def test_a_program_runs_blas_while_its_helper_compiles_the_generated_matmul(tmp_
     waits for its helper: the module is in the cache, the claims cleared away, and the choice
     it made without measuring is measured before it exits, for the next process."""
     env = dict(os.environ, **{cache.ENV: str(tmp_path), jobs.ENV: "2"})
-    done = subprocess.run([sys.executable, "-c", DEFERRED] + ["--exit"] * exit_first +
-                          ["--spawn"] * (start == "spawn"),
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_json(DEFERRED, env, *["--exit"] * exit_first, *["--spawn"] * (start == "spawn"))
     assert result["later"] == [["float32", "tile"]]
     assert all(result["agree"]) and len(result["agree"]) == 2 - exit_first
     blas = result["runs"][0]

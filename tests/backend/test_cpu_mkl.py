@@ -3,12 +3,12 @@ chooses, a missing or misspelt choice is a clear error, and where MKL is install
 (each transpose, alpha and beta, one thread and many) and a compiled training step equal NumPy
 and the reference, on MKL and on OpenBLAS, each in its own process (the choice is made once
 per process); a large product runs on MKL's own threads, not in blocks."""
-import json
 import os
 import subprocess
 import sys
 
 import pytest
+from fresh_python import run_json
 
 from graphc.backend.numba import mkl
 from graphc.backend.numba.modes import BLAS, SERIAL
@@ -70,10 +70,7 @@ print(json.dumps({"provider": blas.PROVIDER, "gemm": worst, "step": step, "produ
 def _run(choice: str, tmp_path) -> dict:
     env = dict(os.environ, GRAPHC_BLAS=choice, GRAPHC_CACHE_DIR=str(tmp_path / choice),
                PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests", "backend")]))
-    done = subprocess.run([sys.executable, "-c", CHECK], env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json(CHECK, env)
 
 
 @pytest.mark.skipif(mkl.library_path() is None, reason="MKL is not installed (pip install mkl)")

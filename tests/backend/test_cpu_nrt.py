@@ -2,13 +2,11 @@
 from graphc's cache in a warm process (not compiled by LLVM again), and a damaged file is
 never handed to LLVM: the runtime then starts as Numba starts it, and the file is written
 again."""
-import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from fresh_python import run_json
 
 from graphc.backend.numba import nrt
 
@@ -30,11 +28,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def _run(cache_dir):
-    env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir))
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json(SCRIPT, dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir)))
 
 
 def _saved(cache_dir):
