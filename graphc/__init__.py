@@ -10,9 +10,8 @@
 The op table and the DSL load with the package; the rest (nn, optim, passes, drawing,
 cost, the CLI) loads on first use, so `import graphc` stays fast.
 """
-import importlib
-
 from .collector import paused as _paused
+from .lazy import lazy_attributes as _lazy_attributes
 
 # Python's collector, paused while the package loads: importing sympy and the op table builds
 # long-lived objects only, and the collections that looked at them took 25-40 ms of the import
@@ -57,22 +56,7 @@ _LAZY = {
     "train_step": ("graphc.train", "train_step"),
     "save": ("graphc.checkpoint", "save"), "load": ("graphc.checkpoint", "load"),
 }
-
-
-def __getattr__(name):
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'graphc' has no attribute {name!r}") from None
-    value = importlib.import_module(module)
-    if attr is not None:
-        value = getattr(value, attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = _lazy_attributes(globals(), _LAZY)
 
 
 __all__ = [
