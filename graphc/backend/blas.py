@@ -21,7 +21,11 @@ from .load import BUDGET
 # About a millisecond of one core's work: below it a second thread cannot pay for itself.
 SERIAL_BELOW_FLOPS = 2 ** 27
 # Below this OpenBLAS runs one thread by itself: nothing to set (and a call stays cheap).
-UNTOUCHED_BELOW_FLOPS = 2 ** 21
+# SciPy's OpenBLAS 0.3.30 splits a product from 2^19 multiply-adds (64x128x64: process time
+# twice the wall time over 5,000 calls; 64x128x63 once). Left to it, the small MLP's step
+# (two such products) ran 68-72 us while the second core kept up and 108-124 us while it
+# did not, in stretches of seconds that no load reading showed; one thread: 72-78 us.
+UNTOUCHED_BELOW_FLOPS = 2 ** 20
 
 CONTRACTIONS = ("matmul", "einsum", "fused_contraction")
 
@@ -44,6 +48,35 @@ def refresh() -> None:
     _blas_pools = None
 
 
+_counters: tuple = (None, [])  # (the pools they are for, their (get, set) pairs)
+
+
+def thread_counters() -> list:
+    """(get, set) of each BLAS library's thread count. For OpenBLAS on its own threads, its
+    C functions themselves, by the names threadpoolctl looks for (a fifth of a microsecond
+    each through ctypes, where threadpoolctl's methods took 0.4 and 0.8-1.4: the limit around
+    one call of the small MLP's step, 73 us, took 6.75 us, now 2.3); else threadpoolctl's.
+    Unlike those, they do not keep a second Python thread from setting the count while one
+    holds it; each call restores only what it changed itself."""
+    global _counters
+    pools = blas_pools()
+    if _counters[0] is not pools:
+        _counters = (pools, [_counter(lib) for lib in pools.lib_controllers])
+    return _counters[1]
+
+
+def _counter(lib) -> tuple:
+    if getattr(lib, "internal_api", None) == "openblas" and \
+            getattr(lib, "threading_layer", None) == "pthreads":
+        for prefix in ("", "scipy_"):
+            for suffix in ("", "64_", "_64"):
+                get = getattr(lib.dynlib, f"{prefix}openblas_get_num_threads{suffix}", None)
+                put = getattr(lib.dynlib, f"{prefix}openblas_set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    return get, put
+    return lib.get_num_threads, lib.set_num_threads
+
+
 class _Limit:
     """At most `threads` BLAS threads inside the block (None: the library's own setting), and
     never more than the cores free now, in BLAS and in Numba's pool; the previous settings
@@ -59,18 +92,19 @@ class _Limit:
         self.saved = []
         free = BUDGET.free()
         threads = free if self.threads is None else min(self.threads, free)
-        for lib in blas_pools().lib_controllers:
-            n = lib.get_num_threads()
+        for get, put in thread_counters():
+            n = get()
             if n is not None and n > threads:
-                lib.set_num_threads(threads)
-                self.saved.append((lib, n))
+                put(threads)
+                self.saved.append((put, n))
         # Numba's pool (parallel loops, the generated parallel matmul), where it has been
         # started: one pool at a time, so one thread while BLAS runs on more than one (its
         # threads spin after each call and would starve Numba's workers)
         pool = sys.modules.get("numba.np.ufunc.parallel")
         self.numba_saved = None
-        if pool is not None and pool._is_initialized:
-            want = free if threads == 1 or not self.blas else 1
+        want = free if threads == 1 or not self.blas else 1
+        # (at most NUMBA_NUM_THREADS, which reading the count, 0.9 us, would only confirm)
+        if pool is not None and pool._is_initialized and want < pool.NUM_THREADS:
             n = pool.get_num_threads()
             if n > want:
                 pool.set_num_threads(want)
@@ -78,8 +112,8 @@ class _Limit:
         return self
 
     def __exit__(self, *exc):
-        for lib, n in self.saved:
-            lib.set_num_threads(n)
+        for put, n in self.saved:
+            put(n)
         if self.numba_saved is not None:
             sys.modules["numba.np.ufunc.parallel"].set_num_threads(self.numba_saved)
         return False

@@ -83,6 +83,31 @@ def test_a_small_call_runs_blas_on_one_thread_and_restores_it(layer, pools):
     assert pools.asked == [1, 4]  # one thread for the call, the library's four after it
 
 
+def test_a_product_where_openblas_starts_a_second_thread_runs_on_one(layer, pools):
+    # 64x128x64, the small MLP's: OpenBLAS splits it from 2^19 multiply-adds, and on two
+    # shared cores the split step ran 68 us or, while the second core was slow, 120
+    layer(x=np.ones((64, 64), np.float32), W=np.ones((64, 128), np.float32))
+    assert pools.asked == [1, 4]
+
+
+def test_the_thread_counts_are_read_and_set_in_the_libraries_themselves():
+    from threadpoolctl import ThreadpoolController
+    libs = ThreadpoolController().select(user_api="blas").lib_controllers
+    counters = [blas._counter(lib) for lib in libs]
+    for lib, (get, _) in zip(libs, counters):
+        if lib.internal_api == "openblas" and lib.threading_layer == "pthreads":
+            assert getattr(get, "__self__", None) is not lib  # its C function, not a method
+    for lib, (get, put) in zip(libs, counters):
+        before = lib.get_num_threads()
+        assert get() == before
+        try:
+            put(1)
+            assert lib.get_num_threads() == 1  # as threadpoolctl reads it
+        finally:
+            put(before)
+        assert lib.get_num_threads() == before
+
+
 def test_a_tiny_call_leaves_blas_alone(layer, pools):
     layer(x=np.ones((32, 64), np.float32), W=np.ones((64, 64), np.float32))
     assert pools.asked == []

@@ -32,7 +32,6 @@ or casts) runs mode 0 only.
 from __future__ import annotations
 
 from ...lower.program import ContractKernel
-from ..blas import UNTOUCHED_BELOW_FLOPS
 from . import gemm
 from .kernels import _finish, _may_split, _Writer
 from .printer import Params, body_lines, index, subscript
@@ -41,9 +40,10 @@ from .printer import Params, body_lines, index, subscript
 _CHAR = {"s": "SINGLE", "d": "DOUBLE", "n": "NO_TRANSPOSE", "t": "TRANSPOSE"}
 
 
-# Below this many FLOPs a product never runs in blocks across threads (OpenBLAS keeps such a
-# call on one thread too: graphc/backend/blas.py)
-BLOCKS_FROM_FLOPS = UNTOUCHED_BELOW_FLOPS
+# Below this many FLOPs a product never runs in blocks across threads: measured alone, a
+# 64x128x64 product (2^20) ran 4% faster in blocks, but the small MLP's step went from 44 to
+# 62 us, paying for the pool (runtime.py, _modes)
+BLOCKS_FROM_FLOPS = 2 ** 21
 
 
 def print_contract(k: ContractKernel, parallel_product: bool = True):

@@ -30,7 +30,7 @@ def _cblas(name, scalar):
 _sgemm = _cblas("cblas_sgemm", types.float32)
 _dgemm = _cblas("cblas_dgemm", types.float64)
 _local_threads = types.ExternalFunction("MKL_Set_Num_Threads_Local", INT(INT))
-ONE_THREAD_BELOW_FLOPS = 2 ** 21  # blas.py's UNTOUCHED_BELOW_FLOPS: where OpenBLAS keeps one
+ONE_THREAD_BELOW_FLOPS = 2 ** 21  # contract.py's BLOCKS_FROM_FLOPS: below, no call splits
 
 
 @cfunc(types.intc(C, C, C, I, I, I, P, P, I, P, I, P, P, I), cache=True)
