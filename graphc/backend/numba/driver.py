@@ -255,20 +255,31 @@ class Module:
                  "    try:"]
         lines += [f"        {_ident('a_' + n)} = kw[{n!r}]" for n in names]
         lines += ["    except KeyError:", "        return None"]
-        bound = {}
+        bound = set()
         for b, n in zip(p.inputs, names):
             a = _ident("a_" + n)
+            # flags.carray: C-ordered, aligned and writeable, read at once (each `.flags` is
+            # a new object); a shape compared as one tuple (each `.shape` is a new tuple)
             lines.append(f"    if type({a}) is not ndarray or {a}.dtype is not _DT_{b.dtype} "
-                         f"or {a}.ndim != {len(b.shape)} or not {a}.flags.c_contiguous "
-                         f"or not {a}.flags.writeable:")
+                         f"or not {a}.flags.carray:")
             lines.append("        return None")
-            for axis, d in enumerate(b.shape):
-                if d in self.dims and d not in bound:
-                    bound[d] = f"{a}.shape[{axis}]"
-                    lines.append(f"    {self.dims[d]} = {bound[d]}")
-                else:
-                    lines.append(f"    if {a}.shape[{axis}] != {int_code(d, self.dims)}:")
+            sizes = [int_code(d, self.dims) for d in b.shape]
+            binds = [axis for axis, d in enumerate(b.shape) if d in self.dims and d not in bound]
+            if binds:  # the dims this array is the first to have: read off its shape
+                lines += [f"    if {a}.ndim != {len(b.shape)}:", "        return None",
+                          f"    shape = {a}.shape"]
+                for axis in binds:
+                    bound.add(b.shape[axis])
+                    lines.append(f"    {sizes[axis]} = shape[{axis}]")
+                rest = [axis for axis in range(len(b.shape)) if axis not in binds]
+                if rest:
+                    lines.append(f"    if ({', '.join(f'shape[{x}]' for x in rest)},) != "
+                                 f"({', '.join(sizes[x] for x in rest)},):")
                     lines.append("        return None")
+            else:
+                lines.append(f"    if {a}.shape != ({', '.join(sizes)}"
+                             f"{',' if len(sizes) == 1 else ''}):")
+                lines.append("        return None")
         if set(bound) != set(self.dims):
             return []  # a dim no input axis has: the checked path says so
         d = ", ".join(self.dims.values())
