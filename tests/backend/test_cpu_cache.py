@@ -106,6 +106,32 @@ def test_the_cache_stays_bounded(tmp_path, monkeypatch):
     assert cache.info()["modules"] <= 9
 
 
+def test_what_is_compiled_is_listed_once_while_the_directory_is_unchanged(tmp_path,
+                                                                            monkeypatch):
+    from graphc.backend.numba import cache
+    monkeypatch.setenv(cache.ENV, str(tmp_path))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(cache, "_listing", (None, None, frozenset()))
+    machine = tmp_path / "__pycache__"
+    machine.mkdir()
+    (machine / "graphc_a.f-3.py311.nbi").touch()
+    (machine / "graphc_b.f-3.py311.1.nbc").touch()  # machine code without its index
+    listings = []
+    listdir = os.listdir
+    monkeypatch.setattr(cache.os, "listdir", lambda p: listings.append(p) or listdir(p))
+    os.utime(machine, ns=(0, 10 ** 18))
+    assert cache.compiled(["graphc_a", "graphc_b"]) == {"graphc_a"}
+    assert cache.compiled(["graphc_b", "graphc_a"]) == {"graphc_a"} and len(listings) == 1
+    (machine / "graphc_b.f-3.py311.nbi").touch()
+    os.utime(machine, ns=(0, 10 ** 18 + 1))  # the directory changed
+    assert cache.compiled(["graphc_a", "graphc_b"]) == {"graphc_a", "graphc_b"}
+    assert len(listings) == 2
+    os.utime(machine)  # changed just now: maybe again within its clock's tick, unseen
+    cache.compiled(["graphc_a"])
+    cache.compiled(["graphc_a"])
+    assert len(listings) == 4
+
+
 def test_the_cli_lists_kernels_and_the_cache(tmp_path):
     env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path))
     script = tmp_path / "m.py"
