@@ -150,6 +150,23 @@ def test_non_contiguous_and_converted_inputs(classifier):
     np.testing.assert_allclose(got_lists[0], want[0], rtol=1e-6)
 
 
+def test_unaligned_and_read_only_inputs(classifier):
+    # the cpu backend's fast call takes only C-ordered, aligned, writeable arrays: these take
+    # the checked path, and give the same results
+    f = classifier["f"]
+    feeds = _feeds(6)
+    want = f(**feeds)
+    raw = np.zeros(feeds["x"].nbytes + 1, np.uint8)
+    unaligned = np.ndarray(feeds["x"].shape, np.float32, buffer=raw, offset=1)
+    unaligned[...] = feeds["x"]
+    read_only = feeds["W"].copy()
+    read_only.flags.writeable = False
+    assert not unaligned.flags.aligned and unaligned.flags.c_contiguous
+    got = f(**{**feeds, "x": unaligned, "W": read_only})
+    for p, q in zip(want, got):
+        np.testing.assert_array_equal(q, p)
+
+
 def test_gradient_of_an_unused_input_is_zeros_of_its_shape():
     x, unused = gc.tensor("x", ("B", 3)), gc.tensor("unused", (4, "B"))
     loss = gc.sum(x * x)

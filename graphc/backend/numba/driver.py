@@ -271,11 +271,9 @@ class Module:
                 for axis in binds:
                     bound.add(b.shape[axis])
                     lines.append(f"    {sizes[axis]} = shape[{axis}]")
-                rest = [axis for axis in range(len(b.shape)) if axis not in binds]
-                if rest:
-                    lines.append(f"    if ({', '.join(f'shape[{x}]' for x in rest)},) != "
-                                 f"({', '.join(sizes[x] for x in rest)},):")
-                    lines.append("        return None")
+                for axis in range(len(b.shape)):
+                    if axis not in binds:
+                        lines += [f"    if shape[{axis}] != {sizes[axis]}:", "        return None"]
             else:
                 lines.append(f"    if {a}.shape != ({', '.join(sizes)}"
                              f"{',' if len(sizes) == 1 else ''}):")
