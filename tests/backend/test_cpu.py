@@ -53,6 +53,17 @@ def test_one_compiled_function_serves_every_batch_size():
                 np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
 
 
+def test_an_input_sized_by_a_dim_that_a_later_input_binds():
+    # the fast call read B off y only after comparing x's size with 2*B: UnboundLocalError
+    import sympy
+    B = sympy.Symbol("B")
+    x, y = gc.tensor("x", (2 * B,)), gc.tensor("y", ("B",))
+    f = gc.compile(x.sum() + y.sum(), backend="cpu")
+    assert float(f(x=np.ones(4, np.float32), y=np.ones(2, np.float32))) == 6.0
+    with pytest.raises(gc.InputError, match="axis 0 should be 2\\*B = 6"):
+        f(x=np.ones(4, np.float32), y=np.ones(3, np.float32))
+
+
 def test_outputs_are_fresh_arrays_that_a_later_call_does_not_touch():
     x = gc.tensor("x", ("B", 3))
     f = gc.compile([gc.exp(x), x, gc.sum(x)], backend="cpu")

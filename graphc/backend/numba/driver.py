@@ -255,7 +255,7 @@ class Module:
                  "    try:"]
         lines += [f"        {_ident('a_' + n)} = kw[{n!r}]" for n in names]
         lines += ["    except KeyError:", "        return None"]
-        bound = set()
+        bound, shapes = set(), []
         for b, n in zip(p.inputs, names):
             a = _ident("a_" + n)
             # flags.carray: C-ordered, aligned and writeable, read at once (each `.flags` is
@@ -266,18 +266,15 @@ class Module:
             sizes = [int_code(d, self.dims) for d in b.shape]
             binds = [axis for axis, d in enumerate(b.shape) if d in self.dims and d not in bound]
             if binds:  # the dims this array is the first to have: read off its shape
-                lines += [f"    if {a}.ndim != {len(b.shape)}:", "        return None",
-                          f"    shape = {a}.shape"]
+                lines += [f"    if {a}.ndim != {len(b.shape)}:", "        return None"]
                 for axis in binds:
                     bound.add(b.shape[axis])
-                    lines.append(f"    {sizes[axis]} = shape[{axis}]")
-                for axis in range(len(b.shape)):
-                    if axis not in binds:
-                        lines += [f"    if shape[{axis}] != {sizes[axis]}:", "        return None"]
-            else:
-                lines.append(f"    if {a}.shape != ({', '.join(sizes)}"
-                             f"{',' if len(sizes) == 1 else ''}):")
-                lines.append("        return None")
+                    lines.append(f"    {sizes[axis]} = {a}.shape[{axis}]")
+            if len(binds) < len(sizes):  # compared once every dim is read: a size such as
+                # 2*B may come before the array that binds B
+                shapes += [f"    if {a}.shape != ({', '.join(sizes)}"
+                           f"{',' if len(sizes) == 1 else ''}):", "        return None"]
+        lines += shapes
         if set(bound) != set(self.dims):
             return []  # a dim no input axis has: the checked path says so
         d = ", ".join(self.dims.values())
