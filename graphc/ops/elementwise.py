@@ -202,9 +202,11 @@ TANH = unary("tanh", sympy.tanh(x))
 # sigmoid through tanh: the textbook 1/(1+exp(-x)) has a derivative that is inf/inf = nan
 # at x = -1000; this form and its derivative stay finite everywhere.
 SIGMOID = unary("sigmoid", (1 + sympy.tanh(x / 2)) / 2)
-# relu' is [x > 0] = [relu(x) > 0]: said through the output, a fused forward kernel need
-# not keep x alive for the backward pass.
-RELU = unary("relu", sympy.Piecewise((x, x > 0), (0, True)),
+# relu as max(x, 0) in NumPy, torch and JAX: NaN stays NaN (0 where x <= 0, not x where
+# x > 0, which gave 0 for NaN and hid it from a loss). relu' is [x > 0] = [relu(x) > 0]:
+# said through the output, a fused forward kernel need not keep x alive for the backward
+# pass (0 at NaN, as torch's).
+RELU = unary("relu", sympy.Piecewise((0, x <= 0), (x, True)),
              grad_via_output=sympy.Piecewise((1, OUT > 0), (0, True)))
 GELU = unary("gelu", x / 2 * (1 + sympy.erf(x / sympy.sqrt(2))))
 # 1 where x equals y, else 0, in float: the tie mask in the gradient of max and min.

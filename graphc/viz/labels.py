@@ -2,7 +2,7 @@
 drawing, so both show the same picture.
 
 An op is named as a user wrote it (`relu`, `x - y`, `2.0*x`, `x @ y`, `sum(axis=1)`), never as
-the sympy text of its body (`Piecewise((x, x > 0), (0, True))`). A fused kernel lists the ops
+the sympy text of its body (`Piecewise((0, x <= 0), (x, True))`). A fused kernel lists the ops
 it replaced, in order (`matmul → add → relu`). The last line is the shape and dtype.
 """
 from __future__ import annotations
