@@ -236,6 +236,46 @@ def test_every_builtin_is_one_sympy_expression():
         assert fn.expr.free_symbols <= set(fn.params), name
 
 
+# NaN, infinities, signed zeros, huge, subnormal and ordinary values: the property tests
+# compare the backends with each other, and both print the same bodies, so a body that is
+# wrong for these (relu turned NaN into 0) is caught only against NumPy
+SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 1e-40, -1e-40, 3.0, -2.5],
+                   np.float32)
+
+
+def assert_same_special_values(got, want):
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-37)
+    zeros = want == 0
+    np.testing.assert_array_equal(np.signbit(got[zeros]), np.signbit(want[zeros]))
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+@pytest.mark.parametrize("name,f,ref,sample", UNARY, ids=[u[0] for u in UNARY])
+def test_unary_special_values_are_numpys(name, f, ref, sample, backend):
+    x = gc.tensor("x", (SPECIAL.size,))
+    with np.errstate(all="ignore"):
+        want = ref(SPECIAL.astype(np.float64)).astype(np.float32)
+        got = gc.compile(f(x), backend=backend)(x=SPECIAL)
+    assert_same_special_values(got, want)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+@pytest.mark.parametrize("name,f,ref", BINARY + [("maximum", gc.maximum, np.maximum),
+                                                 ("minimum", gc.minimum, np.minimum)],
+                         ids=[b[0] for b in BINARY] + ["maximum", "minimum"])
+def test_binary_special_values_are_numpys(name, f, ref, backend):
+    a, b = (v.ravel() for v in np.meshgrid(SPECIAL, SPECIAL, indexing="ij"))
+    x, y = gc.tensor("x", (a.size,)), gc.tensor("y", (b.size,))
+    with np.errstate(all="ignore"):
+        want = ref(a, b)  # in float32, as the op computes
+        got = gc.compile(f(x, y), backend=backend)(x=a, y=b)
+    assert_same_special_values(got, want)
+
+
 def test_relu_grad_via_output_agrees_with_sympy_diff_of_its_body():
     relu = ew.RELU
     (x,) = relu.params

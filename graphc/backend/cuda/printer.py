@@ -23,6 +23,22 @@ FUNCS = {"exp": "math.exp", "log": "math.log", "sqrt": "math.sqrt", "tanh": "mat
 class DevicePrinter(ScalarPrinter):
     funcs = FUNCS
 
+    # maximum and minimum as conditionals (the CPU printer swaps np.maximum's arguments for
+    # Numba's lowering, which the simulator would run as NumPy's own): the first argument
+    # where it wins or is NaN, else the second, as NumPy's at a tie of 0.0 and -0.0
+    def _print_Max(self, expr):
+        return self._numpy_pick(expr, ">")
+
+    def _print_Min(self, expr):
+        return self._numpy_pick(expr, "<")
+
+    def _numpy_pick(self, expr, wins: str) -> str:
+        out = self._print(expr.args[0])
+        for arg in expr.args[1:]:
+            a = self._print(arg)
+            out = f"({out} if ({out} {wins} {a} or {out} != {out}) else {a})"
+        return out
+
     def _print_sign(self, expr):
         """np.sign: -1, 0 or 1 in the argument's type, NaN for NaN."""
         x, t = self._print(expr.args[0]), f"np.{self.dtype}"

@@ -99,16 +99,19 @@ class ScalarPrinter(NumPyPrinter):
         op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]
         return f"({self._print(expr.lhs)} {op} {self._print(expr.rhs)})"
 
+    # NumPy's maximum and minimum give their second argument at a tie (maximum(0.0, -0.0) is
+    # -0.0), Numba's lowering of them their first: so the arguments go in the other way round
+    # (NaN propagates either way), and the reference's order holds
     def _print_Max(self, expr):
         out = self._print(expr.args[0])
         for a in expr.args[1:]:
-            out = f"np.maximum({out}, {self._print(a)})"
+            out = f"np.maximum({self._print(a)}, {out})"
         return out
 
     def _print_Min(self, expr):
         out = self._print(expr.args[0])
         for a in expr.args[1:]:
-            out = f"np.minimum({out}, {self._print(a)})"
+            out = f"np.minimum({self._print(a)}, {out})"
         return out
 
     def _print_And(self, expr):

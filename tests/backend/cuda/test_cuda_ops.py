@@ -46,6 +46,17 @@ def test_sums_keep_the_sign_of_zero_as_numpy_does():
     assert empty_rows.shape == (0,) and not np.signbit(empty_cols).any()
 
 
+def test_maximum_minimum_and_relu_of_nan_and_signed_zeros_are_numpys():
+    x, y = gc.tensor("x", (5,)), gc.tensor("y", (5,))
+    a = np.array([0.0, -0.0, np.nan, 1.0, -0.0], np.float32)
+    b = np.array([-0.0, 0.0, 1.0, np.nan, -1.0], np.float32)
+    f = gc.compile([gc.maximum(x, y), gc.minimum(x, y), gc.relu(x)], backend="cuda")
+    for got, want in zip(f(x=a, y=b), (np.maximum(a, b), np.minimum(a, b), np.maximum(a, 0))):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+        np.testing.assert_array_equal(got[~np.isnan(want)], want[~np.isnan(want)])
+
+
 def test_one_function_serves_every_batch_size_and_empty_batches():
     outputs, feeds = dict((c.__name__, c) for c in CASES)["mlp_training"]()
     ref, dev = gc.compile(outputs), gc.compile(outputs, backend="cuda")
