@@ -155,6 +155,15 @@ def test_out_of_range_gather_indices_are_an_input_error_naming_the_input():
         f(**good, ids=np.array([0, 0]), j=np.array([[0], [-5]]))
 
 
+def test_a_label_is_checked_even_where_there_are_no_classes():
+    # the check sat inside the loop over classes: with none, a label of 0 went through
+    x, y = gc.tensor("x", ("B", "N")), gc.tensor("y", ("B",), "int64")
+    f = gc.compile(gc.cross_entropy(x, y), backend="cpu")
+    with pytest.raises(gc.InputError, match=r"'y'.*out of range \[0, 0\)"):
+        f(x=np.zeros((2, 0), np.float32), y=np.zeros(2, np.int64))
+    assert np.isclose(f(x=np.zeros((2, 3), np.float32), y=np.array([1, 2])), np.log(3))
+
+
 def test_a_literal_in_the_dims_divides_as_a_float():
     # a mean's 1/B: in a float body it is a true division of sizes, not 1 // B
     b = gc.tensor("b", ("B",))

@@ -23,15 +23,17 @@ from .printer import Params, index, subscript
 def _one_hot(k: OneHotKernel) -> KernelSource:
     params, w = Params(), _Writer()
     loops = [f"i{j}" for j in range(len(k.domain))]
-    for axis, (v, d) in enumerate(zip(loops, k.domain)):
-        w.loop(v, params.term(d, "n", axis))
+    extents = [params.term(d, "n", axis) for axis, d in enumerate(k.domain)]
+    for v, n in zip(loops[:-1], extents[:-1]):
+        w.loop(v, n)
+    # each label checked once, before its row of classes: also where there are no classes,
+    # which a check inside the class loop never reached (a label of 0 with 0 classes)
     w.line(f"label = labels[{subscript(k.labels, loops, params)}]")
-    if len(loops) > 0:
-        depth = params.term(k.domain[-1], "n", len(k.domain) - 1)
-        w.line(f"if label < 0 or label >= {depth}:")
-        w.depth += 1
-        w.fail("one_hot: a class label is out of range")
-        w.depth -= 1
+    w.line(f"if label < 0 or label >= {extents[-1]}:")
+    w.depth += 1
+    w.fail("one_hot: a class label is out of range")
+    w.depth -= 1
+    w.loop(loops[-1], extents[-1])
     value = f"label == {loops[-1]}"
     w.line(f"out[{subscript(k.out, loops, params)}] = "
            + (value if k.dtype == "bool" else f"np.{k.dtype}({value})"))
