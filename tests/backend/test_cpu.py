@@ -203,6 +203,26 @@ def test_a_bias_or_an_update_returned_fresh_goes_into_the_blas_call(batch):
         np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-6)
 
 
+@pytest.mark.parametrize("matmul", ["blas", "blocks"])
+def test_an_empty_sum_gives_beta_times_c_without_calling_blas(matmul, capfd):
+    # x @ w - e and 2 e + x @ w fold e into the gemm with beta -1 and 2: over K = 0 the
+    # result is beta * e. MKL refused the call (a leading dimension of 0), printed an error
+    # and left C as e: +e and e where -e and 2e were right
+    x, w, e = gc.tensor("x", ("B", "K")), gc.tensor("w", ("K", 4)), gc.tensor("e", ("B", 4))
+    outputs = [x @ w - e, 2 * e + x @ w, gc.relu(x @ w + e)]
+    f = gc.compile(outputs, backend="cpu", matmul=matmul)
+    ref = gc.compile(outputs, backend="reference")
+    rng = np.random.default_rng(6)
+    for k in (0, 3):
+        feeds = {"x": rng.standard_normal((5, k)).astype(np.float32),
+                 "w": rng.standard_normal((k, 4)).astype(np.float32),
+                 "e": rng.standard_normal((5, 4)).astype(np.float32)}
+        for got, want in zip(f(**feeds), ref(**feeds)):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+    out, err = capfd.readouterr()
+    assert "ERROR" not in out + err
+
+
 def test_float16_is_refused_with_a_clear_error_not_a_numba_traceback():
     x = gc.tensor("x", (5, 7), "float16")
     with pytest.raises(TypeError, match=r"cannot compute float16 \(input 'x'.*astype"):

@@ -79,12 +79,16 @@ def print_contract(k: ContractKernel, parallel_product: bool = True):
     w.line(f"ib = {index(_batch_only(k.b, nb), batch + ['_', '_', '_'], params)}")
     w.line(f"io = {index(_batch_only(k.out, nb), batch + ['_', '_', '_'], params)}")
     gemm_modes = ((1,) if layout is not None else ()) + ((3,) if blocks else ())
-    if gemm_modes and form is None:  # (one loop for both: each loop is Numba's compile time)
-        w.line(f"if ({' or '.join(f'mode == {m}' for m in gemm_modes)}) and {K} == 0:"
-               "  # an empty sum: BLAS may not touch C")
+    if gemm_modes:  # (one loop for both: each loop is Numba's compile time)
+        # an empty sum: no gemm call (MKL refuses its leading dimension of 0, and left C as
+        # e where the update is beta * e), so C is what the gemm would make of it
+        at = batch + ["mi", "ni", "0"]
+        value = "0" if form is None else f"{_alpha_beta(k, form)[1]} * " \
+            f"e{form[2]}[{subscript(k.extras[form[2]], at, params)}]"
+        w.line(f"if ({' or '.join(f'mode == {m}' for m in gemm_modes)}) and {K} == 0:")
         w.line(f"    for mi in range({M}):")
         w.line(f"        for ni in range({N}):")
-        w.line(f"            out[{subscript(k.out, batch + ['mi', 'ni', '0'], params)}] = 0")
+        w.line(f"            out[{subscript(k.out, at, params)}] = {value}")
     first = "if"
     if layout is not None:
         w.line("if mode == 1:")
@@ -189,7 +193,7 @@ def _gemm_call(w, k, params, M, N, K, layout, form, blocks: bool = False):
     ldb = ld(k.b, nb + 2, nb + 1, lb)
     ldc = ld(k.out, nb, nb + 1, lc)
     alpha, beta = _alpha_beta(k, form)
-    w.line(f"if {M} > 0 and {N} > 0:")
+    w.line(f"if {M} > 0 and {N} > 0 and {K} > 0:")
     w.depth += 1
     loops = [f"p{j}" for j in range(nb)] + ["mi", "ni", "0"]
     e = k.extras[form[2]] if form is not None else None
