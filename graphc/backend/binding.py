@@ -66,7 +66,9 @@ class InputSpec:
         for name, value in kwargs.items():
             if name not in self.by_name:
                 raise InputTypeError(f"unknown input {name!r}; the inputs are: "
-                                     f"{', '.join(self.by_name)}")
+                                     f"{', '.join(self.by_name) or 'none'}. The compiled "
+                                     f"outputs read no input of that name (to pass it "
+                                     f"anyway, name it in gc.compile(..., inputs=[...]))")
             if name in given:
                 raise InputTypeError(f"input {name!r} is given both positionally and by "
                                      f"name")

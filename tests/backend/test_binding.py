@@ -88,6 +88,16 @@ def test_call_errors(spec):
         assert isinstance(info.value, gc.InputError)
 
 
+def test_an_input_the_outputs_do_not_read_is_unknown_and_says_how_to_pass_it():
+    x = gc.tensor("x", (3,))
+    f = gc.compile(gc.grad(gc.sum(x * 2.0), [x])[0])  # 2 everywhere: x's values unread
+    with pytest.raises(gc.InputError, match=r"the inputs are: none\. The compiled outputs "
+                                            r"read no input of that name .*inputs=\[\.\.\.\]"):
+        f(x=np.ones(3, np.float32))
+    g = gc.compile(gc.grad(gc.sum(x * 2.0), [x])[0], inputs=[x])
+    np.testing.assert_array_equal(g(x=np.ones(3, np.float32)), [2.0, 2.0, 2.0])
+
+
 def test_two_inputs_named_alike_cannot_be_compiled():
     a, b = gc.tensor("x", (2,)), gc.tensor("x", (2,))
     with pytest.raises(ValueError, match="both named 'x'"):
