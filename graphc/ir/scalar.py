@@ -42,6 +42,10 @@ class ScalarFn:
     commutative: bool = False
     # how a user writes it, for drawings and reports: "{0} + {1}", "-{0}", "relu({0})"
     template: str | None = None
+    # Optional: d expr / d param, one per param, where sympy.diff's form is poor arithmetic
+    # (d x**y/dx is y*x**y/x, 0/0 at x = 0, where y*x**(y - 1) is 0); tests check that they
+    # equal sympy.diff
+    derivatives: tuple | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -101,7 +105,10 @@ def param_symbols(n: int, prefix: str = "x") -> tuple:
 # Bounded: a graph built in a loop with a new user formula each time must not grow them forever.
 @lru_cache(maxsize=1024)
 def derivative(fn: ScalarFn, i: int) -> sympy.Expr:
-    """d fn / d param i, by sympy (cached per op and parameter)."""
+    """d fn / d param i: the op's own where it gives one, else by sympy (cached per op and
+    parameter)."""
+    if fn.derivatives is not None:
+        return fn.derivatives[i]
     d = sympy.diff(fn.expr, fn.params[i])
     if d.has(sympy.Derivative):
         # sympy takes a plain symbol as complex and leaves d|x|/dx as Derivative(re(x)) terms

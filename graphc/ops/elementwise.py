@@ -133,7 +133,10 @@ def _specialized(stmt, node):
         return fn, operands  # x / 0: keep the literal an operand, as the forward has it
     params = tuple(p for p in fn.params if p not in lits)
     kept = [o for p, o in zip(fn.params, operands) if p not in lits]
-    return ScalarFn(fn.name, params, expr, fn.grad_via_output, kind=fn.kind), kept
+    derivatives = None if fn.derivatives is None else \
+        tuple(d.xreplace(lits) for p, d in zip(fn.params, fn.derivatives) if p not in lits)
+    return ScalarFn(fn.name, params, expr, fn.grad_via_output, kind=fn.kind,
+                    derivatives=derivatives), kept
 
 
 def _sympy_literal(a: Lit):
@@ -184,16 +187,19 @@ def unary(name: str, expr, grad_via_output=None, template=None, kind="arith") ->
                     template=template or f"{name}({{0}})")
 
 
-def binary(name: str, expr, template=None, kind="arith", commutative=False) -> ScalarFn:
+def binary(name: str, expr, template=None, kind="arith", commutative=False,
+           derivatives=None) -> ScalarFn:
     return ScalarFn(name, (x, y), expr, kind=kind, commutative=commutative,
-                    template=template or f"{name}({{0}}, {{1}})")
+                    template=template or f"{name}({{0}}, {{1}})", derivatives=derivatives)
 
 
 ADD = binary("add", x + y, "{0} + {1}", commutative=True)
 SUB = binary("sub", x - y, "{0} - {1}")
 MUL = binary("mul", x * y, "{0} * {1}", commutative=True)
 DIV = binary("div", x / y, "{0} / {1}")
-POW = binary("pow", x ** y, "{0} ** {1}")
+# d/dx as y * x**(y - 1), not sympy's y * x**y / x, which is 0/0 at x = 0 (NaN where
+# torch's is 0, for a tensor exponent: a literal one is put into the formula first)
+POW = binary("pow", x ** y, "{0} ** {1}", derivatives=(y * x ** (y - 1), x ** y * sympy.log(x)))
 NEG = unary("neg", -x, template="-{0}")
 EXP = unary("exp", sympy.exp(x))
 LOG = unary("log", sympy.log(x))
@@ -203,11 +209,11 @@ TANH = unary("tanh", sympy.tanh(x))
 # at x = -1000; this form and its derivative stay finite everywhere.
 SIGMOID = unary("sigmoid", (1 + sympy.tanh(x / 2)) / 2)
 # relu as max(x, 0) in NumPy, torch and JAX: NaN stays NaN (0 where x <= 0, not x where
-# x > 0, which gave 0 for NaN and hid it from a loss). relu' is [x > 0] = [relu(x) > 0]:
-# said through the output, a fused forward kernel need not keep x alive for the backward
-# pass (0 at NaN, as torch's).
+# x > 0, which gave 0 for NaN and hid it from a loss). relu' is [x <= 0 ? 0 : 1] =
+# [relu(x) <= 0 ? 0 : 1]: said through the output, a fused forward kernel need not keep x
+# alive for the backward pass; 1 at NaN, as torch's.
 RELU = unary("relu", sympy.Piecewise((0, x <= 0), (x, True)),
-             grad_via_output=sympy.Piecewise((1, OUT > 0), (0, True)))
+             grad_via_output=sympy.Piecewise((0, OUT <= 0), (1, True)))
 GELU = unary("gelu", x / 2 * (1 + sympy.erf(x / sympy.sqrt(2))))
 # 1 where x equals y, else 0, in float: the tie mask in the gradient of max and min.
 EQUAL = binary("is_equal", sympy.Piecewise((1, sympy.Eq(x, y)), (0, True)), "[{0} == {1}]",

@@ -276,6 +276,46 @@ def test_binary_special_values_are_numpys(name, f, ref, backend):
     assert_same_special_values(got, want)
 
 
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+@pytest.mark.parametrize("e", [0.5, -0.5, -1, 2, 3, 1.5, 0.0])
+def test_a_literal_exponent_is_numpys_power(e, backend):
+    # NumPy (and torch) take x ** 0.5 as sqrt: -0.0 at -0.0 and NaN at -inf, where pow gives
+    # 0.0 and inf; the cpu printer printed pow
+    x = gc.tensor("x", (SPECIAL.size,))
+    with np.errstate(all="ignore"):
+        want = SPECIAL ** np.float32(e)
+        got = gc.compile(x ** e, backend=backend)(x=SPECIAL)
+    assert_same_special_values(got, want)
+
+
+def test_the_gradient_of_a_power_with_a_tensor_exponent_is_finite_at_zero():
+    # sympy's d x**y/dx is y*x**y/x: 0/0 = NaN at x = 0, where torch's (and y*x**(y-1)) is 0
+    x, y = gc.tensor("x", (4,), dtype="float64"), gc.tensor("y", (4,), dtype="float64")
+    gx, gy = gc.grad(gc.sum(x ** y), [x, y])
+    at = dict(x=np.array([0.0, -0.0, 2.0, -3.0]), y=np.full(4, 2.0))
+    for backend in ("reference", "cpu"):
+        got = gc.compile(gx, backend=backend)(**at)
+        np.testing.assert_array_equal(got, [0.0, -0.0, 4.0, -6.0])
+        assert list(np.signbit(got)) == [False, True, False, True]
+    errs = gc.check_grad(gc.sum(x ** y), [x, y], {"x": np.array([0.5, 2.0, 1.5, 3.0]),
+                                                  "y": np.array([2.0, 0.5, -1.0, 3.0])})
+    assert max(errs.values()) < 1e-6
+
+
+def test_the_explicit_derivatives_are_sympys():
+    for fn in ew.BUILTINS.values():
+        for i, d in enumerate(fn.derivatives or ()):
+            assert sympy.simplify(d - sympy.diff(fn.expr, fn.params[i])) == 0, (fn.name, i)
+
+
+def test_relu_passes_the_gradient_at_nan_as_torch_does():
+    x = gc.tensor("x", (3,))
+    g = gc.grad(gc.sum(gc.relu(x)), [x])[0]
+    for backend in ("reference", "cpu"):
+        got = gc.compile(g, backend=backend)(x=np.array([np.nan, -1.0, 2.0], np.float32))
+        np.testing.assert_array_equal(got, [1.0, 0.0, 1.0])
+
+
 def test_relu_grad_via_output_agrees_with_sympy_diff_of_its_body():
     relu = ew.RELU
     (x,) = relu.params

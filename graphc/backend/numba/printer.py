@@ -36,10 +36,13 @@ class ScalarPrinter(NumPyPrinter):
         self.args: dict = {}
         self.dtype = "float32"
         self.dims: dict = {}
+        self.literals: dict = {}
         self.vector_math = vector_math
 
-    def formula(self, fn, texts, dtype: str, dims: dict) -> str:
+    def formula(self, fn, texts, dtype: str, dims: dict, literals: dict | None = None) -> str:
+        """`literals`: the params whose arguments are literal numbers, with their values."""
         self.args, self.dtype, self.dims = dict(zip(fn.params, texts)), dtype, dims
+        self.literals = literals or {}
         # as doprint prints one expression (strict: what has no printer raises), without its
         # handling of assignments, which imports sympy.codegen: 5 ms of a warm first step
         self._not_supported, self._number_symbols = set(), set()
@@ -62,13 +65,20 @@ class ScalarPrinter(NumPyPrinter):
         return f"np.{self.dtype}({int(expr)})"
 
     def _print_Pow(self, expr, rational=False):
+        # the exponents NumPy (and torch) compute otherwise than pow: `x ** 0.5` is sqrt (-0.0
+        # at -0.0 and NaN at -inf, where pow gives 0.0 and inf); ** -1 a reciprocal, ** 2 a
+        # square. Whether sympy holds the exponent as an integer, a rational or a float, or
+        # it is pow's literal operand (x ** 0.5 in the DSL); a tensor exponent is pow's
         base, exp = expr.args
-        if exp == -1:
+        value = self.literals.get(exp, exp)
+        e = None if isinstance(value, sympy.Expr) and not (value.is_number and value.is_real) \
+            else float(value)
+        if e == -1:
             return f"(np.{self.dtype}(1) / {self.parenthesize(base, 100)})"
-        if exp == 2:
+        if e == 2:
             b = self.parenthesize(base, 100)
             return f"({b} * {b})"
-        if exp == sympy.Rational(1, 2):
+        if e == 0.5:
             return f"{self.funcs['sqrt']}({self._print(base)})"
         return f"({self.parenthesize(base, 100)} ** {self.parenthesize(exp, 100)})"
 
@@ -177,7 +187,9 @@ def body_lines(body: Body, operand_texts, dims: dict, prefix: str = "v",
                 texts.append(names[a])
             else:
                 texts.append(f"np.{want}({names[a]})" if want != "bool" else f"bool({names[a]})")
-        code = printer.formula(s.fn, texts, s.compute, dims)
+        literals = {p: a.value for p, a in zip(s.fn.params, s.args)
+                    if isinstance(a, Lit) and a.kind != "dim"}
+        code = printer.formula(s.fn, texts, s.compute, dims, literals)
         if s.dtype == "bool":
             code = f"bool({code})"
         elif not _keeps_type(s):
