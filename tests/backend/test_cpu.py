@@ -155,6 +155,16 @@ def test_out_of_range_gather_indices_are_an_input_error_naming_the_input():
         f(**good, ids=np.array([0, 0]), j=np.array([[0], [-5]]))
 
 
+def test_a_sum_of_negative_zeros_is_numpys_zero():
+    # NumPy (and torch) sum from 0.0: rows, columns (a row of accumulators) and a mean
+    x = gc.tensor("x", ("B", 3))
+    outs = [gc.sum(x, axis=1), gc.sum(x, axis=0), gc.mean(x), gc.sum(x * 2.0, axis=1)]
+    a = np.full((2, 3), -0.0, np.float32)
+    got, want = gc.compile(outs, backend="cpu")(x=a), gc.compile(outs, backend="reference")(x=a)
+    for g, w in zip(got, want):
+        assert not np.signbit(g).any() and not np.signbit(w).any()
+
+
 def test_a_label_is_checked_even_where_there_are_no_classes():
     # the check sat inside the loop over classes: with none, a label of 0 went through
     x, y = gc.tensor("x", ("B", "N")), gc.tensor("y", ("B",), "int64")

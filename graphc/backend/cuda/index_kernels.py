@@ -127,7 +127,7 @@ def _argmax(k: ArgmaxKernel, target) -> CudaKernel:
     w.line("tx = cuda.threadIdx.x")
     w.line("ty = cuda.threadIdx.y")
     _rows(w, block, n_out, loops, kept, extents)
-    _init(w, "max", t, n)
+    _init(w, "max", t)
     w.line(f"arg = np.int64({n})  # past the end: no element seen yet")
     w.line(f"if o < {n_out}:")
     w.line(f"    for {loops[axis]} in range(ty, {n}, cuda.blockDim.y):")

@@ -187,14 +187,12 @@ def _broadcast(w: _Writer, state, shared) -> None:
         w.line(f"{v} = {s}[0, tx]")
 
 
-def _init(w: _Writer, reduce: str, t: str, n_red: str) -> None:
-    """A reduction's identity: 0 (-0.0 for floats, so that a sum of -0.0 is -0.0 as in
-    NumPy, but 0.0 over no elements), -inf / the type's minimum, or the empty log-sum-exp."""
+def _init(w: _Writer, reduce: str, t: str) -> None:
+    """A reduction's identity: 0 (a sum of -0.0 is 0.0, as in NumPy and torch), -inf / the
+    type's minimum, or the empty log-sum-exp."""
     if reduce == "logsumexp":
         w.line("m = np.float64(-np.inf)")
         w.line("s = np.float64(0)")
-    elif reduce == "sum" and t.startswith("float"):
-        w.line(f"acc = np.{t}(0) if {n_red} == 0 else np.{t}(-0.0)")
     elif reduce == "sum":
         w.line(f"acc = np.{t}(0)")
     elif t == "bool":
@@ -276,7 +274,7 @@ def _(k: ReduceKernel, target) -> CudaKernel:
     w.line("tx = cuda.threadIdx.x")
     w.line("ty = cuda.threadIdx.y")
     _rows(w, block, n_out, loops, kept, extents)
-    _init(w, k.reduce, t, n_red)
+    _init(w, k.reduce, t)
     w.line(f"if o < {n_out}:")
     w.depth += 1
     w.line(f"for j in range(ty, {n_red}, cuda.blockDim.y):")

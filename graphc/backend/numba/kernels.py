@@ -272,13 +272,10 @@ def _acc_type(reduce: str, dtype: str) -> str:
     return dtype
 
 
-def _combine(w: _Writer, reduce: str, acc: str, v: str, acc_type: str, first: str = "False"):
+def _combine(w: _Writer, reduce: str, acc: str, v: str, acc_type: str):
     if reduce == "sum":
-        # as NumPy: the first element as it is (-0.0 stays -0.0), then the others added
-        if first == "False":
-            w.line(f"{acc} += np.{acc_type}({v})")
-        else:
-            w.line(f"{acc} = np.{acc_type}({v}) if {first} else {acc} + np.{acc_type}({v})")
+        # from 0.0, as NumPy (and torch): a sum of -0.0 is 0.0
+        w.line(f"{acc} += np.{acc_type}({v})")
     elif reduce in ("max", "min"):
         cmp = ">" if reduce == "max" else "<"
         nan = f" or {v} != {v}" if acc_type.startswith("float") else ""

@@ -46,7 +46,7 @@ def _(k: ReduceKernel) -> KernelSource:
         for a in k.axes:
             w.loop(loops[a], extents[a])
         _prologue_value(w, k, loops, params, dims)
-        _combine(w, k.reduce, "acc", "p", acc_type, _first(loops, k.axes))
+        _combine(w, k.reduce, "acc", "p", acc_type)
         w.depth -= len(k.axes)
         _write_result(w, k, loops, params, dims, _final(k.reduce, "acc"))
         notes = ["reduced axes innermost: one accumulator per output element"]
@@ -77,7 +77,7 @@ def _(k: ReduceKernel) -> KernelSource:
             w.line("ss[j] = s")
         else:
             w.line("acc = accs[j]")
-            _combine(w, k.reduce, "acc", "p", acc_type, _first(loops, k.axes))
+            _combine(w, k.reduce, "acc", "p", acc_type)
             w.line("accs[j] = acc")
         w.depth -= rank
         for a in kept:
@@ -102,10 +102,6 @@ def _(k: ReduceKernel) -> KernelSource:
     ks.arrays = [a.buffer for a in k.operands] + [e.buffer for e in k.extras] + [k.out.buffer]
     return ks
 
-
-def _first(loops, axes) -> str:
-    """The condition that the loops are at the first element reduced."""
-    return " and ".join(f"{loops[a]} == 0" for a in axes) or "True"
 
 
 def _prologue_value(w, k, loops, params, dims):
