@@ -41,9 +41,9 @@ with _paused():
 
     # Functions named like their own submodules (graphc.grad, graphc.compile, graphc.cost) are
     # bound after importing those, so the function, not the module, is what gc.grad names.
-    from .grad import grad, check_grad  # noqa: E402
-    from .compile import compile, BACKENDS, available_backends  # noqa: E402
-    from .cost import compare as cost  # noqa: E402
+    from .grad import grad, check_grad
+    from .compile import compile, BACKENDS, available_backends
+    from .cost import compare as cost
 
 from ._version import __version__  # noqa: E402,F401
 

@@ -4,8 +4,8 @@ this entry point reads alpha and beta from their addresses and passes the rest t
 column-major as the callers lay it out. Compiled once and kept in Numba's cache. Importing it
 where MKL is not installed is an ImportError.
 
-A small product runs on one thread, as OpenBLAS does by itself: MKL woke its second thread for
-the small MLP's 64x128x64 products, and the step took 56-58 us where it takes 44.5 on one.
+A small product (under ONE_THREAD_BELOW_FLOPS) runs on one thread: MKL woke its second thread
+for the small MLP's 64x128x64 products, and the step took 56-58 us where it takes 44.5 on one.
 Per call and per calling thread (MKL_Set_Num_Threads_Local), so nothing else changes."""
 import numpy as np
 from numba import cfunc, types

@@ -103,7 +103,6 @@ def _(k: ReduceKernel) -> KernelSource:
     return ks
 
 
-
 def _prologue_value(w, k, loops, params, dims):
     for j, a in enumerate(k.operands):
         w.line(f"a{j} = x{j}[{subscript(a, loops, params)}]")
