@@ -261,3 +261,37 @@ def test_kernels_of_one_structure_are_one_function_whatever_their_sizes(monkeypa
     assert of["matmul_add_relu0"] == of["matmul_add_relu1"]
     assert of["matmul_mul_sub10"] == of["matmul_mul_sub12"]
     assert len(set(ms.function_of.values())) == len(ms.kernel_modules) == 12
+
+
+LAZY_MATMUL = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import graphc as gc
+    from graphc.backend.numba import gemm
+    x, w = gc.tensor("x", (8, 16)), gc.tensor("w", (16, 4))
+    f = gc.compile([x @ w], backend="cpu", matmul=sys.argv[1])
+    tile = gemm.module_name("float32", "tile")
+    before = tile in sys.modules
+    a = np.arange(128, dtype=np.float32).reshape(8, 16) / 64
+    b = np.linspace(-1, 1, 64, dtype=np.float32).reshape(16, 4)
+    out = f(x=a, w=b)
+    from numba.np.ufunc import parallel
+    print(json.dumps({"before": before, "after": tile in sys.modules,
+                      "right": bool(np.allclose(out, a @ b, rtol=1e-5, atol=1e-6)),
+                      "pool": parallel._is_initialized}))
+""")
+
+
+def test_a_cached_matmul_module_is_loaded_only_when_a_call_runs_it(tmp_path):
+    """A warm start loads the shared generated matmul only for a contraction that runs it:
+    loading one the step does not run cost the big MLP's warm first step 10 ms."""
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path))
+    cold = run_json(LAZY_MATMUL, env, "generated")  # compiled with the rest, as before
+    assert (cold["before"], cold["after"], cold["right"]) == (True, True, True)
+    # in the cache, and never run; nor is Numba's thread pool started (5 ms) for a step
+    # that runs no parallel loop
+    blas = run_json(LAZY_MATMUL, env, "blas")
+    assert blas == {"before": False, "after": False, "right": True, "pool": False}
+    generated = run_json(LAZY_MATMUL, env, "generated")  # loaded by the first call
+    assert (generated["before"], generated["after"], generated["right"]) == \
+        (False, True, True)

@@ -5,7 +5,8 @@ sympy or graphc's DSL.
 - `versions()`: graphc's and Numba's versions, the CPU and the runtime digest, in every
   generated module's header (so in its cache name) and in the matmul choices' file;
 - `runtime_digest()`: the code Numba compiles into generated modules (RUNTIME_FILES);
-- `signature(dims)`: the types a driver (run<j>) is compiled for, and `compiled_driver`.
+- `signature(dims)`: the types a driver (run<j>) is compiled for, and `compiled_driver`;
+- `no_float16(graph)`: what Numba cannot compile for the CPU, said before it tries.
 """
 from __future__ import annotations
 
@@ -71,3 +72,19 @@ def compiled_driver(run, dims: int):
     types = signature(dims)
     run.compile(types)
     return run.overloads[types].entry_point
+
+
+def no_float16(graph) -> None:
+    """Numba compiles no float16 arrays for the CPU: say so, naming what is float16, where
+    its compiler would fail with a traceback about its data model."""
+    half = [n for n in graph.nodes() if n.dtype == "float16"]
+    if not half:
+        return
+    names = list(dict.fromkeys(f"input {n.name!r}" if n.op == "input" else f"{n.op}"
+                               for n in half))
+    instead = ("declare those inputs float32 and pass arrays.astype(np.float32)"
+               if any(n.op == "input" for n in half) else "compute in float32")
+    raise TypeError(f"backend 'cpu' cannot compute float16 ({', '.join(names[:4])}"
+                    f"{', ...' if len(names) > 4 else ''}): Numba compiles no float16 "
+                    f"arrays for the CPU. Either {instead}, or compile with "
+                    "backend='reference', which computes float16 as NumPy does")

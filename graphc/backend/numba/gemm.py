@@ -345,7 +345,7 @@ def timed_parallel(a, b, out, mm, nn, kk, tm, tn, tk, reps):
                 out.ctypes.data, out.size, 0, nn, 1, tm, tn, tk)
 '''
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # loaded() within slp_vectorizer() (jobs.py)
 
 
 @contextlib.contextmanager
@@ -395,6 +395,14 @@ def shared(name: str, dtype: str, part: str):
     scalar = types.float32 if dtype == "float32" else types.float64
     return through(name, eval(text, {"types": types, "P": types.voidptr, "I": types.intp,
                                      "S": scalar}))
+
+
+def loaded(dtype: str, part: str = "tile"):
+    """`load` as the runtime does it: compiled (on a cache miss) with the SLP vectorizer,
+    loaded (on a hit) without Numba's registries (warm.py)."""
+    from . import warm
+    with slp_vectorizer(), warm.loading():
+        return load(dtype, part)
 
 
 def load(dtype: str, part: str = "tile"):

@@ -12,10 +12,12 @@ import time
 import numpy as np
 
 from .blas import PROVIDER
-from .gemm import load
+from .gemm import loaded as load
 
 # the `mode` argument of a contraction kernel
 BLAS, SERIAL, PARALLEL, BLOCKS, ITEMS = 1, 0, 2, 3, 4
+# the shared matmul module (gemm.py) a contraction kernel calls in each mode but BLAS
+PART_OF_MODE = {SERIAL: "tile", PARALLEL: "product", BLOCKS: "blocks", ITEMS: "items"}
 MODE_NAMES = {BLAS: "BLAS", SERIAL: "generated", PARALLEL: "generated on all threads",
               BLOCKS: "BLAS in blocks on all threads",
               ITEMS: "generated in batch items on all threads"}
@@ -79,6 +81,17 @@ def choose(dtype: str, m: int, n: int, k: int, tiles: tuple, candidates: tuple,
     return best, "measured: " + ", ".join(f"{name} {t * 1e3:.3g} ms" for name, t in
                                             sorted(times.items(), key=lambda kv: kv[1])) + \
         note, (again if again != math.inf else None)
+
+
+def loop_threads() -> int:
+    """numba.get_num_threads(), or before Numba's pool has started, the count it starts with:
+    asking starts it (5 ms), which a step that runs no parallel loop never needs."""
+    import sys
+    pool = sys.modules.get("numba.np.ufunc.parallel")
+    if pool is not None and pool._is_initialized:
+        return pool.get_num_threads()
+    from numba import config
+    return config.NUMBA_NUM_THREADS
 
 
 # the ways each shared matmul module (gemm.py) times

@@ -27,8 +27,9 @@ from . import blas as numba_blas
 from . import cache, gemm, jobs, warm
 from .contract import BLOCKS_FROM_FLOPS
 from .kernels import PARALLEL_FROM
-from .modes import BLAS, BLOCKS, ITEMS, MODE_NAMES, PARALLEL, SERIAL, choose
-from .build import compiled_driver, versions
+from .modes import (BLAS, BLOCKS, ITEMS, MODE_NAMES, PARALLEL, PART_OF_MODE, SERIAL, choose,
+                    loop_threads)
+from .build import compiled_driver, no_float16, versions
 from .driver import Module
 
 MATMUL = ("auto", "blas", "generated", "parallel", "blocks")  # gc.compile(..., matmul=...)
@@ -53,7 +54,7 @@ class CpuFunction:
         if upcast:
             raise ValueError("backend 'cpu' computes in the graph's own dtypes; gc.check_grad "
                              "runs on the reference backend")
-        _no_float16(graph)
+        no_float16(graph)
         self.graph, self.spec = graph, spec
         self.program = lower(graph, donate)
         self.module_source = Module(self.program, versions(),
@@ -88,11 +89,12 @@ class CpuFunction:
         ms = self.module_source
         names = [*ms.kernel_modules, cache.name_of(ms.driver_source),
                  *(gemm.module_name(t, part) for t, part in ms.gemm_modules)]
+        compiled = cache.compiled(names)
         # Numba's compiling makes garbage: the collector runs then (graphc/collector.py)
-        with collecting() if cache.compiled(names) != set(names) else nullcontext():
-            self._load_modules(names, retry)
+        with collecting() if compiled != set(names) else nullcontext():
+            self._load_modules(names, retry, compiled)
 
-    def _load_modules(self, names: list, retry: bool) -> None:
+    def _load_modules(self, names: list, retry: bool, compiled: set = frozenset()) -> None:
         ms = self.module_source
         try:
             self._later = frozenset()  # matmul modules a helper compiles meanwhile
@@ -101,8 +103,14 @@ class CpuFunction:
                     ms, ms.deferrable() if self.matmul in ("auto", "blas") else frozenset())
             if self._later:
                 jobs.settle_at_exit(self)
+            # a matmul module in the cache is loaded when a call first runs it (_modes): the
+            # big MLP's step runs BLAS in blocks only, and loading the generated matmul it
+            # does not run took 10 ms of a warm first step's 0.32 s; one not in the cache
+            # compiles now, with the rest
+            self._unloaded = frozenset(
+                m for m in ms.gemm_modules - self._later if gemm.module_name(*m) in compiled)
             with gemm.slp_vectorizer(), warm.loading():
-                for dtype, part in sorted(ms.gemm_modules - self._later):
+                for dtype, part in sorted(ms.gemm_modules - self._later - self._unloaded):
                     gemm.load(dtype, part)  # which fills the cells the kernels call through
                 for name, src in ms.kernel_modules.items():
                     cache.load(src, name)  # registers its entry point, which the driver calls
@@ -239,14 +247,13 @@ class CpuFunction:
         the generated product on all threads runs only in a function that calls no BLAS.
         A batched product with no dense layout splits its items across Numba's threads
         (mode 4) from PARALLEL_FROM result elements, unmeasured, as elementwise kernels do."""
-        import numba
         from numba import config
         ms, modes, why = self.module_source, [], {}
         later = self._compiling()
         if later:
             self._remeasure[d] = min(self._remeasure.get(d, math.inf),
                                      time.monotonic() + COMPILING_POLL_S)
-        threads = numba.get_num_threads() if not config.DISABLE_JIT else 1
+        threads = loop_threads() if not config.DISABLE_JIT else 1
         blas_threads = self.threads.threads(dims)
         no_blas = not any(ms.kernel_sources[n].blas for n in ms.contractions)
         forced = {"blas": BLAS, "generated": SERIAL, "parallel": PARALLEL,
@@ -294,6 +301,7 @@ class CpuFunction:
             modes.append(mode)
             blas = f"{numba_blas.PROVIDER}; " if mode in (BLAS, BLOCKS) else ""
             why[name] = (mode, f"{MODE_NAMES[mode]} at {m}x{n}x{kk} ({blas}{reason})")
+        self._load_matmul(ms.contractions, modes)
         self.choices[d] = why
         # no block chosen (small products): BLAS's threads as before, and no thread limits
         # to set around a call that OpenBLAS runs on one thread anyway (7 us of a 44 us step)
@@ -310,11 +318,19 @@ class CpuFunction:
         if not self._later or jobs.compiling(self._later):
             return self._later
         BUDGET.forget()  # the helper has exited: the cores are free for the measurements
-        with gemm.slp_vectorizer(), warm.loading():
-            for dtype, part in sorted(self._later):
-                gemm.load(dtype, part)  # from the cache (compiled here if the helper failed)
+        for dtype, part in sorted(self._later):
+            gemm.loaded(dtype, part)  # from the cache (compiled here if the helper failed)
         self._later = frozenset()
         return self._later
+
+    def _load_matmul(self, contractions, modes) -> None:
+        """Load the shared matmul modules that contractions run in `modes` call, if not yet."""
+        want = {(t, p) for name, mode in zip(contractions, modes)
+                for t, p in self.module_source.kernel_sources[name].gemm
+                if p == PART_OF_MODE.get(mode)} & self._unloaded
+        for dtype, part in sorted(want):
+            gemm.loaded(dtype, part)
+        self._unloaded -= want
 
     def settle(self) -> None:
         """At exit, the helpers done (jobs.settle_at_exit): where this function still ran BLAS
@@ -421,22 +437,6 @@ def _aligned_empty(nbytes: int, align: int = 64) -> np.ndarray:
     raw = np.empty(nbytes + align, np.uint8)
     start = (-raw.ctypes.data) % align
     return raw[start:start + nbytes]
-
-
-def _no_float16(graph) -> None:
-    """Numba compiles no float16 arrays for the CPU: say so, naming what is float16, where
-    its compiler would fail with a traceback about its data model."""
-    half = [n for n in graph.nodes() if n.dtype == "float16"]
-    if not half:
-        return
-    names = list(dict.fromkeys(f"input {n.name!r}" if n.op == "input" else f"{n.op}"
-                               for n in half))
-    instead = ("declare those inputs float32 and pass arrays.astype(np.float32)"
-               if any(n.op == "input" for n in half) else "compute in float32")
-    raise TypeError(f"backend 'cpu' cannot compute float16 ({', '.join(names[:4])}"
-                    f"{', ...' if len(names) > 4 else ''}): Numba compiles no float16 "
-                    f"arrays for the CPU. Either {instead}, or compile with "
-                    "backend='reference', which computes float16 as NumPy does")
 
 
 def factory(graph, spec, upcast=False, donate=None, matmul="auto", **unknown):
