@@ -6,8 +6,8 @@ Both subtract the row's maximum first, so they are exact to rounding for logits 
 (log_softmax never computes z - logsumexp(z), which cancels two large numbers, and it takes
 the log as log1p of the sum without the max's own 1, so a log-probability near 0 keeps its
 relative accuracy). A logit of
--inf gets probability 0 (log-probability -inf) and a finite gradient; a row that is all -inf
-is nan, as in torch. Their gradients are graphs (so second order works):
+-inf gets probability 0 (log-probability -inf) and a finite gradient; a row that is all -inf,
+or holds +inf, is nan, as in torch. Their gradients are graphs (so second order works):
     d softmax:     out * (g - sum(g * out))
     d log_softmax: g - exp(out) * sum(g)
 """
@@ -53,8 +53,11 @@ def _log_softmax(values, node, dims):
     e = np.exp(z)
     if z.shape[axis]:
         # sum(exp(z - max)) is 1 + (the others); log1p of the others alone keeps a
-        # log-probability near 0 accurate to its own size, not to 1's
-        np.put_along_axis(e, np.argmax(z, axis=axis, keepdims=True), 0, axis=axis)
+        # log-probability near 0 accurate to its own size, not to 1's. The max's own term,
+        # exp(0) - 1, is 0, and NaN where the max is +inf (inf - inf): the row is NaN, as in
+        # torch and JAX, not [nan, -inf, ...]
+        top = np.argmax(z, axis=axis, keepdims=True)
+        np.put_along_axis(e, top, np.expm1(np.take_along_axis(z, top, axis=axis)), axis=axis)
     return z - np.log1p(np.sum(e, axis=axis, keepdims=True))
 
 

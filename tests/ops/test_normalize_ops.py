@@ -1,6 +1,6 @@
 """softmax, log_softmax and cross_entropy: exact to rounding at logits of any size, -inf
-logits (an additive mask) give torch's values and finite gradients, a row of -inf is nan,
-gradients against finite differences and to second order. Mirrors graphc/ops/normalize.py."""
+logits (an additive mask) give torch's values and finite gradients, a row of -inf (or one
+holding +inf) is nan, gradients against finite differences and to second order. Mirrors graphc/ops/normalize.py."""
 import numpy as np
 import pytest
 
@@ -70,6 +70,21 @@ def test_a_row_of_minus_inf_is_nan_as_in_torch():
     p, lsm = gc.compile([gc.softmax(z), gc.log_softmax(z)])(z=logits)
     assert np.isnan(p[0]).all() and np.isnan(lsm[0]).all()
     assert np.isfinite(p[1]).all()
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_a_row_holding_plus_inf_is_nan_as_in_torch(backend):
+    """log_softmax leaves the maximum's exp(0) = 1 out of its sum (log1p): with a maximum
+    of +inf that term is exp(nan), which it once dropped too, giving [nan, -inf, -inf]."""
+    z, y = gc.tensor("z", (3, 3)), gc.tensor("y", (3,), "int64")
+    logits = np.array([[np.inf, 0.0, 1.0], [1.0, np.inf, np.inf], [0.0, 1.0, 2.0]],
+                      np.float32)
+    p, lsm, ce, lse = gc.compile(
+        [gc.softmax(z), gc.log_softmax(z), gc.cross_entropy(z, y, reduction="none"),
+         gc.logsumexp(z, axis=-1)], backend=backend)(z=logits, y=np.array([1, 0, 2]))
+    assert np.isnan(p[:2]).all() and np.isnan(lsm[:2]).all() and np.isnan(ce[:2]).all()
+    np.testing.assert_allclose(lsm[2], log_softmax64(logits[2]), rtol=1e-6)
+    assert np.isfinite(ce[2]) and lse.tolist()[:2] == [np.inf, np.inf]  # torch's, too
 
 
 def test_softmax_of_integers_is_float32():

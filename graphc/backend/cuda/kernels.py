@@ -352,7 +352,9 @@ def _(k: NormalizeKernel, target) -> CudaKernel:
         w_.line(f"    {arg} = {arg2}")
     _block_reduce(w, ("m", "arg"), ("sh_m", "sh_arg"), first_max, shuffle)
     _broadcast(w, ("m", "arg"), ("sh_m", "sh_arg"))
-    w.line(f"s = np.{t}(0)")
+    # log_softmax leaves the maximum's own exp(0) = 1 out of the sum (log1p below): its term
+    # is exp(0) - 1 = 0, NaN where the maximum is +inf (a NaN row, as the reference's)
+    w.line(f"s = {'m - m' if k.op == 'log_softmax' else f'np.{t}(0)'}")
 
     def exp_sum():
         w.line(f"e = math.exp({src} - m)")

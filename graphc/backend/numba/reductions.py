@@ -157,9 +157,11 @@ def _(k: NormalizeKernel) -> KernelSource:
     w.line(f"z = {src} - m")
     w.line(f"{dst} = {'np.float32(exp64(np.float64(z)))' if vector_exp else 'np.exp(z)'}")
     w.depth -= 1
-    w.line(f"s = np.{t}(0)")
+    # log_softmax leaves the maximum's own exp(0) = 1 out of the sum (log1p below): its term
+    # is exp(0) - 1 = 0, NaN where the maximum is +inf (a NaN row, as the reference's)
+    w.line(f"s = {'m - m' if k.op == 'log_softmax' else f'np.{t}(0)'}")
     w.loop(ax, n)
-    if k.op == "log_softmax":  # the maximum's own exp(0) = 1 is left out: log1p below
+    if k.op == "log_softmax":
         w.line(f"if {ax} != arg:")
         w.line(f"    s += {dst}")
     else:

@@ -32,7 +32,8 @@ def test_special_values_in_reductions_and_softmax():
             gc.softmax(x), gc.log_softmax(x), gc.logsumexp(x, axis=0, keepdims=True)]
     inf, nan = np.inf, np.nan
     feeds = {"x": np.array([[1, 2, 3, 4], [inf, inf, 0, 1], [-inf, -inf, -inf, -inf],
-                            [nan, 1, 2, 3], [-inf, 0, -inf, 5], [2, 2, 2, 2]], np.float32)}
+                            [0, inf, 1, 2], [nan, 1, 2, 3], [-inf, 0, -inf, 5], [2, 2, 2, 2]],
+                           np.float32)}
     assert_agree(outs, feeds)
 
 
