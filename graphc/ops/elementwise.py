@@ -198,8 +198,12 @@ SUB = binary("sub", x - y, "{0} - {1}")
 MUL = binary("mul", x * y, "{0} * {1}", commutative=True)
 DIV = binary("div", x / y, "{0} / {1}")
 # d/dx as y * x**(y - 1), not sympy's y * x**y / x, which is 0/0 at x = 0 (NaN where
-# torch's is 0, for a tensor exponent: a literal one is put into the formula first)
-POW = binary("pow", x ** y, "{0} ** {1}", derivatives=(y * x ** (y - 1), x ** y * sympy.log(x)))
+# torch's is 0, for a tensor exponent: a literal one is put into the formula first). At the
+# points where the formulas are 0 * inf, torch and JAX give 0, as the limits are: d/dx where
+# y = 0 (x**0 is 1 for every x), d/dy where x = 0 and y >= 0 (0**y is 0 for y > 0).
+POW = binary("pow", x ** y, "{0} ** {1}", derivatives=(
+    sympy.Piecewise((0, sympy.Eq(y, 0)), (y * x ** (y - 1), True)),
+    sympy.Piecewise((0, sympy.Eq(x, 0) & (y >= 0)), (x ** y * sympy.log(x), True))))
 NEG = unary("neg", -x, template="-{0}")
 EXP = unary("exp", sympy.exp(x))
 LOG = unary("log", sympy.log(x))
