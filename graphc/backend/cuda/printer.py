@@ -5,11 +5,14 @@ On the CPU, math.exp of a float32 is a float64 and np.exp keeps float32, so the 
 prints np.*. Numba's CUDA target is the other way round: it has no np.exp, np.sqrt or np.abs
 in kernels, and types math.exp(float32) as float32 (libdevice's expf). So the device printer
 prints math.* (abs() for Abs, a conditional for sign); everything else (typed literals, casts,
-conditionals, np.maximum) is the CPU printer's.
+conditionals, np.maximum with its arguments swapped) is the CPU printer's: Numba's lowering of
+np.maximum and np.minimum is the same for the device, NaN-propagating, the first argument at a
+tie (its PTX: setp.ge, selp), where NumPy gives the second.
 
 In the simulator, `math` in a generated kernel module is graphc/backend/cuda/simmath.py:
 NumPy's functions under math's names, so that there too a float32 stays float32 and exp(1000)
-is inf (Python's math.exp raises OverflowError), as on the device.
+is inf (Python's math.exp raises OverflowError), as on the device; and `np` is simnumpy.py,
+NumPy with the device's maximum and minimum.
 """
 from __future__ import annotations
 
@@ -22,22 +25,6 @@ FUNCS = {"exp": "math.exp", "log": "math.log", "sqrt": "math.sqrt", "tanh": "mat
 
 class DevicePrinter(ScalarPrinter):
     funcs = FUNCS
-
-    # maximum and minimum as conditionals (the CPU printer swaps np.maximum's arguments for
-    # Numba's lowering, which the simulator would run as NumPy's own): the first argument
-    # where it wins or is NaN, else the second, as NumPy's at a tie of 0.0 and -0.0
-    def _print_Max(self, expr):
-        return self._numpy_pick(expr, ">")
-
-    def _print_Min(self, expr):
-        return self._numpy_pick(expr, "<")
-
-    def _numpy_pick(self, expr, wins: str) -> str:
-        out = self._print(expr.args[0])
-        for arg in expr.args[1:]:
-            a = self._print(arg)
-            out = f"({out} if ({out} {wins} {a} or {out} != {out}) else {a})"
-        return out
 
     def _print_sign(self, expr):
         """np.sign: -1, 0 or 1 in the argument's type, NaN for NaN."""

@@ -37,6 +37,25 @@ def test_special_values_in_reductions_and_softmax():
     assert_agree(outs, feeds)
 
 
+def test_nested_maximum_and_minimum_print_each_argument_once():
+    # printed as conditionals, each level repeated its argument: ten levels of a user's
+    # Max(Min(...)) made a line of 87 million characters; np.maximum calls, one per level
+    import sympy
+
+    def nest(v):
+        for c in range(10):
+            v = sympy.Max(sympy.Min(v, 10 + c), -c - 1)
+        return v
+    x = gc.tensor("x", (6,))
+    out = gc.elementwise(nest, "nest")(x)
+    f = gc.compile(out, backend="cuda")
+    assert max(map(len, f.impl.source.splitlines())) < 1000
+    a = np.array([np.nan, -0.0, 0.0, 50, -50, 3], np.float32)
+    got, want = np.asarray(f(x=a)), gc.compile(out, backend="reference")(x=a)
+    np.testing.assert_array_equal(got, want)
+    assert np.signbit(got).tolist() == np.signbit(want).tolist()
+
+
 def test_sums_have_numpys_sign_of_zero():
     # a sum of -0.0 is 0.0 in NumPy and torch: the accumulators start at 0.0, not -0.0
     x = gc.tensor("x", ("B", 3))
