@@ -28,6 +28,7 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter
 
 from .body import Body, Lit, value_name
+from .scalar import shared_terms
 
 
 def _erf(x):
@@ -52,10 +53,23 @@ class FormulaPrinter(NumPyPrinter):
         self.args: dict = {}
         self.dims: dict = {}
 
-    def formula(self, fn, texts, dims=None) -> str:
+    def formula(self, fn, texts, dims=None, name: str = "t") -> tuple[list, str]:
+        """(lines binding the terms the formula repeats to `name`_0, `name`_1..., each once
+        (scalar.py's shared_terms), the formula's code)."""
         self.args = dict(zip(fn.params, texts))
         self.dims = dims or {}
-        return self.doprint(fn.expr)
+        terms, rest = shared_terms(fn.expr)
+        lines = []
+        for k, (symbol, term) in enumerate(terms):
+            lines.append(f"{name}_{k} = {self.doprint(term)}")
+            self.args[symbol] = f"{name}_{k}"
+        return lines, self.doprint(rest)
+
+    def _print_Dummy(self, s):  # a term bound by `formula` (a Dummy prints as name_index)
+        return self.args[s] if s in self.args else super()._print_Dummy(s)
+
+    def _print_ITE(self, expr):  # sympy's if-then-else of booleans, in a condition
+        return "where({}, {}, {})".format(*(self._print(e) for e in expr.args))
 
     def _print_Symbol(self, s):
         if s in self.args:
@@ -158,7 +172,8 @@ def statement_lines(body: Body, names=None, dims=None) -> list[str]:
             have = body.value_dtype(a)
             texts.append(names[a] if have == want else f"{names[a]}.astype({want})")
             operands[names[a]] = have
-        code = printer.formula(s.fn, texts, dims)
+        terms, code = printer.formula(s.fn, texts, dims, names[n + k])
+        lines += terms
         natural = _natural_dtype(code, operands, dims) if operands else None
         if not operands:
             code = f"asarray({code}, dtype={s.dtype})"

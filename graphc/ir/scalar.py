@@ -122,6 +122,44 @@ def derivative(fn: ScalarFn, i: int) -> sympy.Expr:
 
 
 @lru_cache(maxsize=1024)
+def shared_terms(expr: sympy.Basic) -> tuple[tuple, sympy.Basic]:
+    """A formula as straight-line code: ((symbol, term), ...) and what is left of it, where each
+    term the formula's tree holds more than once is bound to a symbol once, inner terms first.
+    A printer then prints each term once: printed as one expression, a formula is as long as
+    its tree, and a tree repeats what the Python that built it shared (ten levels of
+    `v = Piecewise((v, v > c), ...)` are 2^10 copies of the innermost v). A formula that
+    repeats nothing, as every builtin, comes back as it is. Linear in the formula's size as
+    a graph; the terms are rebuilt with sympy's evaluation off (nothing is simplified)."""
+    uses: dict = {}
+    order, seen, stack = [], set(), [(expr, False)]
+    while stack:  # each distinct term once, children before parents (no recursion)
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        for a in node.args:
+            if a.args:  # a symbol or a number prints as itself
+                # a printer writes sign(t) as a conditional that reads t three times
+                uses[a] = uses.get(a, 0) + (3 if isinstance(node, sympy.sign) else 1)
+                stack.append((a, False))
+    if all(n <= 1 for n in uses.values()):
+        return (), expr
+    bound, rebuilt, terms = {}, {}, []
+    with sympy.evaluate(False):
+        for node in order:
+            args = tuple(bound.get(a, rebuilt.get(a, a)) for a in node.args)
+            rebuilt[node] = node.func(*args) if args != node.args else node
+            if uses.get(node, 0) > 1 and node is not expr:
+                bound[node] = sympy.Dummy(f"t{len(terms)}")
+                terms.append((bound[node], rebuilt[node]))
+    return tuple(terms), rebuilt[expr]
+
+
+@lru_cache(maxsize=1024)
 def derivative_via_output(fn: ScalarFn):
     """d fn / d x written only in OUT (unary fns), or None where it cannot be."""
     if fn.arity != 1:

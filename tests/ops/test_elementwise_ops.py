@@ -399,3 +399,39 @@ def test_division_by_a_literal_zero_is_numpys_inf():
     for o in out[:2]:
         np.testing.assert_array_equal(o, want)
     np.testing.assert_array_equal(out[2], -want)
+
+
+def test_a_formula_that_repeats_terms_prints_each_once_on_every_backend():
+    # the tree of this formula holds 3^8 copies of x; printed as one expression, each level
+    # tripled the line (and at 12 levels, printing took minutes). Each repeated term is now a
+    # statement of its own (graphc/ir/scalar.py: shared_terms)
+    def nest(x):
+        v = x
+        for c in range(8):
+            v = sympy.Piecewise((v, x > c / 4), (v * sympy.tanh(v), True))
+        return v
+    x = gc.tensor("x", (7,))
+    out = gc.elementwise(nest, "nest")(x)
+    a = np.array([np.nan, -0.0, 0.3, 1.1, -0.3, 2.5, np.inf], np.float32)
+    f = gc.compile(out, backend="cpu")
+    assert max(map(len, f.impl.source.splitlines())) < 200
+    got, want = f(x=a), gc.compile(out, backend="reference")(x=a)
+    np.testing.assert_allclose(got, want, rtol=1e-5)  # (the tanh of Numba and of NumPy)
+    assert np.signbit(got).tolist() == np.signbit(want).tolist()
+    xs = sympy.Symbol("x")
+    exact = sympy.lambdify(xs, nest(xs), "numpy")(a.astype(np.float64))
+    np.testing.assert_allclose(want, exact, rtol=1e-5, atol=1e-30)  # (float32 underflows)
+
+
+def test_sign_of_negative_zero_is_zero_as_numpys():
+    # d|x|/dx = sign(x): Numba's np.sign gave -0.0 at -0.0, NumPy's and torch's give 0.0
+    x = gc.tensor("x", (5,))
+    sign = gc.elementwise(lambda v: sympy.sign(v), "sign")
+    a = np.array([-0.0, 0.0, np.nan, -3.0, 2.0], np.float32)
+    want = np.sign(a)
+    for backend in ("reference", "cpu"):
+        got, grad = gc.compile([sign(x), gc.grad(gc.sum(gc.abs(x)), [x])[0]],
+                               backend=backend)(x=a)
+        for g in (got, grad):
+            np.testing.assert_array_equal(g, want)
+            assert np.signbit(g).tolist() == np.signbit(want).tolist()

@@ -4,7 +4,7 @@ has.
 On the CPU, math.exp of a float32 is a float64 and np.exp keeps float32, so the CPU printer
 prints np.*. Numba's CUDA target is the other way round: it has no np.exp, np.sqrt or np.abs
 in kernels, and types math.exp(float32) as float32 (libdevice's expf). So the device printer
-prints math.* (abs() for Abs, a conditional for sign); everything else (typed literals, casts,
+prints math.* (abs() for Abs); everything else (typed literals, casts,
 conditionals, np.maximum with its arguments swapped) is the CPU printer's: Numba's lowering of
 np.maximum and np.minimum is the same for the device, NaN-propagating, the first argument at a
 tie (its PTX: setp.ge, selp), where NumPy gives the second.
@@ -26,8 +26,3 @@ FUNCS = {"exp": "math.exp", "log": "math.log", "sqrt": "math.sqrt", "tanh": "mat
 class DevicePrinter(ScalarPrinter):
     funcs = FUNCS
 
-    def _print_sign(self, expr):
-        """np.sign: -1, 0 or 1 in the argument's type, NaN for NaN."""
-        x, t = self._print(expr.args[0]), f"np.{self.dtype}"
-        return (f"({t}(1) if {x} > {t}(0) else ({t}(-1) if {x} < {t}(0) else "
-                f"({x} if {x} != {x} else {t}(0))))")

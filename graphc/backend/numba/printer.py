@@ -15,11 +15,12 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter
 
 from ...ir.body import Body, Lit, value_name
+from ...ir.scalar import shared_terms
 
 # numpy functions Numba supports on scalars, by sympy function name (Numba's math.* functions
 # return float64; np.* keep a float32 argument float32)
 _FUNCS = {"exp": "np.exp", "log": "np.log", "sqrt": "np.sqrt", "tanh": "np.tanh",
-          "sin": "np.sin", "cos": "np.cos", "Abs": "np.abs", "sign": "np.sign",
+          "sin": "np.sin", "cos": "np.cos", "Abs": "np.abs",
           "log1p": "np.log1p", "expm1": "np.expm1", "atan": "np.arctan"}
 
 
@@ -39,14 +40,22 @@ class ScalarPrinter(NumPyPrinter):
         self.literals: dict = {}
         self.vector_math = vector_math
 
-    def formula(self, fn, texts, dtype: str, dims: dict, literals: dict | None = None) -> str:
-        """`literals`: the params whose arguments are literal numbers, with their values."""
+    def formula(self, fn, texts, dtype: str, dims: dict, literals: dict | None = None,
+                name: str = "t") -> tuple[list, str]:
+        """(lines binding the terms the formula repeats, each once, to `name`_0, `name`_1...:
+        scalar.py's shared_terms; the formula's code). `literals`: the params whose
+        arguments are literal numbers, with their values."""
         self.args, self.dtype, self.dims = dict(zip(fn.params, texts)), dtype, dims
         self.literals = literals or {}
         # as doprint prints one expression (strict: what has no printer raises), without its
         # handling of assignments, which imports sympy.codegen: 5 ms of a warm first step
         self._not_supported, self._number_symbols = set(), set()
-        return self._print(self._handle_UnevaluatedExpr(fn.expr))
+        terms, rest = shared_terms(fn.expr)
+        lines = []
+        for k, (symbol, term) in enumerate(terms):
+            lines.append(f"{name}_{k} = {self._print(self._handle_UnevaluatedExpr(term))}")
+            self.args[symbol] = f"{name}_{k}"
+        return lines, self._print(self._handle_UnevaluatedExpr(rest))
 
     def _print_Symbol(self, s):
         if s in self.args:
@@ -92,8 +101,14 @@ class ScalarPrinter(NumPyPrinter):
             return f"np.{self.dtype}(math.erf({self._print(expr.args[0])}))"
         return super()._print_Function(expr)
 
-    _print_exp = _print_log = _print_sqrt = _print_tanh = _print_Abs = _print_sign = \
-        _print_Function
+    _print_exp = _print_log = _print_sqrt = _print_tanh = _print_Abs = _print_Function
+
+    def _print_sign(self, expr):
+        """np.sign: -1, 0 or 1 in the argument's type, NaN for NaN, and 0.0 for -0.0, as
+        NumPy and torch (Numba's np.sign gave -0.0)."""
+        x, t = self._print(expr.args[0]), f"np.{self.dtype}"
+        return (f"({t}(1) if {x} > {t}(0) else ({t}(-1) if {x} < {t}(0) else "
+                f"({x} if {x} != {x} else {t}(0))))")
 
     def _print_erf(self, expr):
         return self._print_Function(expr)
@@ -104,6 +119,13 @@ class ScalarPrinter(NumPyPrinter):
         for value, cond in reversed(pieces):
             out = f"({self._print(value)} if {self._print(cond)} else {out})"
         return out
+
+    def _print_Dummy(self, s):  # a term bound by `formula` (a Dummy prints as name_index)
+        return self.args[s] if s in self.args else super()._print_Dummy(s)
+
+    def _print_ITE(self, expr):  # sympy's if-then-else of booleans, in a condition
+        a, b, c = (self._print(e) for e in expr.args)
+        return f"({b} if {a} else {c})"
 
     def _print_Relational(self, expr):
         op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]
@@ -139,7 +161,7 @@ class ScalarPrinter(NumPyPrinter):
 
 # the printed functions that are libm calls per element, which LLVM cannot vectorize (the
 # others are LLVM intrinsics, which it can; exp is vmath.py's where this decides)
-_SCALAR_CALLS = set(_FUNCS) - {"exp", "sqrt", "Abs", "sign"}
+_SCALAR_CALLS = set(_FUNCS) - {"exp", "sqrt", "Abs"}
 
 
 # the functions computed by a routine per call rather than an instruction or two: a loop that
@@ -189,7 +211,8 @@ def body_lines(body: Body, operand_texts, dims: dict, prefix: str = "v",
                 texts.append(f"np.{want}({names[a]})" if want != "bool" else f"bool({names[a]})")
         literals = {p: a.value for p, a in zip(s.fn.params, s.args)
                     if isinstance(a, Lit) and a.kind != "dim"}
-        code = printer.formula(s.fn, texts, s.compute, dims, literals)
+        terms, code = printer.formula(s.fn, texts, s.compute, dims, literals, names[n + k])
+        lines += terms
         if s.dtype == "bool":
             code = f"bool({code})"
         elif not _keeps_type(s):
