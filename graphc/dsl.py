@@ -312,9 +312,13 @@ def mean(a, axis=None, keepdims=False) -> Tensor:
     a = _operand("mean", a)
     axes = normalize_axes("mean", axis, a.ndim)
     count = numel([a.shape[k] for k in axes])
+    if not is_float(a.dtype):
+        # integers are summed in float64, as NumPy's mean does: their int64 sum wraps (the
+        # mean of [5, 2**63 - 1] was negative), then given in graphc's float32
+        return astype(div(sum(astype(a, "float64"), axes, keepdims), count), "float32")
     total = sum(a, axes, keepdims)
-    # over one element a float mean is its sum; an integer one still becomes a float
-    return total if count == 1 and is_float(total.dtype) else div(total, count)
+    # over one element a float mean is its sum
+    return total if count == 1 else div(total, count)
 
 
 def softmax(a, axis=-1) -> Tensor:

@@ -136,3 +136,15 @@ def test_reductions_over_an_empty_axis():
     with pytest.raises(ValueError, match=r"max: cannot reduce axes \(0, 1\) of an array of "
                                          r"shape \(0, 3\)"):
         gc.compile(gc.max(x))(x=empty)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_a_mean_of_integers_sums_in_float64_as_numpys(backend):
+    # their int64 sum wrapped: the mean of [5, 7, 2**62, 3, 2**62, 2**62] was negative
+    x = gc.tensor("x", ("B", 3), "int64")
+    a = np.array([[5, 7, 2**62], [3, 2**62, 2**62]], np.int64)
+    rows, whole = gc.compile([gc.mean(x, axis=1), gc.mean(x)], backend=backend)(x=a)
+    assert rows.dtype == whole.dtype == np.float32  # graphc's float for integer means
+    np.testing.assert_allclose(rows, np.mean(a, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(whole, np.mean(a), rtol=1e-6)
+    assert np.isnan(gc.compile(gc.mean(x), backend=backend)(x=np.zeros((0, 3), np.int64)))
