@@ -1,6 +1,7 @@
 """softmax, log_softmax and cross_entropy: exact to rounding at logits of any size, -inf
 logits (an additive mask) give torch's values and finite gradients, a row of -inf (or one
-holding +inf) is nan, gradients against finite differences and to second order. Mirrors graphc/ops/normalize.py."""
+holding +inf) is nan, gradients against finite differences and to second order. Mirrors
+graphc/ops/normalize.py."""
 import numpy as np
 import pytest
 

@@ -54,7 +54,8 @@ class CudaModule:
         self.dims = {d: _ident(f"d_{d}") for d in program.dims}
         self.host_source = HEADER.format(what="Integer code for the host: sizes, offsets and "
                                               "launch extents per set of dims.",
-                                         imports=IMPORTS[False], **versions) + "\n\n" + self._layout()
+                                         imports=IMPORTS[False], **versions) + \
+            "\n\n" + self._layout()
         self.hash = hashlib.sha256(self.host_source.encode()).hexdigest()[:20]
 
     def _kernel_module(self, source: str) -> str:
