@@ -87,7 +87,10 @@ class ScalarFn:
         return f"{self.name}({', '.join(args)})"
 
     def __str__(self):
-        return f"{self.name}({', '.join(map(str, self.params))}) = {self.expr}"
+        # a formula that repeats terms is said once per term (shared_terms), not as its tree
+        terms, rest = shared_terms(self.expr)
+        where = f" where {', '.join(f'{s} = {t}' for s, t in terms)}" if terms else ""
+        return f"{self.name}({', '.join(map(str, self.params))}) = {rest}{where}"
 
 
 _CHEAP_FUNCTIONS = (sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.sign,
