@@ -56,6 +56,24 @@ def test_nested_maximum_and_minimum_print_each_argument_once():
     assert np.signbit(got).tolist() == np.signbit(want).tolist()
 
 
+def test_a_formula_that_repeats_terms_prints_each_once():
+    # 3^6 copies of x in the formula's tree; each repeated term is a statement of its own
+    import sympy
+
+    def nest(x):
+        v = x
+        for c in range(6):
+            v = sympy.Piecewise((v, x > c / 4), (v * sympy.tanh(v), True))
+        return v
+    x = gc.tensor("x", (7,))
+    out = gc.elementwise(nest, "nest")(x)
+    f = gc.compile(out, backend="cuda")
+    assert max(map(len, f.impl.source.splitlines())) < 200
+    a = np.array([np.nan, -0.0, 0.3, 1.1, -0.3, 2.5, np.inf], np.float32)
+    np.testing.assert_allclose(np.asarray(f(x=a)), gc.compile(out, backend="reference")(x=a),
+                               rtol=1e-5)
+
+
 def test_sums_have_numpys_sign_of_zero():
     # a sum of -0.0 is 0.0 in NumPy and torch: the accumulators start at 0.0, not -0.0
     x = gc.tensor("x", ("B", 3))
