@@ -176,3 +176,21 @@ def assert_backend_equals_reference(built, opt_level: int, backend: str) -> None
         ulps_of_one = 4 * np.finfo(w.dtype).eps
         assert np.all((err <= 1e-5 * scale) | (err <= 8 * tiny) | (err <= ulps_of_one)), \
             str(built)
+
+
+def repeating_formula(levels: int):
+    """A user op whose formula's tree holds 3^levels copies of x (each level reads the last
+    one three times), built from shared Python values as users write them: printed as its
+    tree it grows exponentially (graphc/ir/scalar.py, shared_terms)."""
+    import sympy
+
+    def nest(x):
+        v = x
+        for c in range(levels):
+            v = sympy.Piecewise((v, x > c / 4), (v * sympy.tanh(v), True))
+        return v
+    return nest
+
+
+# the values the formula's tests feed it: special, below and above its thresholds
+REPEATING_FEED = np.array([np.nan, -0.0, 0.3, 1.1, -0.3, 2.5, np.inf], np.float32)

@@ -10,6 +10,7 @@ import sympy
 
 import graphc as gc
 from graphc.ops import elementwise as ew
+from special_graphs import REPEATING_FEED, repeating_formula
 
 RNG = np.random.default_rng(0)
 
@@ -405,14 +406,10 @@ def test_a_formula_that_repeats_terms_prints_each_once_on_every_backend():
     # the tree of this formula holds 3^8 copies of x; printed as one expression, each level
     # tripled the line (and at 12 levels, printing took minutes). Each repeated term is now a
     # statement of its own (graphc/ir/scalar.py: shared_terms)
-    def nest(x):
-        v = x
-        for c in range(8):
-            v = sympy.Piecewise((v, x > c / 4), (v * sympy.tanh(v), True))
-        return v
+    nest = repeating_formula(8)
     x = gc.tensor("x", (7,))
     out = gc.elementwise(nest, "nest")(x)
-    a = np.array([np.nan, -0.0, 0.3, 1.1, -0.3, 2.5, np.inf], np.float32)
+    a = REPEATING_FEED
     f = gc.compile(out, backend="cpu")
     assert max(map(len, f.impl.source.splitlines())) < 200
     got, want = f(x=a), gc.compile(out, backend="reference")(x=a)

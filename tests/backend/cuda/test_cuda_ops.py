@@ -12,7 +12,8 @@ from hypothesis import given, settings, strategies as st
 
 import graphc as gc
 from cpu_cases import CASES
-from special_graphs import assert_backend_equals_reference, special_graph
+from special_graphs import (REPEATING_FEED, assert_backend_equals_reference, repeating_formula,
+                            special_graph)
 from cuda_check import assert_agree, assert_same
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -58,18 +59,11 @@ def test_nested_maximum_and_minimum_print_each_argument_once():
 
 def test_a_formula_that_repeats_terms_prints_each_once():
     # 3^6 copies of x in the formula's tree; each repeated term is a statement of its own
-    import sympy
-
-    def nest(x):
-        v = x
-        for c in range(6):
-            v = sympy.Piecewise((v, x > c / 4), (v * sympy.tanh(v), True))
-        return v
     x = gc.tensor("x", (7,))
-    out = gc.elementwise(nest, "nest")(x)
+    out = gc.elementwise(repeating_formula(6), "nest")(x)
     f = gc.compile(out, backend="cuda")
     assert max(map(len, f.impl.source.splitlines())) < 200
-    a = np.array([np.nan, -0.0, 0.3, 1.1, -0.3, 2.5, np.inf], np.float32)
+    a = REPEATING_FEED
     np.testing.assert_allclose(np.asarray(f(x=a)), gc.compile(out, backend="reference")(x=a),
                                rtol=1e-5)
 
