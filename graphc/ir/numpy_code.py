@@ -28,7 +28,7 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter
 
 from .body import Body, Lit, value_name
-from .scalar import shared_terms
+from .scalar import straight_line
 
 
 def _erf(x):
@@ -58,15 +58,7 @@ class FormulaPrinter(NumPyPrinter):
         (scalar.py's shared_terms), the formula's code)."""
         self.args = dict(zip(fn.params, texts))
         self.dims = dims or {}
-        terms, rest = shared_terms(fn.expr)
-        lines = []
-        for k, (symbol, term) in enumerate(terms):
-            lines.append(f"{name}_{k} = {self.doprint(term)}")
-            self.args[symbol] = f"{name}_{k}"
-        return lines, self.doprint(rest)
-
-    def _print_Dummy(self, s):  # a term bound by `formula` (a Dummy prints as name_index)
-        return self.args[s] if s in self.args else super()._print_Dummy(s)
+        return straight_line(fn.expr, self.doprint, self.args, name)
 
     def _print_ITE(self, expr):  # sympy's if-then-else of booleans, in a condition
         return "where({}, {}, {})".format(*(self._print(e) for e in expr.args))
@@ -75,6 +67,9 @@ class FormulaPrinter(NumPyPrinter):
         if s in self.args:
             return self.args[s]
         return self.dims.get(s, super()._print_Symbol(s))
+
+    def _print_Dummy(self, s):  # a term bound by `formula` (a Dummy prints as name_index)
+        return self.args[s] if s in self.args else super()._print_Dummy(s)
 
     def _print(self, expr, **kwargs):
         # a constant such as sqrt(2) prints as a Python float, which NumPy treats as weak (a

@@ -162,6 +162,18 @@ def shared_terms(expr: sympy.Basic) -> tuple[tuple, sympy.Basic]:
     return tuple(terms), rebuilt[expr]
 
 
+def straight_line(expr: sympy.Basic, print_term, args: dict, name: str) -> tuple[list, str]:
+    """(lines `name`_k = term, each term the formula repeats printed once; the formula's code),
+    printed by `print_term`, a printer that reads each bound term's symbol from `args` (the
+    printers of every backend: graphc/ir/numpy_code.py, graphc/backend/numba/printer.py)."""
+    terms, rest = shared_terms(expr)
+    lines = []
+    for k, (symbol, term) in enumerate(terms):
+        lines.append(f"{name}_{k} = {print_term(term)}")
+        args[symbol] = f"{name}_{k}"
+    return lines, print_term(rest)
+
+
 @lru_cache(maxsize=1024)
 def derivative_via_output(fn: ScalarFn):
     """d fn / d x written only in OUT (unary fns), or None where it cannot be."""

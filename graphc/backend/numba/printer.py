@@ -15,7 +15,7 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter
 
 from ...ir.body import Body, Lit, value_name
-from ...ir.scalar import shared_terms
+from ...ir.scalar import straight_line
 
 # numpy functions Numba supports on scalars, by sympy function name (Numba's math.* functions
 # return float64; np.* keep a float32 argument float32)
@@ -50,12 +50,8 @@ class ScalarPrinter(NumPyPrinter):
         # as doprint prints one expression (strict: what has no printer raises), without its
         # handling of assignments, which imports sympy.codegen: 5 ms of a warm first step
         self._not_supported, self._number_symbols = set(), set()
-        terms, rest = shared_terms(fn.expr)
-        lines = []
-        for k, (symbol, term) in enumerate(terms):
-            lines.append(f"{name}_{k} = {self._print(self._handle_UnevaluatedExpr(term))}")
-            self.args[symbol] = f"{name}_{k}"
-        return lines, self._print(self._handle_UnevaluatedExpr(rest))
+        return straight_line(fn.expr, lambda e: self._print(self._handle_UnevaluatedExpr(e)),
+                             self.args, name)
 
     def _print_Symbol(self, s):
         if s in self.args:
