@@ -22,9 +22,10 @@ from .load import BUDGET
 SERIAL_BELOW_FLOPS = 2 ** 27
 # Below this OpenBLAS runs one thread by itself: nothing to set (and a call stays cheap).
 # SciPy's OpenBLAS 0.3.30 splits a product from 2^19 multiply-adds (64x128x64: process time
-# twice the wall time over 5,000 calls; 64x128x63 once). Left to it, the small MLP's step
-# (two such products) ran 68-72 us while the second core kept up and 108-124 us while it
-# did not, in stretches of seconds that no load reading showed; one thread: 72-78 us.
+# twice the wall time over 5,000 calls; 64x128x63 once), and NumPy's 0.3.31 as well. Left to
+# it, the small MLP's step (two such products) ran 68-72 us while the second core kept up and
+# 108-124 us while it did not, in stretches of seconds that no load reading showed; one
+# thread: 72-78 us.
 UNTOUCHED_BELOW_FLOPS = 2 ** 20
 
 CONTRACTIONS = ("matmul", "einsum", "fused_contraction")

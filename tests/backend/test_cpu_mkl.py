@@ -2,82 +2,24 @@
 chooses, a missing or misspelt choice is a clear error, and where MKL is installed its gemm
 (each transpose, alpha and beta, one thread and many) and a compiled training step equal NumPy
 and the reference, on MKL and on OpenBLAS, each in its own process (the choice is made once
-per process); a large product runs on MKL's own threads, not in blocks."""
+per process: gemm_cases.run_blas_check); a large product runs on MKL's own threads, not in
+blocks."""
 import os
 import subprocess
 import sys
 
 import pytest
-from fresh_python import run_json
+from gemm_cases import run_blas_check
 
 from graphc.backend.numba import mkl
 from graphc.backend.numba.modes import BLAS, SERIAL
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-CHECK = r"""
-import json, sys
-import numpy as np
-import graphc as gc
-from numba import njit
-from graphc.backend.numba import blas
-from gemm_cases import column_major_operands
-
-@njit(cache=False)
-def gemm(kind, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    return blas.xxgemm(kind, ta, tb, m, n, k, alpha.ctypes.data, a.ctypes.data, lda,
-                       b.ctypes.data, ldb, beta.ctypes.data, c.ctypes.data, ldc)
-
-worst = 0.0
-rng = np.random.default_rng(0)
-for dtype in ("float32", "float64"):
-    for m, n, k in ((5, 4, 3), (200, 130, 90)):  # below and above one thread's size
-        for ta in "nt":
-            for tb in "nt":
-                op_a, op_b, a, b = column_major_operands(rng, m, n, k, ta, tb, dtype)
-                c0 = rng.standard_normal((n, m)).astype(dtype)
-                c = c0.copy()
-                gemm(ord("s" if dtype == "float32" else "d"), ord(ta), ord(tb), m, n, k,
-                     np.full(1, 2, dtype), a, a.shape[1], b, b.shape[1], np.full(1, 0.5, dtype),
-                     c, m)
-                A = op_a if ta == "n" else op_a.T
-                B = op_b if tb == "n" else op_b.T
-                want = 2 * (A.astype(np.float64) @ B) + 0.5 * c0.T
-                worst = max(worst, float(np.abs(c.T - want).max() / np.abs(want).max()))
-
-x, y = gc.tensor("x", ("B", 20)), gc.tensor("y", ("B",), dtype="int64")
-model = gc.nn.Sequential(gc.nn.Linear(20, 300), gc.nn.ReLU(), gc.nn.Linear(300, 7))
-loss = gc.nn.CrossEntropyLoss()(model(x), y)
-grads = gc.grad(loss, model.parameters())
-feeds = {p.name: p.value for p in model.parameters()}
-feeds.update(x=rng.standard_normal((256, 20)).astype("float32"), y=rng.integers(0, 7, 256))
-got = gc.compile([loss, *grads], backend="cpu")(**feeds)
-ref = gc.compile([loss, *grads], backend="reference")(**feeds)
-step = max(float(np.abs(g - r).max() / max(np.abs(r).max(), 1e-30)) for g, r in zip(got, ref))
-
-# a product BLAS gets all threads for: on MKL's own threads, never in blocks (runtime._modes)
-a, w = gc.tensor("a", ("N", 512)), gc.tensor("w", (512, 512))
-big = gc.compile([a @ w], backend="cpu")
-av, wv = rng.standard_normal((512, 512)).astype("float32"), rng.standard_normal((512, 512))
-got, = big(a=av, w=wv.astype("float32"))
-product = float(np.abs(got - av.astype(np.float64) @ wv).max())
-(mode, why), = big.impl.choices[(512,)].values()
-print(json.dumps({"provider": blas.PROVIDER, "gemm": worst, "step": step, "product": product,
-                  "mode": mode, "why": why}))
-"""
-
-
-def _run(choice: str, tmp_path) -> dict:
-    env = dict(os.environ, GRAPHC_BLAS=choice, GRAPHC_CACHE_DIR=str(tmp_path / choice),
-               PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests", "backend")]))
-    return run_json(CHECK, env)
-
-
 @pytest.mark.skipif(mkl.library_path() is None, reason="MKL is not installed (pip install mkl)")
-@pytest.mark.parametrize("choice, provider", [("mkl", "MKL"), ("openblas", "OpenBLAS")])
-def test_each_blas_computes_the_products_and_a_step(choice, provider, tmp_path):
-    result = _run(choice, tmp_path)
-    assert result["provider"] == provider
+@pytest.mark.parametrize("choice", ["mkl", "openblas"])
+def test_each_blas_computes_the_products_and_a_step(choice, tmp_path):
+    result = run_blas_check(choice, tmp_path)
+    provider = result["provider"]  # with "openblas", NumPy's or SciPy's (test_cpu_numpy_blas)
+    assert provider == "MKL" if choice == "mkl" else provider.endswith("OpenBLAS")
     assert result["gemm"] < 1e-5
     assert result["step"] < 1e-4
     assert result["product"] < 1e-3

@@ -1,8 +1,9 @@
 """BLAS gemm from Numba-compiled code, called by name (resolved when a module loads, so a
 function calling it can be cached on disk, where a ctypes pointer could not): MKL's gemm where
-MKL is installed (mkl.py), registered as `graphc_mkl_xxgemm`, else the `numba_xxgemm` entry
-point of Numba's own helper library, which calls the BLAS that SciPy ships (OpenBLAS). Which
-one is part of every generated module's name (build.py: runtime_digest).
+MKL is installed (mkl.py), registered as `graphc_mkl_xxgemm`; else the CBLAS gemm of the
+OpenBLAS that NumPy ships (numpy_blas.py); else the `numba_xxgemm` entry point of Numba's own
+helper library, which calls the BLAS that SciPy ships (OpenBLAS). Which one is part of every
+generated module's name (build.py: runtime_digest).
 
 xxgemm(kind, transa, transb, m, n, k, alpha*, a, lda, b, ldb, beta*, c, ldc) is column-major
 BLAS; `kind` is SINGLE (ord('s')) for float32 and DOUBLE (ord('d')) for float64; alpha and
@@ -114,6 +115,7 @@ SIGNATURE = types.intc(types.char, types.char, types.char, types.intp, types.int
                        types.voidptr, types.voidptr, types.intp, types.voidptr, types.intp,
                        types.voidptr, types.voidptr, types.intp)
 PROVIDER = "NumPy"  # under NUMBA_DISABLE_JIT: NumPy's matmul
+LINKS = ""  # the symbols compiled code calls it by, where the provider's name does not say
 # xxgemm's character arguments as the integers compiled code passes: ord("s") in compiled code
 # compiles Numba's unicode support, 0.15-0.2 s of each process's first compile
 SINGLE, DOUBLE, NO_TRANSPOSE, TRANSPOSE = (ord(c) for c in "sdnt")
@@ -124,12 +126,18 @@ else:
     from ..blas import refresh
     from .mkl import gemm_address
     from .warm import loading
+    from . import numpy_blas
     _load_scipy_blas()  # with MKL too: Numba imports it anyway, as its registries load
     with loading():
         _address = gemm_address()
     refresh()  # threadpoolctl sees the BLAS libraries loaded now
-    if _address is None:  # Numba's own helper, which calls SciPy's OpenBLAS
-        PROVIDER = "OpenBLAS"
+    _numpy_gemm = numpy_blas.find() if _address is None else None
+    if _numpy_gemm is not None:  # NumPy's own OpenBLAS, newer and faster than SciPy's here
+        PROVIDER = "NumPy's OpenBLAS"
+        xxgemm = numpy_blas.register(_numpy_gemm)
+        LINKS = " ".join(numpy_blas.SYMBOLS[_numpy_gemm[2]].values())
+    elif _address is None:  # Numba's own helper, which calls SciPy's OpenBLAS
+        PROVIDER = "SciPy's OpenBLAS"
         xxgemm = types.ExternalFunction("numba_xxgemm", SIGNATURE)
     else:
         from llvmlite import binding

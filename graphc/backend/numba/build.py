@@ -39,15 +39,15 @@ def versions() -> dict:
 # points, the vectorized erf and exp. Numba's cache checks only each generated module's own
 # file, so a change to one of these must name new cache entries (a kernel cached with an old
 # BLAS call kept running it).
-RUNTIME_FILES = ("arrays.py", "blas.py", "vectors.py", "splitmix.py", "pool.py", "clock.py",
-                 "entry.py", "vmath.py")
+RUNTIME_FILES = ("arrays.py", "blas.py", "numpy_blas.py", "vectors.py", "splitmix.py",
+                 "pool.py", "clock.py", "entry.py", "vmath.py")
 
 
 @functools.lru_cache(maxsize=1)
 def runtime_digest() -> str:
-    from .blas import PROVIDER  # the BLAS the code calls by name: MKL's or OpenBLAS's
+    from .blas import LINKS, PROVIDER  # the BLAS the code calls by name, and the names
     here = os.path.dirname(__file__)
-    digest = hashlib.sha256(PROVIDER.encode())
+    digest = hashlib.sha256(f"{PROVIDER} {LINKS}".encode())
     for name in RUNTIME_FILES:
         with open(os.path.join(here, name), "rb") as f:
             digest.update(f.read())

@@ -1,5 +1,5 @@
 """Intel's MKL as the BLAS that generated code calls, where it is installed (`pip install mkl`,
-or graphc's `mkl` extra); SciPy's OpenBLAS otherwise.
+or graphc's `mkl` extra); OpenBLAS otherwise (NumPy's own, else SciPy's: blas.py).
 
 Why: on this 2-core Xeon (2026-11-30) the big MLP step's five products took 2.52-2.68 ms on
 MKL's two threads against 3.3 ms for OpenBLAS, even split into blocks on Numba's threads
