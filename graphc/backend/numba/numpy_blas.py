@@ -11,9 +11,9 @@ never calls the other.
 
 `find()` opens the library NumPy loaded, by its file beside NumPy's package, and reads its
 CBLAS gemm addresses and whether its integers are 64-bit (`openblas_get_config` says
-USE64BITINT). `xxgemm64` and `xxgemm32` are xxgemm's signature over CBLAS's, compiled into
-each caller (the scalars are read from their addresses; CBLAS takes them by value): a gemm of
-its own would be one more cached library to load at each warm start.
+USE64BITINT). `xxgemm64` and `xxgemm32` are xxgemm's signature over CBLAS's, emitted into each
+caller (the scalars are read from their addresses; CBLAS takes them by value): a gemm of its
+own would be one more cached library to load at each warm start.
 """
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ import glob
 import os
 
 import numpy as np
+from llvmlite import ir
 from numba import types
-from numba.extending import register_jitable
-
-from .arrays import carray
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 COLUMN_MAJOR, NO_TRANS, TRANS = 102, 111, 112  # CBLAS's
 SINGLE, NO_TRANSPOSE = ord("s"), ord("n")  # xxgemm's (blas.py), as integers: no unicode compiled
@@ -77,29 +77,63 @@ def register(found: tuple[int, int, int]):
     return xxgemm64 if bits == 64 else xxgemm32
 
 
-def _cblas(name, scalar, integer):
-    i, c, p = integer, types.intc, types.voidptr
-    return types.ExternalFunction(name, types.void(c, c, c, i, i, i, scalar, p, i, p, i, scalar,
-                                                   p, i))
+def _gemm_calling(bits: int):
+    """xxgemm (column-major, transposes as characters, alpha and beta by address) as code that
+    calls CBLAS's sgemm or dgemm of `bits`-bit integers, emitted where it is called. Not a
+    Numba function: one (register_jitable) was typed again for each caller's argument types,
+    and the big MLP's cold first step took 0.4 s longer."""
+    @intrinsic
+    def xxgemm(typingctx, kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        arguments = (kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        for t in arguments:
+            if not isinstance(t, (types.Integer, types.RawPointer, types.CPointer)):
+                raise TypeError(f"graphc xxgemm: an integer or a pointer, not {t}")
+
+        def codegen(context, builder, signature, args):
+            word, cint, byte = ir.IntType(64), ir.IntType(32), ir.IntType(8).as_pointer()
+
+            def integer(value, t, width):
+                if isinstance(t, types.Integer):
+                    value = context.cast(builder, value, t, types.int64)
+                else:
+                    value = builder.ptrtoint(value, word)
+                return value if width.width == 64 else builder.trunc(value, width)
+
+            def pointer(value, t):
+                if isinstance(t, types.Integer):
+                    return builder.inttoptr(integer(value, t, word), byte)
+                return builder.bitcast(value, byte)
+            (kind_, transa_, transb_, m_, n_, k_, alpha_, a_, lda_, b_, ldb_, beta_, c_,
+             ldc_) = args
+            size = ir.IntType(bits)
+            sizes = [integer(v, t, size) for v, t in ((m_, m), (n_, n), (k_, k))]
+            flags = [builder.select(builder.icmp_signed(
+                "==", integer(v, t, word), ir.Constant(word, NO_TRANSPOSE)),
+                ir.Constant(cint, NO_TRANS), ir.Constant(cint, TRANS))
+                for v, t in ((transa_, transa), (transb_, transb))]
+            single = builder.icmp_signed("==", integer(kind_, kind, word),
+                                         ir.Constant(word, SINGLE))
+            with builder.if_else(single) as (then, otherwise):
+                for branch, scalar, name in ((then, ir.FloatType(), "s"),
+                                             (otherwise, ir.DoubleType(), "d")):
+                    with branch:
+                        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
+                            ir.VoidType(), [cint, cint, cint, size, size, size, scalar, byte,
+                                            size, byte, size, scalar, byte, size]),
+                            SYMBOLS[bits][name])
+
+                        def value(v, t):
+                            return builder.load(builder.bitcast(pointer(v, t),
+                                                                scalar.as_pointer()))
+                        builder.call(fn, [ir.Constant(cint, COLUMN_MAJOR), *flags, *sizes,
+                                          value(alpha_, alpha), pointer(a_, a),
+                                          integer(lda_, lda, size), pointer(b_, b),
+                                          integer(ldb_, ldb, size), value(beta_, beta),
+                                          pointer(c_, c), integer(ldc_, ldc, size)])
+            return ir.Constant(cint, 0)
+        return types.intc(*arguments), codegen
+    return xxgemm
 
 
-def _gemm_over(sgemm, dgemm):
-    """xxgemm (column-major, transposes as characters, alpha and beta by address) over CBLAS's
-    sgemm and dgemm."""
-    def xxgemm(kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-        ta = NO_TRANS if transa == NO_TRANSPOSE else TRANS
-        tb = NO_TRANS if transb == NO_TRANSPOSE else TRANS
-        if kind == SINGLE:
-            sgemm(COLUMN_MAJOR, ta, tb, m, n, k, carray(alpha, (1,), np.float32)[0], a, lda, b,
-                  ldb, carray(beta, (1,), np.float32)[0], c, ldc)
-        else:
-            dgemm(COLUMN_MAJOR, ta, tb, m, n, k, carray(alpha, (1,), np.float64)[0], a, lda, b,
-                  ldb, carray(beta, (1,), np.float64)[0], c, ldc)
-        return 0
-    return register_jitable(xxgemm)
-
-
-xxgemm64 = _gemm_over(_cblas(SYMBOLS[64]["s"], types.float32, types.int64),
-                      _cblas(SYMBOLS[64]["d"], types.float64, types.int64))
-xxgemm32 = _gemm_over(_cblas(SYMBOLS[32]["s"], types.float32, types.intc),
-                      _cblas(SYMBOLS[32]["d"], types.float64, types.intc))
+xxgemm64 = _gemm_calling(64)
+xxgemm32 = _gemm_calling(32)
