@@ -7,6 +7,8 @@ literals. Inputs broadcast as in NumPy.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import sympy
 
@@ -148,19 +150,24 @@ def _grad_of_operand(node, dtype, fn, operands, positions, g):
     elementwise node over the operands (and literals) the derivative reads."""
     via_out = derivative_via_output(fn) if len(positions) == 1 else None
     if via_out is not None and dtype == node.dtype:
-        d, params, args = via_out, (OUT,), [node]
+        parts, params, args = [via_out], (OUT,), [node]
     else:
-        d = sympy.Add(*[derivative(fn, j) for j in positions])
-        used = [j for j, p in enumerate(fn.params) if p in d.free_symbols]
+        parts = [derivative(fn, j) for j in positions]
+        used = [j for j, p in enumerate(fn.params)
+                if any(p in part.free_symbols for part in parts)]
         params = tuple(fn.params[j] for j in used)
         args = [operands[j] for j in used]
+    d = sympy.Add(*parts)
     if d == 0:
         return None
     if d == 1:
         return g
     g_sym = _fresh_cotangent(params + tuple(d.free_symbols))
     names = "".join(str(fn.params[j]) for j in positions)
-    grad_fn = ScalarFn(f"d{fn.name}/d{names}", params + (g_sym,), g_sym * d)
+    # the cotangent times each position's derivative, then the sum: g*x + g*y for x*x, where
+    # g*(x + y) overflowed at x = 3e38 though each term is finite (mse_loss's gradient)
+    grad_fn = ScalarFn(f"d{fn.name}/d{names}", params + (g_sym,),
+                       sympy.Add(*[g_sym * part for part in parts]))
     return apply_fn(grad_fn, args + [g])
 
 
@@ -246,22 +253,36 @@ EQUAL_TO = compare("equal", sympy.Eq(x, y), "==")
 NOT_EQUAL = compare("not_equal", sympy.Ne(x, y), "!=")
 
 # The min/max family keeps integer dtypes ("promote") and propagates NaN (np.maximum). Their
-# derivatives come from sympy and follow torch at ties: d max(x, y)/dx = Heaviside(x - y),
-# which is 1/2 where x == y (torch.maximum splits the gradient in half), and d|x|/dx =
-# sign(x), 0 at 0. Not commutative for CSE: np.maximum(-0.0, 0.0) is 0.0, the other way -0.0.
+# derivatives follow torch at ties: d max(x, y)/dx is 1/2 where x == y (torch.maximum splits
+# the gradient in half), else Heaviside(x - y), which is 1 at NaN as torch's is; the tie is
+# asked for first, since at a tie of infinities x - y is NaN (each side got 1, the gradient
+# twice over). d|x|/dx = sign(x), 0 at 0. Not commutative for CSE: np.maximum(-0.0, 0.0) is
+# 0.0, the other way -0.0.
+def _tie_first(step):
+    return sympy.Piecewise((sympy.Rational(1, 2), sympy.Eq(x, y)), (step, True))
+
+
 MAXIMUM = ScalarFn("maximum", (x, y), sympy.Max(x, y), kind="promote",
-                   template="maximum({0}, {1})")
+                   template="maximum({0}, {1})",
+                   derivatives=(_tie_first(sympy.Heaviside(x - y)),
+                                _tie_first(sympy.Heaviside(y - x))))
 MINIMUM = ScalarFn("minimum", (x, y), sympy.Min(x, y), kind="promote",
-                   template="minimum({0}, {1})")
+                   template="minimum({0}, {1})",
+                   derivatives=(_tie_first(sympy.Heaviside(y - x)),
+                                _tie_first(sympy.Heaviside(x - y))))
 ABS = unary("abs", sympy.Abs(x), kind="promote")
 # clip(x, lo, hi) as np.clip, min(max(x, lo), hi) (NaN stays NaN; lo > hi gives hi), with
 # x itself where lo <= x <= hi: that way its derivative is torch.clamp's, 1 there, bounds
-# included (min and max alone would give 1/2 at a bound).
+# included (min and max alone would give 1/2 at a bound), and 0 elsewhere, NaN included, as
+# torch's and JAX's (sympy's would be 1 at NaN); the bounds' derivatives are sympy's.
 lo, hi = sympy.symbols("lo hi")
-CLIP = ScalarFn("clip", (x, lo, hi),
-                sympy.Piecewise((x, (x >= lo) & (x <= hi)),
-                                (sympy.Min(sympy.Max(x, lo), hi), True)),
-                kind="promote", template="clip({0}, {1}, {2})")
+_CLIPPED = ScalarFn("clip", (x, lo, hi),
+                    sympy.Piecewise((x, (x >= lo) & (x <= hi)),
+                                    (sympy.Min(sympy.Max(x, lo), hi), True)),
+                    kind="promote", template="clip({0}, {1}, {2})")
+CLIP = replace(_CLIPPED, derivatives=(
+    sympy.Piecewise((1, (x >= lo) & (x <= hi)), (0, True)),
+    derivative(_CLIPPED, 1), derivative(_CLIPPED, 2)))
 
 BUILTINS = {f.name: f for f in (ADD, SUB, MUL, DIV, POW, NEG, EXP, LOG, SQRT, TANH, SIGMOID,
                                 RELU, GELU, EQUAL, CAST, WHERE, GREATER, GREATER_EQUAL, LESS,

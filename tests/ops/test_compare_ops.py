@@ -113,9 +113,10 @@ def test_gradients_match_finite_differences_away_from_ties(f):
 
 def test_gradients_at_ties_follow_torch():
     torch = pytest.importorskip("torch")
-    x, y = gc.tensor("x", (6,), "float64"), gc.tensor("y", (6,), "float64")
-    X = np.array([1.0, 2.0, -1.0, 0.0, 0.5, np.nan])
-    Y = np.array([1.0, 3.0, -1.0, 0.0, -1.0, 2.0])
+    x, y = gc.tensor("x", (8,), "float64"), gc.tensor("y", (8,), "float64")
+    # ties, infinite ones included (inf - inf is NaN: each side had 1), and NaN
+    X = np.array([1.0, 2.0, -1.0, 0.0, 0.5, np.nan, np.inf, -np.inf])
+    Y = np.array([1.0, 3.0, -1.0, 0.0, -1.0, 2.0, np.inf, -np.inf])
     lo, hi = -1.0, 0.5  # X holds both bounds exactly
     outs = [gc.maximum(x, y), gc.minimum(x, y), gc.abs(x), gc.clip(x, lo, hi)]
     got = gc.compile([g for o in outs for g in gc.grad(gc.sum(o * 1.0), [x, y])])(x=X, y=Y)
@@ -125,9 +126,11 @@ def test_gradients_at_ties_follow_torch():
               torch.clamp(tx, lo, hi) + 0 * ty):
         gx, gy = torch.autograd.grad(o.sum(), [tx, ty])
         want += [gx.numpy(), gy.numpy()]
-    number = ~np.isnan(X)  # at NaN torch.clamp's gradient is 0, graphc's 1
     for k, (g, w) in enumerate(zip(got, want)):
-        np.testing.assert_array_equal(g[number], w[number], err_msg=str(k))
+        if k == 4:  # d|x|/dx at NaN is sign(NaN), NaN, as JAX's; torch's is 0
+            assert np.isnan(g[5]) and w[5] == 0
+            g, w = np.delete(g, 5), np.delete(w, 5)
+        np.testing.assert_array_equal(g, w, err_msg=str(k))
 
 
 def test_second_order_through_where_maximum_and_abs():

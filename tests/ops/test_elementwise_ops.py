@@ -432,3 +432,13 @@ def test_sign_of_negative_zero_is_zero_as_numpys():
         for g in (got, grad):
             np.testing.assert_array_equal(g, want)
             assert np.signbit(g).tolist() == np.signbit(want).tolist()
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_the_gradient_of_an_operand_used_twice_is_finite_where_each_term_is(backend):
+    # d(x*x)/dx was g*(x + x): at x = 3e38 the sum overflowed, where g*x + g*x (and torch's
+    # mse_loss gradient, 2/N * (x - t)) is 2 * 3e38 / 8
+    x = gc.tensor("x", (2, 4))
+    (dx,) = gc.grad(gc.mse_loss(x, gc.constant(np.zeros((2, 4), np.float32))), [x])
+    got = gc.compile(dx, backend=backend)(x=np.full((2, 4), 3e38, np.float32))
+    np.testing.assert_allclose(got, np.full((2, 4), 2 * 3e38 / 8), rtol=1e-6)
