@@ -124,9 +124,9 @@ if config.DISABLE_JIT:
     xxgemm = _python_gemm
 else:
     from ..blas import refresh
+    from . import numpy_blas
     from .mkl import gemm_address
     from .warm import loading
-    from . import numpy_blas
     _load_scipy_blas()  # with MKL too: Numba imports it anyway, as its registries load
     with loading():
         _address = gemm_address()
