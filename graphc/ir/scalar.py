@@ -44,7 +44,8 @@ class ScalarFn:
     template: str | None = None
     # Optional: d expr / d param, one per param, where sympy.diff's form is poor arithmetic
     # (d x**y/dx is y*x**y/x, 0/0 at x = 0, where y*x**(y - 1) is 0); tests check that they
-    # equal sympy.diff
+    # equal sympy.diff. One may read OUT, the op's result (d(x/y)/dy = -out/y, where
+    # -x/y**2 overflows with y**2)
     derivatives: tuple | None = None
 
     def __post_init__(self):
@@ -108,10 +109,10 @@ def param_symbols(n: int, prefix: str = "x") -> tuple:
 # Bounded: a graph built in a loop with a new user formula each time must not grow them forever.
 @lru_cache(maxsize=1024)
 def derivative(fn: ScalarFn, i: int) -> sympy.Expr:
-    """d fn / d param i: the op's own where it gives one, else by sympy (cached per op and
-    parameter)."""
+    """d fn / d param i, in the params alone: the op's own where it gives one (OUT put back
+    as the formula), else by sympy (cached per op and parameter)."""
     if fn.derivatives is not None:
-        return fn.derivatives[i]
+        return fn.derivatives[i].xreplace({OUT: fn.expr})
     d = sympy.diff(fn.expr, fn.params[i])
     if d.has(sympy.Derivative):
         # sympy takes a plain symbol as complex and leaves d|x|/dx as Derivative(re(x)) terms
@@ -175,6 +176,15 @@ def straight_line(expr: sympy.Basic, print_term, args: dict, name: str) -> tuple
 
 
 @lru_cache(maxsize=1024)
+def derivative_reading_output(fn: ScalarFn, i: int) -> sympy.Expr:
+    """d fn / d param i as the op gives it, which may read OUT, its result; else as
+    `derivative`. (In a derivative's own formula OUT is a param: the result it was taken
+    of, not its own.)"""
+    if fn.derivatives is None or OUT in fn.params:
+        return derivative(fn, i)
+    return fn.derivatives[i]
+
+
 def derivative_via_output(fn: ScalarFn):
     """d fn / d x written only in OUT (unary fns), or None where it cannot be."""
     if fn.arity != 1:

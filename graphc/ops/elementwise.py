@@ -15,7 +15,8 @@ import sympy
 from ..ir.body import BodyBuilder, Lit
 from ..ir.node import make
 from ..ir.op import OpDef
-from ..ir.scalar import OUT, ScalarFn, derivative, derivative_via_output
+from ..ir.scalar import (OUT, ScalarFn, derivative, derivative_reading_output,
+                         derivative_via_output)
 from ..ir.shapes import broadcast_shapes, numel
 from .common import concrete, evaluate_body, is_float
 
@@ -152,11 +153,16 @@ def _grad_of_operand(node, dtype, fn, operands, positions, g):
     if via_out is not None and dtype == node.dtype:
         parts, params, args = [via_out], (OUT,), [node]
     else:
-        parts = [derivative(fn, j) for j in positions]
+        # a derivative may read the op's result (OUT), where that is the statement's value:
+        # computed in the node's dtype
+        by = derivative_reading_output if dtype == node.dtype else derivative
+        parts = [by(fn, j) for j in positions]
         used = [j for j, p in enumerate(fn.params)
                 if any(p in part.free_symbols for part in parts)]
         params = tuple(fn.params[j] for j in used)
         args = [operands[j] for j in used]
+        if OUT not in fn.params and any(OUT in part.free_symbols for part in parts):
+            params, args = params + (OUT,), args + [node]
     d = sympy.Add(*parts)
     if d == 0:
         return None
@@ -203,7 +209,10 @@ def binary(name: str, expr, template=None, kind="arith", commutative=False,
 ADD = binary("add", x + y, "{0} + {1}", commutative=True)
 SUB = binary("sub", x - y, "{0} - {1}")
 MUL = binary("mul", x * y, "{0} * {1}", commutative=True)
-DIV = binary("div", x / y, "{0} / {1}")
+# d/dy as -(x/y)/y, torch's, read from the quotient: -x/y**2 overflowed with y**2 (d/dy at
+# x = 1e30, y = 1e20 was -0.0 for -1e-10) and underflowed (at x = 1e-30, y = 1e-25 -inf for
+# -1e20)
+DIV = binary("div", x / y, "{0} / {1}", derivatives=(1 / y, -OUT / y))
 # d/dx as y * x**(y - 1), not sympy's y * x**y / x, which is 0/0 at x = 0 (NaN where
 # torch's is 0, for a tensor exponent: a literal one is put into the formula first). At the
 # points where the formulas are 0 * inf, torch and JAX give 0, as the limits are: d/dx where

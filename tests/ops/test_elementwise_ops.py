@@ -10,6 +10,7 @@ import sympy
 
 import graphc as gc
 from graphc.ops import elementwise as ew
+from graphc.ir.scalar import OUT
 from special_graphs import REPEATING_FEED, repeating_formula
 
 RNG = np.random.default_rng(0)
@@ -330,6 +331,7 @@ def test_the_explicit_derivatives_are_sympys():
     rng = np.random.default_rng(3)
     for fn in ew.BUILTINS.values():
         for i, d in enumerate(fn.derivatives or ()):
+            d = d.xreplace({OUT: fn.expr})  # one that reads the op's result
             ours = sympy.lambdify(fn.params, d, "numpy")
             theirs = sympy.lambdify(fn.params, sympy.diff(fn.expr, fn.params[i]), "numpy")
             for _ in range(20):
@@ -442,3 +444,18 @@ def test_the_gradient_of_an_operand_used_twice_is_finite_where_each_term_is(back
     (dx,) = gc.grad(gc.mse_loss(x, gc.constant(np.zeros((2, 4), np.float32))), [x])
     got = gc.compile(dx, backend=backend)(x=np.full((2, 4), 3e38, np.float32))
     np.testing.assert_allclose(got, np.full((2, 4), 2 * 3e38 / 8), rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_the_gradient_of_a_quotient_in_its_divisor_is_in_range_where_the_result_is(backend):
+    # d(x/y)/dy was -x/y**2: y**2 overflowed at y = 1e20 (-0.0 for -1e-10) and underflowed at
+    # y = 1e-25 (-inf for -1e20); it is -(x/y)/y, torch's, read from the quotient
+    x, y = gc.tensor("x", (4,)), gc.tensor("y", (4,))
+    gx, gy = gc.grad(gc.sum(x / y), [x, y])
+    X = np.array([1e30, 1e-30, 3.0, -0.0], np.float32)
+    Y = np.array([1e20, 1e-25, 2.0, 4.0], np.float32)
+    got_x, got_y = gc.compile([gx, gy], backend=backend)(x=X, y=Y)
+    want = -(X.astype(np.float64) / Y) / Y
+    np.testing.assert_allclose(got_y, want, rtol=1e-6)
+    assert not np.signbit(got_y[3])  # -(-0/4)/4 is +0.0, as in torch
+    np.testing.assert_allclose(got_x, 1 / Y.astype(np.float64), rtol=1e-6)
