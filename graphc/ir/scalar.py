@@ -175,16 +175,13 @@ def straight_line(expr: sympy.Basic, print_term, args: dict, name: str) -> tuple
     return lines, print_term(rest)
 
 
-@lru_cache(maxsize=1024)
 def derivative_reading_output(fn: ScalarFn, i: int) -> sympy.Expr:
     """d fn / d param i as the op gives it, which may read OUT, its result; else as
-    `derivative`. (In a derivative's own formula OUT is a param: the result it was taken
-    of, not its own.)"""
-    if fn.derivatives is None or OUT in fn.params:
-        return derivative(fn, i)
-    return fn.derivatives[i]
+    `derivative`."""
+    return fn.derivatives[i] if fn.derivatives is not None else derivative(fn, i)
 
 
+@lru_cache(maxsize=1024)
 def derivative_via_output(fn: ScalarFn):
     """d fn / d x written only in OUT (unary fns), or None where it cannot be."""
     if fn.arity != 1:

@@ -153,15 +153,17 @@ def _grad_of_operand(node, dtype, fn, operands, positions, g):
     if via_out is not None and dtype == node.dtype:
         parts, params, args = [via_out], (OUT,), [node]
     else:
-        # a derivative may read the op's result (OUT), where that is the statement's value:
-        # computed in the node's dtype
-        by = derivative_reading_output if dtype == node.dtype else derivative
+        # a derivative may read the op's result (OUT) where that is the statement's value
+        # (computed in the node's dtype) and OUT is not a param already: in a derivative's
+        # own formula it is the result that one was taken of
+        reads_out = dtype == node.dtype and OUT not in fn.params
+        by = derivative_reading_output if reads_out else derivative
         parts = [by(fn, j) for j in positions]
         used = [j for j, p in enumerate(fn.params)
                 if any(p in part.free_symbols for part in parts)]
         params = tuple(fn.params[j] for j in used)
         args = [operands[j] for j in used]
-        if OUT not in fn.params and any(OUT in part.free_symbols for part in parts):
+        if reads_out and any(OUT in part.free_symbols for part in parts):
             params, args = params + (OUT,), args + [node]
     d = sympy.Add(*parts)
     if d == 0:
