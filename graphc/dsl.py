@@ -15,6 +15,7 @@ from .errors import ShapeError
 from .ir.body import Lit
 from .ir.node import Const, Node, make
 from .ir.scalar import ScalarFn, param_symbols
+from .ir.terms import free_symbols, said
 from .ir.shapes import as_shape, dim, dims_equal, fmt_shape, normalize_axes, numel, shape_entries
 from .ops import elementwise as ew
 from .ops.elementwise import apply_fn
@@ -112,9 +113,9 @@ def _check_symbols(op, expr, params=()):
     call could ever bind another symbol."""
     def is_dim(s):
         return s.name.isidentifier() and s == dim(s.name)
-    stray = sorted(str(s) for s in expr.free_symbols - set(params) if not is_dim(s))
+    stray = sorted(str(s) for s in free_symbols(expr) - set(params) if not is_dim(s))
     if stray:
-        raise ValueError(f"{op}: the expression {expr} mentions {', '.join(stray)}, which is "
+        raise ValueError(f"{op}: the expression {said(expr)} mentions {', '.join(stray)}, which is "
                          f"neither a parameter nor a symbolic dim (a tensor's shape entry)")
 
 

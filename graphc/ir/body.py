@@ -25,6 +25,7 @@ import numpy as np
 import sympy
 
 from .scalar import ScalarFn
+from .terms import free_symbols, shared_terms
 
 
 # ---- literals ------------------------------------------------------------------------------
@@ -339,3 +340,45 @@ def remap_params(body: Body, param_dtypes, mapping) -> Body:
     new = [b.param(d) for d in param_dtypes]
     operands = [m if isinstance(m, Lit) else new[m] for m in mapping]
     return b.build(b.inline(body, operands))
+
+
+def split_terms(body: Body) -> Body:
+    """`body` with each statement whose formula repeats terms (terms.py) split into one
+    statement per repeated term, then one for the rest: each a formula that repeats nothing.
+    That is what the autodiff differentiates: sympy.diff of a formula's tree takes time
+    exponential in its depth, of the statements time linear in its size. The terms keep the
+    statement's compute dtype, as the printed code computes them. A body with no such
+    statement comes back as it is."""
+    if not any(shared_terms(s.fn.expr)[0] for s in body.stmts if s.fn.kind == "arith"):
+        return body
+    b = BodyBuilder()
+    values = [b.param(d) for d in body.param_dtypes]
+    for s in body.stmts:
+        args = [a if isinstance(a, Lit) else values[a] for a in s.args]
+        terms, rest = shared_terms(s.fn.expr) if s.fn.kind == "arith" else ((), None)
+        if not terms:
+            values.append(b.add(s.fn, args, s.dtype, s.compute))
+            continue
+        known = dict(zip(s.fn.params, args))  # symbol -> the ref (or Lit) it reads
+        taken, names = {str(p) for p in free_symbols(s.fn.expr)}, {}
+        for k, (symbol, term) in enumerate(terms):
+            fn, reads = _term_fn(f"{s.fn.name}_t{k}", term, known, names)
+            name = f"t{k}"
+            while name in taken:
+                name = "_" + name
+            names[symbol] = sympy.Symbol(name)
+            known[names[symbol]] = b.add(fn, reads, s.compute, s.compute)
+        fn, reads = _term_fn(s.fn.name, rest, known, names)
+        values.append(b.add(fn, reads, s.dtype, s.compute))
+    return b.build(values[body.result])
+
+
+def _term_fn(name: str, term, known: dict, names: dict) -> tuple[ScalarFn, list]:
+    """(the ScalarFn computing `term` over the symbols it reads, the refs they are). The
+    earlier terms' Dummies are read as the plain symbols in `names`, so that the formula is
+    the same in every process (a compile cache key)."""
+    with sympy.evaluate(False):  # nothing simplified: x + x stays a sum
+        expr = term.xreplace(names)
+    free = free_symbols(expr)
+    params = tuple(p for p in known if p in free)
+    return ScalarFn(name, params, expr), [known[p] for p in params]

@@ -28,7 +28,7 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter
 
 from .body import Body, Lit, value_name
-from .scalar import straight_line
+from .terms import straight_line
 
 
 def _erf(x):
@@ -55,7 +55,7 @@ class FormulaPrinter(NumPyPrinter):
 
     def formula(self, fn, texts, dims=None, name: str = "t") -> tuple[list, str]:
         """(lines binding the terms the formula repeats to `name`_0, `name`_1..., each once
-        (scalar.py's shared_terms), the formula's code)."""
+        (terms.py's shared_terms), the formula's code)."""
         self.args = dict(zip(fn.params, texts))
         self.dims = dims or {}
         return straight_line(fn.expr, self.doprint, self.args, name)

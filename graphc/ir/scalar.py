@@ -23,6 +23,8 @@ from functools import cached_property, lru_cache
 
 import sympy
 
+from .terms import count_ops, distinct_terms, free_symbols, said
+
 # The symbol standing for an op's own output in a derivative written through the output
 # (d tanh(x)/dx = 1 - out**2): the backward pass then reads the forward result and not x.
 OUT = sympy.Symbol("out")
@@ -62,9 +64,9 @@ class ScalarFn:
         """A few cycles per element: a handful of adds, multiplies, divides, compares and
         selects, no transcendental function. Fusion may compute such an op again in each
         kernel that reads it rather than store it and read it back."""
-        if sympy.count_ops(self.expr) > 4:
+        if count_ops(self.expr) > 4:
             return False
-        for e in sympy.preorder_traversal(self.expr):
+        for e in distinct_terms(self.expr):
             if isinstance(e, sympy.Function) and not isinstance(e, _CHEAP_FUNCTIONS):
                 return False
             if isinstance(e, sympy.Pow) and e.exp not in (-1, 2, -2):
@@ -74,12 +76,12 @@ class ScalarFn:
     @cached_property
     def reads(self) -> tuple:
         """For each param, whether the formula mentions it (a formula may ignore one)."""
-        free = self.expr.free_symbols
+        free = free_symbols(self.expr)
         return tuple(p in free for p in self.params)
 
     def dim_symbols(self) -> tuple:
         """Free symbols that are not parameters: symbolic dims, bound at call time."""
-        return tuple(sorted(self.expr.free_symbols - set(self.params), key=str))
+        return tuple(sorted(free_symbols(self.expr) - set(self.params), key=str))
 
     def written(self, args) -> str:
         """The op as a user writes it, over argument texts: `x + y`, `tanh(t1)`."""
@@ -88,10 +90,8 @@ class ScalarFn:
         return f"{self.name}({', '.join(args)})"
 
     def __str__(self):
-        # a formula that repeats terms is said once per term (shared_terms), not as its tree
-        terms, rest = shared_terms(self.expr)
-        where = f" where {', '.join(f'{s} = {t}' for s, t in terms)}" if terms else ""
-        return f"{self.name}({', '.join(map(str, self.params))}) = {rest}{where}"
+        # a formula that repeats terms is said once per term (terms.py), not as its tree
+        return f"{self.name}({', '.join(map(str, self.params))}) = {said(self.expr)}"
 
 
 _CHEAP_FUNCTIONS = (sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.sign,
@@ -123,56 +123,6 @@ def derivative(fn: ScalarFn, i: int) -> sympy.Expr:
     # a step's derivative (Heaviside, sign) is DiracDelta: 0 wherever it is defined, which is
     # what gradient descent can use (as every autodiff framework takes it)
     return d.replace(sympy.DiracDelta, lambda *args: sympy.Integer(0))
-
-
-@lru_cache(maxsize=1024)
-def shared_terms(expr: sympy.Basic) -> tuple[tuple, sympy.Basic]:
-    """A formula as straight-line code: ((symbol, term), ...) and what is left of it, where each
-    term the formula's tree holds more than once is bound to a symbol once, inner terms first.
-    A printer then prints each term once: printed as one expression, a formula is as long as
-    its tree, and a tree repeats what the Python that built it shared (ten levels of
-    `v = Piecewise((v, v > c), ...)` are 2^10 copies of the innermost v). A formula that
-    repeats nothing, as every builtin, comes back as it is. Linear in the formula's size as
-    a graph; the terms are rebuilt with sympy's evaluation off (nothing is simplified)."""
-    uses: dict = {}
-    order, seen, stack = [], set(), [(expr, False)]
-    while stack:  # each distinct term once, children before parents (no recursion)
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        for a in node.args:
-            if a.args:  # a symbol or a number prints as itself
-                # a printer writes sign(t) as a conditional that reads t three times
-                uses[a] = uses.get(a, 0) + (3 if isinstance(node, sympy.sign) else 1)
-                stack.append((a, False))
-    if all(n <= 1 for n in uses.values()):
-        return (), expr
-    bound, rebuilt, terms = {}, {}, []
-    with sympy.evaluate(False):
-        for node in order:
-            args = tuple(bound.get(a, rebuilt.get(a, a)) for a in node.args)
-            rebuilt[node] = node.func(*args) if args != node.args else node
-            if uses.get(node, 0) > 1 and node is not expr:
-                bound[node] = sympy.Dummy(f"t{len(terms)}")
-                terms.append((bound[node], rebuilt[node]))
-    return tuple(terms), rebuilt[expr]
-
-
-def straight_line(expr: sympy.Basic, print_term, args: dict, name: str) -> tuple[list, str]:
-    """(lines `name`_k = term, each term the formula repeats printed once; the formula's code),
-    printed by `print_term`, a printer that reads each bound term's symbol from `args` (the
-    printers of every backend: graphc/ir/numpy_code.py, graphc/backend/numba/printer.py)."""
-    terms, rest = shared_terms(expr)
-    lines = []
-    for k, (symbol, term) in enumerate(terms):
-        lines.append(f"{name}_{k} = {print_term(term)}")
-        args[symbol] = f"{name}_{k}"
-    return lines, print_term(rest)
 
 
 def derivative_reading_output(fn: ScalarFn, i: int) -> sympy.Expr:

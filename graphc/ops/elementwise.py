@@ -12,12 +12,13 @@ from dataclasses import replace
 import numpy as np
 import sympy
 
-from ..ir.body import BodyBuilder, Lit
-from ..ir.node import make
+from ..ir.body import BodyBuilder, Lit, split_terms
+from ..ir.node import make, rebuild
 from ..ir.op import OpDef
 from ..ir.scalar import (OUT, ScalarFn, derivative, derivative_reading_output,
                          derivative_via_output)
 from ..ir.shapes import broadcast_shapes, numel
+from ..ir.terms import count_ops, free_symbols
 from .common import concrete, evaluate_body, is_float
 
 x, y, z = sympy.symbols("x y z")
@@ -44,7 +45,8 @@ def _flops(node):
 
 
 def body_flops(body) -> sympy.Expr:
-    """Operations per element: each statement's formula counted once (sympy.count_ops)."""
+    """Operations per element: each statement's formula counted once (sympy.count_ops, each
+    term a formula repeats counted once: terms.py)."""
     return sympy.Integer(sum(_formula_ops(s.fn) for s in body.stmts))
 
 
@@ -54,7 +56,7 @@ _OPS_CACHE: dict = {}
 def _formula_ops(fn: ScalarFn) -> int:
     n = _OPS_CACHE.get(fn)
     if n is None:
-        n = int(sympy.count_ops(fn.expr)) if fn.expr.free_symbols else 0
+        n = count_ops(fn.expr) if free_symbols(fn.expr) else 0
         if len(_OPS_CACHE) < 4096:
             _OPS_CACHE[fn] = n
     return n
@@ -108,6 +110,10 @@ def _vjp(node, g):
     stmt = node.attrs["body"].single
     if stmt is None:
         raise ValueError("elementwise vjp: a fused body is differentiated by expansion")
+    split = split_terms(node.attrs["body"])
+    if split is not node.attrs["body"]:  # a formula that repeats terms: one statement each
+        from ..grad.expand import vjp_by_expansion  # (the autodiff imports the ops)
+        return vjp_by_expansion(rebuild(node, body=split), g)
     fn, operands = _specialized(stmt, node)
     grads = []
     for inp in node.inputs:

@@ -6,7 +6,7 @@ import sympy
 
 from graphc.ir.body import one_op
 from graphc.ir.numpy_code import evaluate
-from graphc.ir.scalar import OUT, ScalarFn, derivative, derivative_via_output, shared_terms
+from graphc.ir.scalar import OUT, ScalarFn, derivative, derivative_via_output
 from graphc.ir.shapes import dim
 from graphc.ops import elementwise as ew
 
@@ -114,36 +114,3 @@ def test_derivatives_sympy_leaves_unprintable_are_taken_on_real_numbers():
     assert derivative(ScalarFn("step", (x,), sympy.Heaviside(x) * x), 0) == sympy.Heaviside(x)
     d = derivative(ScalarFn("dabs", (x,), sympy.sign(x)), 0)
     assert d == 0
-
-
-def test_shared_terms_bind_each_repeated_term_once_inner_first():
-    x = sympy.Symbol("x")
-    v = x
-    for c in range(8):  # each level reads v three times: a tree of 3^8 copies of x
-        v = sympy.Piecewise((v, x > c), (v * sympy.tanh(v), True))
-    terms, rest = shared_terms(v)
-    assert len(terms) == 7  # each level's v but the first, x
-    # each term reads only x and the terms bound before it; the rest, only the last ones
-    bound = set()
-    for symbol, term in terms:
-        assert term.free_symbols <= {x} | bound
-        bound.add(symbol)
-    assert rest.free_symbols <= bound | {x}
-    # and all together they are the formula: substituted back, in reverse order
-    for symbol, term in reversed(terms):
-        rest = rest.xreplace({symbol: term})
-    assert rest == v
-    # the op says its formula so too (a user op's docstring): its tree printed 3^8 copies
-    said = str(ScalarFn("nest", (x,), v))
-    assert len(said) < 600 and "where _t0 = Piecewise((x, x > 0), (x*tanh(x), True))" in said
-
-
-def test_a_formula_that_repeats_nothing_has_no_shared_terms():
-    for fn in ew.BUILTINS.values():
-        assert shared_terms(fn.expr) == ((), fn.expr), fn.name
-    x = sympy.Symbol("x")
-    # a symbol read twice is no term: it prints as its name
-    assert shared_terms(x * sympy.tanh(x)) == ((), x * sympy.tanh(x))
-    # sign(t) prints as a conditional reading t three times: t is bound
-    terms, _ = shared_terms(sympy.sign(sympy.exp(x)))
-    assert [t for _, t in terms] == [sympy.exp(x)]

@@ -1,7 +1,8 @@
 """Gradients of the elementwise formulas where their arithmetic is delicate: at 0 * inf (pow),
 at NaN (relu, against torch), at huge and tiny values (a square, a quotient: each term kept in
 range), the explicit derivatives against sympy.diff, and those said through the op's result.
-Split from test_elementwise_ops.py, which tests the forward values."""
+Formulas a user writes that repeat terms, differentiated one term at a time. Split from
+test_elementwise_ops.py, which tests the forward values."""
 import itertools
 
 import numpy as np
@@ -11,6 +12,7 @@ import sympy
 import graphc as gc
 from graphc.ir.scalar import OUT
 from graphc.ops import elementwise as ew
+from special_graphs import repeating_formula
 
 
 def test_the_gradient_of_a_power_with_a_tensor_exponent_is_finite_at_zero():
@@ -114,3 +116,48 @@ def test_the_gradient_of_a_quotient_in_its_divisor_is_in_range_where_the_result_
     np.testing.assert_allclose(got_y, want, rtol=1e-6)
     assert not np.signbit(got_y[3])  # -(-0/4)/4 is +0.0, as in torch
     np.testing.assert_allclose(got_x, 1 / Y.astype(np.float64), rtol=1e-6)
+
+
+def abs_formula(levels: int):
+    """v * tanh(v) + |v|, `levels` deep: a tree of 3^levels copies of x, built with sympy's
+    evaluation off, as a deep formula must be (sympy's own Max, even unevaluated, sorts its
+    arguments by walking their trees: exponential)."""
+    def nest(x):
+        with sympy.evaluate(False):
+            v = x
+            for _ in range(levels):
+                v = v * sympy.tanh(v) + sympy.Abs(v)
+        return v
+    return nest
+
+
+# away from the thresholds (multiples of 1/4) and from abs's kink (0)
+SMOOTH_POINTS = np.array([-1.3, -0.37, -0.01, 0.11, 0.6, 0.93, 1.4, 2.2, 3.1])
+
+
+def test_the_gradient_of_a_formula_that_repeats_terms_is_the_derivative_of_its_tree():
+    # sympy.diff of the tree took 125 s for 6 levels of v * tanh(v) + Max(v, 0); a formula that
+    # repeats terms is now differentiated one repeated term at a time (graphc/ir/body.py:
+    # split_terms). At 3 levels sympy's derivative of the tree is the oracle
+    xs = sympy.Symbol("x", real=True)  # (d|x|/dx is sign(x) only for a real x)
+    x = gc.tensor("x", (len(SMOOTH_POINTS),), dtype="float64")
+    grads, want = [], []
+    for make in (repeating_formula, abs_formula):
+        nest = make(3)
+        want.append(sympy.lambdify(xs, sympy.diff(nest(xs), xs), "numpy")(SMOOTH_POINTS))
+        grads.append(gc.grad(gc.sum(gc.elementwise(nest, "nest")(x)), x))
+    for backend in ("reference", "cpu"):
+        got = gc.compile(grads, backend=backend)(x=SMOOTH_POINTS)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, err_msg=backend)
+
+
+@pytest.mark.parametrize("make", [repeating_formula, abs_formula])
+def test_a_deep_formula_that_repeats_terms_differentiates_twice(make):
+    # 30 levels: a tree of 3^30 copies of x, which sympy's walks would never finish;
+    # the first and second derivatives against finite differences (float64)
+    op = gc.elementwise(make(30), "nest30")
+    x = gc.tensor("x", (len(SMOOTH_POINTS),), dtype="float64")
+    feed = {"x": SMOOTH_POINTS / (3 if make is repeating_formula else 100)}  # (in range)
+    gc.check_grad(gc.sum(op(x) * op(x)), [x], feed)
+    gc.check_grad(gc.sum(gc.grad(gc.sum(op(x)), x)), [x], feed)

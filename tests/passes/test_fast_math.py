@@ -102,3 +102,16 @@ def test_fast_math_keeps_the_mlp_equal_on_finite_inputs():
     exact, fast = gc.compile(outs)(**feeds), gc.compile(outs, fast_math=True)(**feeds)
     for e, f in zip(exact, fast):
         np.testing.assert_allclose(f, e, rtol=1e-5, atol=1e-6)
+
+
+def test_a_formula_that_repeats_terms_is_not_composed():
+    # algebra composes formulas with sympy's evaluation, which walks a formula's tree: a
+    # 10-level formula that repeats terms took 51 s to compile with fast_math. It is left whole,
+    # a leaf to the algebra around it (y - y + y is y)
+    from special_graphs import repeating_formula
+    x = gc.tensor("x", (7,), dtype="float64")
+    y = gc.elementwise(repeating_formula(24), "nest")(x)
+    raw, out, fired = run(y - y + y)
+    assert fired["algebra"] == 1
+    close_on_finite(raw, out, {"x": np.array([-0.3, 0.1, 0.6, 1.3, 2.9, 5.2, 8.8])}, {},
+                    rtol=1e-12)

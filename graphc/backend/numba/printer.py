@@ -15,7 +15,7 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter
 
 from ...ir.body import Body, Lit, value_name
-from ...ir.scalar import straight_line
+from ...ir.terms import atoms, has, straight_line
 
 # numpy functions Numba supports on scalars, by sympy function name (Numba's math.* functions
 # return float64; np.* keep a float32 argument float32)
@@ -43,7 +43,7 @@ class ScalarPrinter(NumPyPrinter):
     def formula(self, fn, texts, dtype: str, dims: dict, literals: dict | None = None,
                 name: str = "t") -> tuple[list, str]:
         """(lines binding the terms the formula repeats, each once, to `name`_0, `name`_1...:
-        scalar.py's shared_terms; the formula's code). `literals`: the params whose
+        terms.py's shared_terms; the formula's code). `literals`: the params whose
         arguments are literal numbers, with their values."""
         self.args, self.dtype, self.dims = dict(zip(fn.params, texts)), dtype, dims
         self.literals = literals or {}
@@ -168,7 +168,7 @@ TRANSCENDENTAL = _SCALAR_CALLS | {"exp", "erf"}
 def calls_transcendental(body) -> bool:
     """Whether a body computes a transcendental function (an erf, exp, log, tanh...)."""
     return any(type(f).__name__ in TRANSCENDENTAL
-               for s in body.stmts for f in s.fn.expr.atoms(sympy.Function))
+               for s in body.stmts for f in atoms(s.fn.expr, sympy.Function))
 
 
 def uses_vector_math(body) -> bool:
@@ -176,9 +176,9 @@ def uses_vector_math(body) -> bool:
     erf or exp (GELU, its gradient, a cross-entropy's gradient; 3-4x faster) and nothing a
     libm call or a power computes per element, which would keep the loop scalar anyway."""
     exprs = [s.fn.expr for s in body.stmts]
-    names = {type(f).__name__ for e in exprs for f in e.atoms(sympy.Function)}
+    names = {type(f).__name__ for e in exprs for f in atoms(e, sympy.Function)}
     powers = any(not (p.is_number or p.exp.is_Integer or p.exp == sympy.Rational(1, 2))
-                 for e in exprs for p in e.atoms(sympy.Pow))  # a constant prints as a number
+                 for e in exprs for p in atoms(e, sympy.Pow))  # a constant prints as a number
     return bool(names & {"erf", "exp"}) and not (names & _SCALAR_CALLS) and not powers
 
 
@@ -238,7 +238,7 @@ def _keeps_type(stmt) -> bool:
     else (integers, bools, erf, conditionals) is converted explicitly."""
     if stmt.dtype != stmt.compute or not stmt.dtype.startswith("float"):
         return False
-    return not stmt.fn.expr.has(sympy.Piecewise, sympy.erf, sympy.Max, sympy.Min)
+    return not has(stmt.fn.expr, sympy.Piecewise, sympy.erf, sympy.Max, sympy.Min)
 
 
 # ---- integer code for sizes ----------------------------------------------------------------
