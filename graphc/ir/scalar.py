@@ -23,7 +23,7 @@ from functools import cached_property, lru_cache
 
 import sympy
 
-from .terms import count_ops, distinct_terms, free_symbols, said
+from .terms import count_ops, distinct_terms, free_symbols, said, same
 
 # The symbol standing for an op's own output in a derivative written through the output
 # (d tanh(x)/dx = 1 - out**2): the backward pass then reads the forward result and not x.
@@ -49,6 +49,20 @@ class ScalarFn:
     # equal sympy.diff. One may read OUT, the op's result (d(x/y)/dy = -out/y, where
     # -x/y**2 overflows with y**2)
     derivatives: tuple | None = None
+
+    def __eq__(self, other):
+        # the formulas compared as graphs (terms.same): sympy's == walks their trees
+        if self is other:
+            return True
+        if not isinstance(other, ScalarFn):
+            return NotImplemented
+        return (self.name, self.params, self.kind, self.commutative, self.template,
+                self.grad_via_output, self.derivatives) == \
+            (other.name, other.params, other.kind, other.commutative, other.template,
+             other.grad_via_output, other.derivatives) and same(self.expr, other.expr)
+
+    def __hash__(self):
+        return hash((self.name, self.params, self.expr, self.kind))
 
     def __post_init__(self):
         if self.kind not in KINDS:

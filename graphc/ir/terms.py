@@ -55,6 +55,36 @@ def distinct_terms(expr: sympy.Basic) -> tuple:
     return tuple(order)
 
 
+def same(a: sympy.Basic, b: sympy.Basic) -> bool:
+    """a == b, each pair of terms compared once (sympy's == walks both trees: two equal
+    formulas that share no objects took 3^levels comparisons)."""
+    if a is b:
+        return True
+    if hash(a) != hash(b):  # (sympy remembers each term's hash)
+        return False
+    compared, stack = set(), [(a, b)]
+    while stack:
+        p, q = stack.pop()
+        if p is q or (id(p), id(q)) in compared:
+            continue
+        compared.add((id(p), id(q)))
+        if type(p) is not type(q):
+            return False
+        if not p.args:  # a symbol, a number: itself
+            if p != q:
+                return False
+            continue
+        mine, theirs = p._hashable_content(), q._hashable_content()
+        if len(mine) != len(theirs):
+            return False
+        for m, t in zip(mine, theirs):
+            if isinstance(m, sympy.Basic) and isinstance(t, sympy.Basic):
+                stack.append((m, t))
+            elif m != t:
+                return False
+    return True
+
+
 @_by_identity
 def free_symbols(expr: sympy.Basic) -> frozenset:
     """The symbols `expr` mentions (sympy's `free_symbols`; formulas bind none)."""

@@ -3,7 +3,7 @@ straight-line code that says each repeated term once. Mirrors graphc/ir/terms.py
 import sympy
 
 from graphc.ir.scalar import ScalarFn
-from graphc.ir.terms import (atoms, count_ops, distinct_terms, free_symbols, has, said,
+from graphc.ir.terms import (atoms, count_ops, distinct_terms, free_symbols, has, said, same,
                              shared_terms)
 from graphc.ops import elementwise as ew
 
@@ -108,3 +108,17 @@ def _levels(n):
         v = sympy.Piecewise((v, x > c), (v * sympy.tanh(v), True))
         out.append(v)
     return out
+
+
+def test_two_equal_formulas_built_apart_compare_once_per_pair_of_terms():
+    # sympy's == walks both trees: 3^30 comparisons for two equal 30-level formulas that share
+    # no objects (two ops defined alike; sympy's cache, cleared here, usually hides it), which
+    # stalled gc.compile's deduplication. ScalarFn compares its formulas with `same`
+    first = nest(30)
+    sympy.core.cache.clear_cache()
+    second = nest(30)
+    assert first is not second and same(first, second)
+    assert not same(first, nest(29)) and not same(first, sympy.tanh(first))
+    assert ScalarFn("nest", (x,), first) == ScalarFn("nest", (x,), second)
+    assert ScalarFn("nest", (x,), first) != ScalarFn("other", (x,), second)
+    assert hash(ScalarFn("nest", (x,), first)) == hash(ScalarFn("nest", (x,), second))
