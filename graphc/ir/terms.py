@@ -133,10 +133,11 @@ def shared_terms(expr: sympy.Basic) -> tuple[tuple, sympy.Basic]:
     said again where it is used, and the values in it are what gets bound."""
     order = [t for t in distinct_terms(expr) if t.args]  # a symbol or number says itself
     # by identity throughout, as distinct_terms: sympy's == walks trees
-    said = {id(expr): 1}  # how often the code says each term, given the bindings (at most 2)
+    # how often the code says each term, given the bindings made so far (counted up to 2)
+    times_said = {id(expr): 1}
     bind = set()
     for node in reversed(order):  # parents first: every use of a term is counted before it
-        times = said.get(id(node), 0)
+        times = times_said.get(id(node), 0)
         if times > 1 and node is not expr and isinstance(node, sympy.Expr):
             bind.add(id(node))
             times = 1
@@ -144,15 +145,15 @@ def shared_terms(expr: sympy.Basic) -> tuple[tuple, sympy.Basic]:
         each = 3 * times if isinstance(node, sympy.sign) else times
         for a in node.args:
             if a.args:
-                said[id(a)] = min(2, said.get(id(a), 0) + each)
+                times_said[id(a)] = min(2, times_said.get(id(a), 0) + each)
     if not bind:
         return (), expr
     bound, rebuilt, terms = {}, {}, []
     with sympy.evaluate(False):
         for node in order:
             args = tuple(bound.get(id(a), rebuilt.get(id(a), a)) for a in node.args)
-            same = all(a is b for a, b in zip(args, node.args))
-            rebuilt[id(node)] = node if same else node.func(*args)
+            unchanged = all(a is b for a, b in zip(args, node.args))
+            rebuilt[id(node)] = node if unchanged else node.func(*args)
             if id(node) in bind:
                 bound[id(node)] = sympy.Dummy(f"t{len(terms)}")
                 terms.append((bound[id(node)], rebuilt[id(node)]))

@@ -50,16 +50,9 @@ def body_flops(body) -> sympy.Expr:
     return sympy.Integer(sum(_formula_ops(s.fn) for s in body.stmts))
 
 
-_OPS_CACHE: dict = {}
-
-
 def _formula_ops(fn: ScalarFn) -> int:
-    n = _OPS_CACHE.get(fn)
-    if n is None:
-        n = count_ops(fn.expr) if free_symbols(fn.expr) else 0
-        if len(_OPS_CACHE) < 4096:
-            _OPS_CACHE[fn] = n
-    return n
+    # (both remembered per formula in terms.py)
+    return count_ops(fn.expr) if free_symbols(fn.expr) else 0
 
 
 # ---- building nodes ------------------------------------------------------------------------
