@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from .scalar import ScalarFn
+from .scalar import ARITHMETIC, ScalarFn
 from .terms import free_symbols, shared_terms
 
 
@@ -84,6 +84,13 @@ def is_float(dtype: str) -> bool:
     return np.dtype(dtype).kind == "f"
 
 
+def _integer_math(args) -> bool:
+    """Whether a ring op ("ring": +, -, *) over `args`, none of them a float, computes in
+    integers: an integer operand and no float literal (`i * 0.5` is float math)."""
+    return any(not isinstance(a, Lit) and np.dtype(a).kind in "iu" for a in args) and \
+        not any(isinstance(a, Lit) and a.kind == "float" for a in args)
+
+
 def _promote(args) -> str:
     """NumPy's promotion of dtypes and weak Python scalars (NEP 50): int8 with 3 stays int8,
     int8 with 0.5 is float64, float32 with 0.5 stays float32."""
@@ -98,22 +105,50 @@ def statement_dtypes(fn: ScalarFn, args, requested: str | None = None) -> tuple[
     """(compute dtype, result dtype) of `fn` over `args` (dtype names, or Lits).
 
     The compute dtype is what every operand is converted to before the formula runs (the
-    condition of a "select" is read as bool instead); see ScalarFn's kinds."""
+    condition of a "select" is read as bool instead); see ScalarFn's kinds. An integer
+    literal that the compute dtype cannot hold (`uint8 + 300`) is refused here, as NumPy
+    refuses it, rather than wrapped by one backend and refused by another."""
     if len(args) != fn.arity:
         raise ValueError(f"{fn.name}: takes {fn.arity} operands, got {len(args)}")
-    if fn.kind == "arith":
+    result = None
+    if fn.kind in ARITHMETIC:
         floats = [a for a in args if not isinstance(a, Lit) and is_float(a)]
-        compute = requested or (np.result_type(*floats).name if floats else "float32")
-        return compute, compute
-    if fn.kind == "promote":
+        if fn.kind == "ring" and not floats and _integer_math(args):
+            compute = requested or _promote(args)
+        else:
+            compute = requested or (np.result_type(*floats).name if floats else "float32")
+    elif fn.kind == "promote":
         compute = requested or _promote(args)
-        return compute, compute
-    if fn.kind == "compare":
+    elif fn.kind == "compare":
         if requested not in (None, "bool"):
             raise ValueError(f"{fn.name}: a comparison gives bool, not {requested}")
-        return _promote(args), "bool"
-    compute = requested or _promote(args[1:])  # select
-    return compute, compute
+        compute, result = _widened(_promote(args), args), "bool"
+    else:  # select
+        compute = requested or _promote(args[1:])
+    _literals_fit(fn, args[1:] if fn.kind == "select" else args, compute)
+    return compute, result or compute
+
+
+def _widened(compute: str, args) -> str:
+    """A comparison's compute dtype, wide enough for its integer literals: `uint8 > 300` is
+    False, as NumPy says, not a comparison with 300 wrapped to 44."""
+    for a in args:
+        if isinstance(a, Lit) and a.kind == "int" and np.dtype(compute).kind in "iu" and \
+                not np.iinfo(compute).min <= a.value <= np.iinfo(compute).max:
+            compute = np.result_type(compute, np.min_scalar_type(a.value)).name
+    return compute
+
+
+def _literals_fit(fn: ScalarFn, args, compute: str) -> None:
+    if np.dtype(compute).kind not in "iu":
+        return
+    info = np.iinfo(compute)
+    for a in args:
+        if isinstance(a, Lit) and a.kind == "int" and not info.min <= a.value <= info.max:
+            raise OverflowError(
+                f"{fn.name}: the integer {a.value} is out of range for {compute}, the dtype "
+                f"its operands compute in ({info.min} to {info.max}); convert the tensor to "
+                f"a wider dtype first (gc.astype), as NumPy asks too")
 
 
 # ---- statements and bodies -----------------------------------------------------------------
@@ -349,13 +384,13 @@ def split_terms(body: Body) -> Body:
     exponential in its depth, of the statements time linear in its size. The terms keep the
     statement's compute dtype, as the printed code computes them. A body with no such
     statement comes back as it is."""
-    if not any(shared_terms(s.fn.expr)[0] for s in body.stmts if s.fn.kind == "arith"):
+    if not any(shared_terms(s.fn.expr)[0] for s in body.stmts if s.fn.kind in ARITHMETIC):
         return body
     b = BodyBuilder()
     values = [b.param(d) for d in body.param_dtypes]
     for s in body.stmts:
         args = [a if isinstance(a, Lit) else values[a] for a in s.args]
-        terms, rest = shared_terms(s.fn.expr) if s.fn.kind == "arith" else ((), None)
+        terms, rest = shared_terms(s.fn.expr) if s.fn.kind in ARITHMETIC else ((), None)
         if not terms:
             values.append(b.add(s.fn, args, s.dtype, s.compute))
             continue

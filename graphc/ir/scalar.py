@@ -11,6 +11,10 @@ user wrote is cancelled or reassociated by sympy's automatic evaluation.
 - "arith": float math. The result is the float operands' common dtype (integers alone give
   float32, graphc's default float), or the dtype the node asks for; every operand is
   converted to it first.
+- "ring": +, - and *, exact in integers: as "arith", except that integer operands (bools
+  among them) with no float operand or float literal keep NumPy's integer promotion, as
+  NumPy, torch and JAX do (int32 + int32 is int32, and wraps on overflow as theirs do;
+  float32 lost every integer past 2**24). Bools alone are still counted in float32.
 - "promote": dtype-preserving (maximum, abs): the result is NumPy's promotion of all operands,
   integers included.
 - "compare": the operands are promoted together and compared; the result is bool.
@@ -28,7 +32,8 @@ from .terms import count_ops, distinct_terms, free_symbols, said, same
 # The symbol standing for an op's own output in a derivative written through the output
 # (d tanh(x)/dx = 1 - out**2): the backward pass then reads the forward result and not x.
 OUT = sympy.Symbol("out")
-KINDS = ("arith", "promote", "compare", "select")
+KINDS = ("arith", "ring", "promote", "compare", "select")
+ARITHMETIC = ("arith", "ring")  # the kinds whose formulas are float math on floats
 
 
 @dataclass(frozen=True)

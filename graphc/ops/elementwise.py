@@ -207,9 +207,9 @@ def binary(name: str, expr, template=None, kind="arith", commutative=False,
                     template=template or f"{name}({{0}}, {{1}})", derivatives=derivatives)
 
 
-ADD = binary("add", x + y, "{0} + {1}", commutative=True)
-SUB = binary("sub", x - y, "{0} - {1}")
-MUL = binary("mul", x * y, "{0} * {1}", commutative=True)
+ADD = binary("add", x + y, "{0} + {1}", kind="ring", commutative=True)
+SUB = binary("sub", x - y, "{0} - {1}", kind="ring")
+MUL = binary("mul", x * y, "{0} * {1}", kind="ring", commutative=True)
 # d/dy as -(x/y)/y, torch's, read from the quotient: -x/y**2 overflowed with y**2 (d/dy at
 # x = 1e30, y = 1e20 was -0.0 for -1e-10) and underflowed (at x = 1e-30, y = 1e-25 -inf for
 # -1e20)
@@ -221,7 +221,7 @@ DIV = binary("div", x / y, "{0} / {1}", derivatives=(1 / y, -OUT / y))
 POW = binary("pow", x ** y, "{0} ** {1}", derivatives=(
     sympy.Piecewise((0, sympy.Eq(y, 0)), (y * x ** (y - 1), True)),
     sympy.Piecewise((0, sympy.Eq(x, 0) & (y >= 0)), (x ** y * sympy.log(x), True))))
-NEG = unary("neg", -x, template="-{0}")
+NEG = unary("neg", -x, template="-{0}", kind="ring")
 EXP = unary("exp", sympy.exp(x))
 LOG = unary("log", sympy.log(x))
 SQRT = unary("sqrt", sympy.sqrt(x))

@@ -18,7 +18,7 @@ import sympy
 from ..ir.body import Lit
 from ..ir.graph import Graph
 from ..ir.node import Node
-from ..ir.scalar import ScalarFn
+from ..ir.scalar import ARITHMETIC, ScalarFn
 from ..ir.terms import shared_terms
 from ..ops import elementwise as ew
 from ..ops.common import is_float
@@ -57,7 +57,7 @@ def _arith(node) -> bool:
     """A float op whose formula sympy may compose: not one that repeats terms, whose tree
     sympy's evaluation would walk, exponential in its depth (graphc/ir/terms.py)."""
     op = one_op(node)
-    return op is not None and op[0].kind == "arith" and is_float(node.dtype) and \
+    return op is not None and op[0].kind in ARITHMETIC and is_float(node.dtype) and \
         node.attrs["body"].single.compute == node.dtype and not shared_terms(op[0].expr)[0]
 
 

@@ -29,7 +29,17 @@ def test_literals_keep_their_kind_and_sign():
 @pytest.mark.parametrize("fn,args,requested,expected", [
     (ew.ADD, ["float32", "float32"], None, ("float32", "float32")),
     (ew.ADD, ["float32", "float64"], None, ("float64", "float64")),
-    (ew.ADD, ["int8", "int8"], None, ("float32", "float32")),  # graphc: int math is float
+    # +, - and * keep integers, as NumPy, torch and JAX do; the rest of float math is float
+    (ew.ADD, ["int8", "int8"], None, ("int8", "int8")),
+    (ew.SUB, ["uint8", "int8"], None, ("int16", "int16")),
+    (ew.MUL, ["bool", "int32"], None, ("int32", "int32")),
+    (ew.NEG, ["int64"], None, ("int64", "int64")),
+    (ew.MUL, ["int32", Lit(3)], None, ("int32", "int32")),  # an int literal is weak
+    (ew.MUL, ["int32", Lit(0.5)], None, ("float32", "float32")),  # a float one is float math
+    (ew.ADD, ["int32", "float32"], None, ("float32", "float32")),  # as torch, not NumPy
+    (ew.ADD, ["bool", "bool"], None, ("float32", "float32")),  # bools alone are counted
+    (ew.DIV, ["int8", "int8"], None, ("float32", "float32")),  # true division
+    (ew.EXP, ["int64"], None, ("float32", "float32")),
     (ew.MUL, ["int8", Lit(300)], "int64", ("int64", "int64")),  # asked: converted first
     (ew.ADD, ["float16", Lit(0.5)], None, ("float16", "float16")),  # a literal is weak
     (ew.CAST, ["float64"], "int32", ("int32", "int32")),

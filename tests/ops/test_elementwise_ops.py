@@ -300,17 +300,53 @@ def test_equal_is_a_zero_one_mask_with_zero_gradient():
     assert not ra.any() and not rb.any() and rb.shape == (3,)
 
 
-def test_integer_operands_are_float_math_as_the_float_result_promises():
-    # an elementwise op over integers returns float32; it must compute in floats too, not
-    # wrap around in the integers first (uint8 0 - 1 = 255) and convert afterwards
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_integer_plus_minus_times_stay_integers_as_numpys(backend):
+    # +, - and * of integers keep NumPy's integer dtype and wrap as NumPy's do (float32 lost
+    # every integer past 2**24: 16777217 + 1 gave 16777216.0); mixed with a float operand or
+    # a float literal, and every other op, they are float math, in float32 as in torch
+    i, j = gc.tensor("i", (3,), "int32"), gc.tensor("j", (3,), "int32")
+    u, m, x = gc.tensor("u", (3,), "uint8"), gc.tensor("m", (3,), "bool"), gc.tensor("x", (3,))
+    vi = np.array([16777217, 2 ** 30, -7], np.int32)
+    vj = np.array([1, 2 ** 30, 2], np.int32)
+    vu, vm = np.array([0, 1, 255], np.uint8), np.array([True, False, True])
+    outs = [i + j, i * j, i - j, -i, u - 1, m * i, i * 3, i * 0.5, x * i, i / j, i ** -1,
+            (i + j) > 0]
+    got = gc.compile(outs, backend=backend)(i=vi, j=vj, u=vu, m=vm, x=np.ones(3, np.float32))
+    with np.errstate(over="ignore"):
+        want = [vi + vj, vi * vj, vi - vj, -vi, vu - np.uint8(1), vm * vi, vi * 3]
+        wrapped_sum = vi + vj
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+    for g in got[7:11]:
+        assert g.dtype == np.float32
+    np.testing.assert_array_equal(got[7], vi.astype(np.float32) * np.float32(0.5))
+    np.testing.assert_allclose(got[10], 1 / vi.astype(np.float64), rtol=1e-6)
+    np.testing.assert_array_equal(got[11], wrapped_sum > 0)  # compared after the wrap
+
+
+def test_an_integer_literal_out_of_range_is_refused_where_it_is_written():
+    # NumPy refuses uint8 + 300; the cpu backend had wrapped 300 to 44, the reference raised
+    # NumPy's error at the call
+    u, i = gc.tensor("u", (3,), "uint8"), gc.tensor("i", (3,), "int64")
+    for build in (lambda: u + 300, lambda: u * -1, lambda: gc.maximum(u, 300),
+                  lambda: gc.where(u > 1, u, 256), lambda: i * 2 ** 80):
+        with pytest.raises(OverflowError, match=r"(add|mul|maximum|where): the integer .* "
+                                                r"out of range for (uint8|int64)"):
+            build()
+    assert (u + 255).dtype == "uint8" and (u * 2.5).dtype == "float32"
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_a_comparison_with_an_integer_literal_out_of_range_is_numpys(backend):
+    # NumPy compares uint8 with 300 or -1 exactly; the cpu backend had compared with 300
+    # wrapped to 44 (255 > 300 was True)
     u = gc.tensor("u", (3,), "uint8")
-    i = gc.tensor("i", (3,), "int64")
-    f = gc.compile([u - 1, i ** -1, i * 2 ** 40 * 2 ** 40], opt_level=0)
-    du, di, big = f(u=np.zeros(3, np.uint8), i=np.array([1, 2, 4]))
-    assert du.dtype == np.float32
-    np.testing.assert_array_equal(du, [-1, -1, -1])
-    np.testing.assert_allclose(di, [1, 0.5, 0.25])
-    np.testing.assert_allclose(big, np.array([1, 2, 4]) * 2.0 ** 80, rtol=1e-6)
+    vu = np.array([0, 7, 255], np.uint8)
+    got = gc.compile([u > 300, u < 300, u == -1, u > -1], backend=backend)(u=vu)
+    for g, w in zip(got, [vu > 300, vu < 300, vu == -1, vu > -1]):
+        np.testing.assert_array_equal(g, w)
 
 
 def test_division_by_a_literal_zero_is_numpys_inf():
